@@ -1,0 +1,203 @@
+// Every setting of the bot, read once from the environment (and `.env`), validated, typed.
+// Nothing here runs at import time: callers pass the environment they want read.
+import { z } from 'zod';
+
+export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+
+function intVar(min: number, max: number, fallback: number) {
+  return z
+    .string()
+    .trim()
+    .default(String(fallback))
+    .transform((raw, ctx) => {
+      const n = Number(raw);
+      if (raw === '' || !Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+}
+
+function numberVar(min: number, max: number, fallback: number) {
+  return z
+    .string()
+    .trim()
+    .default(String(fallback))
+    .transform((raw, ctx) => {
+      const n = Number(raw);
+      if (raw === '' || !Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be a number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+}
+
+function enumVar<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
+  return z
+    .string()
+    .trim()
+    .default(fallback)
+    .transform((raw, ctx) => {
+      const v = raw.toLowerCase();
+      if (!(values as readonly string[]).includes(v)) {
+        ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')}` });
+        return z.NEVER;
+      }
+      return v as T[number];
+    });
+}
+
+const optionalString = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+const snowflake = optionalString.refine((v) => v === undefined || /^\d{17,20}$/.test(v), {
+  message: 'must be a Discord id (17 to 20 digits)',
+});
+
+function urlVar(protocols: string[]) {
+  return optionalString.refine(
+    (v) => {
+      if (v === undefined) return true;
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+}
+
+const providerList = z
+  .string()
+  .trim()
+  .default('cpu')
+  .transform((raw, ctx) => {
+    const list = raw
+      .split(',')
+      .map((p) => p.trim().toLowerCase())
+      .filter(Boolean);
+    const bad = list.filter((p) => !(EXECUTION_PROVIDERS as readonly string[]).includes(p));
+    if (list.length === 0 || bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a comma list of ${EXECUTION_PROVIDERS.join(', ')}${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}`,
+      });
+      return z.NEVER;
+    }
+    return list as ExecutionProvider[];
+  });
+
+const envSchema = z.object({
+  DISCORD_TOKEN: optionalString,
+  DISCORD_APPLICATION_ID: snowflake,
+  DISCORD_GUILD_ID: snowflake,
+  DISCORD_API_URL: urlVar(['http:', 'https:']),
+  MODEL_DIR: z.string().trim().min(1).default('models'),
+  EXECUTION_PROVIDERS: providerList,
+  ENGINE_WORKERS: intVar(1, 16, 1),
+  DATABASE_URL: urlVar(['postgres:', 'postgresql:']),
+  PGLITE_DIR: z.string().trim().min(1).default('data/pglite'),
+  REDIS_URL: urlVar(['redis:', 'rediss:']),
+  LOG_LEVEL: enumVar(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
+  QUEUE_MAX: intVar(1, 10_000, 20),
+  USER_MAX_JOBS: intVar(1, 100, 2),
+  JOB_TIMEOUT_S: intVar(10, 86_400, 600),
+  QUOTA_DAILY_UNITS: numberVar(0, 1_000_000, 50),
+  QUOTA_RESET_HOUR_UTC: intVar(0, 23, 0),
+  MAX_PROMPT_CHARS: intVar(1, 10_000, 1000),
+  MAX_STEPS: intVar(1, 150, 50),
+  MAX_BASE_SIDE: intVar(64, 4096, 768),
+  MAX_HIRES_SIDE: intVar(64, 8192, 1536),
+  RNG_SOURCE: enumVar(['nv', 'cpu'] as const, 'nv'),
+  ENSD: intVar(0, 4_294_967_295, 0),
+  PREVIEW_EVERY: intVar(0, 150, 5),
+});
+
+export interface Config {
+  discord: {
+    token: string | undefined;
+    applicationId: string | undefined;
+    guildId: string | undefined;
+    apiUrl: string | undefined;
+  };
+  model: { dir: string; executionProviders: ExecutionProvider[]; workers: number };
+  database: { url: string | undefined; pgliteDir: string };
+  redisUrl: string | undefined;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  queue: { max: number; perUser: number; jobTimeoutMs: number };
+  quota: { dailyUnits: number; resetHourUtc: number };
+  limits: { promptChars: number; steps: number; baseSide: number; hiresSide: number };
+  generation: { rng: 'nv' | 'cpu'; ensd: number; previewEvery: number };
+}
+
+/** Variables whose values must never appear in an error message or a log line. */
+const SECRET_VARS = new Set(['DISCORD_TOKEN', 'DATABASE_URL', 'REDIS_URL']);
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates the settings; throws a ConfigError listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      const raw = env[name];
+      const shown = raw === undefined || SECRET_VARS.has(name) ? '' : ` (got "${raw}")`;
+      return `${name} ${issue.message}${shown}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  return {
+    discord: {
+      token: e.DISCORD_TOKEN,
+      applicationId: e.DISCORD_APPLICATION_ID,
+      guildId: e.DISCORD_GUILD_ID,
+      apiUrl: e.DISCORD_API_URL,
+    },
+    model: { dir: e.MODEL_DIR, executionProviders: e.EXECUTION_PROVIDERS, workers: e.ENGINE_WORKERS },
+    database: { url: e.DATABASE_URL, pgliteDir: e.PGLITE_DIR },
+    redisUrl: e.REDIS_URL,
+    logLevel: e.LOG_LEVEL,
+    queue: { max: e.QUEUE_MAX, perUser: e.USER_MAX_JOBS, jobTimeoutMs: e.JOB_TIMEOUT_S * 1000 },
+    quota: { dailyUnits: e.QUOTA_DAILY_UNITS, resetHourUtc: e.QUOTA_RESET_HOUR_UTC },
+    limits: {
+      promptChars: e.MAX_PROMPT_CHARS,
+      steps: e.MAX_STEPS,
+      baseSide: e.MAX_BASE_SIDE,
+      hiresSide: e.MAX_HIRES_SIDE,
+    },
+    generation: { rng: e.RNG_SOURCE, ensd: e.ENSD, previewEvery: e.PREVIEW_EVERY },
+  };
+}
+
+/** The values to scrub from any log output: the token and connection-string passwords. */
+export function secretsOf(config: Config): string[] {
+  const secrets: string[] = [];
+  if (config.discord.token) secrets.push(config.discord.token);
+  for (const url of [config.database.url, config.redisUrl]) {
+    if (!url) continue;
+    try {
+      const password = new URL(url).password;
+      if (password) secrets.push(password, decodeURIComponent(password));
+    } catch {
+      // validated above; unreachable
+    }
+  }
+  return secrets;
+}
+
+/** Names of every variable the bot reads (documented one by one in .env.example). */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);

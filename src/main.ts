@@ -1,0 +1,42 @@
+// Wiring only: settings → logger → checks → bot.
+import { existsSync } from 'node:fs';
+import { config as loadDotenv } from 'dotenv';
+import { ConfigError, loadConfig, secretsOf } from './config.ts';
+import { startBot } from './discord/bot.ts';
+import { createLogger } from './log.ts';
+import { missingForBot } from './preflight.ts';
+
+function fail(lines: string[]): never {
+  process.stderr.write(`hiresbot cannot start:\n${lines.map((l) => `  - ${l}`).join('\n')}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  const envFileFound = existsSync('.env');
+  loadDotenv({ quiet: true });
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.problems);
+    throw err;
+  }
+  const missing = missingForBot({ config, envFileFound });
+  if (missing.length > 0) fail(missing);
+
+  const log = createLogger({ level: config.logLevel, secrets: secretsOf(config) });
+  const bot = await startBot(config, log);
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    await bot.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  // Last resort: one line, no stack, and never a secret (messages from our own code carry none).
+  process.stderr.write(`hiresbot stopped: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

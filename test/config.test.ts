@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, secretsOf } from '../src/config.ts';
+
+function problemsOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.discord.token).toBeUndefined();
+    expect(c.model).toEqual({ dir: 'models', executionProviders: ['cpu'], workers: 1 });
+    expect(c.database).toEqual({ url: undefined, pgliteDir: 'data/pglite' });
+    expect(c.queue).toEqual({ max: 20, perUser: 2, jobTimeoutMs: 600_000 });
+    expect(c.quota).toEqual({ dailyUnits: 50, resetHourUtc: 0 });
+    expect(c.generation).toEqual({ rng: 'nv', ensd: 0, previewEvery: 5 });
+  });
+
+  it('reads and types every kind of value', () => {
+    const c = loadConfig({
+      DISCORD_TOKEN: 'abc.def.ghi',
+      DISCORD_GUILD_ID: '123456789012345678',
+      EXECUTION_PROVIDERS: 'CUDA, cpu',
+      USER_MAX_JOBS: '5',
+      QUOTA_DAILY_UNITS: '12.5',
+      RNG_SOURCE: 'CPU',
+      DATABASE_URL: 'postgres://u:p@localhost:5432/db',
+      LOG_LEVEL: 'debug',
+    });
+    expect(c.discord.token).toBe('abc.def.ghi');
+    expect(c.discord.guildId).toBe('123456789012345678');
+    expect(c.model.executionProviders).toEqual(['cuda', 'cpu']);
+    expect(c.queue.perUser).toBe(5);
+    expect(c.quota.dailyUnits).toBe(12.5);
+    expect(c.generation.rng).toBe('cpu');
+    expect(c.logLevel).toBe('debug');
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ DISCORD_TOKEN: '', DATABASE_URL: '  ' }).database.url).toBeUndefined();
+  });
+
+  it('names the variable, the problem, the accepted range and the bad value', () => {
+    const problems = problemsOf({
+      USER_MAX_JOBS: '0',
+      QUOTA_RESET_HOUR_UTC: '24.5',
+      EXECUTION_PROVIDERS: 'gpu',
+    });
+    expect(problems).toContain('USER_MAX_JOBS must be a whole number from 1 to 100 (got "0")');
+    expect(problems).toContain('QUOTA_RESET_HOUR_UTC must be a whole number from 0 to 23 (got "24.5")');
+    expect(problems).toContain(
+      'EXECUTION_PROVIDERS must be a comma list of cpu, cuda, tensorrt, dml, coreml, webgpu (unknown: gpu) (got "gpu")',
+    );
+  });
+
+  it('reports every bad variable at once', () => {
+    expect(problemsOf({ MAX_STEPS: 'many', LOG_LEVEL: 'loud', DISCORD_GUILD_ID: '42' })).toHaveLength(3);
+  });
+
+  it('never echoes a secret in a problem', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://root:hunter22@db/x' });
+    expect(problems).toEqual(['DATABASE_URL must be a URL starting with postgres:// or postgresql://']);
+  });
+
+  it('lists the token and connection-string passwords as secrets', () => {
+    const c = loadConfig({
+      DISCORD_TOKEN: 'tok.en.value',
+      DATABASE_URL: 'postgres://u:p%40ss@h/db',
+      REDIS_URL: 'redis://:redispw@h:6379',
+    });
+    expect(secretsOf(c)).toEqual(expect.arrayContaining(['tok.en.value', 'p%40ss', 'p@ss', 'redispw']));
+  });
+});
+
+describe('.env.example', () => {
+  const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+  const lines = text.split('\n');
+
+  it('lists every variable the bot reads, each with a comment line above it', () => {
+    for (const name of CONFIG_VARIABLES) {
+      const at = lines.findIndex((l) => l.startsWith(`${name}=`));
+      expect(at, `${name} missing from .env.example`).toBeGreaterThan(0);
+      expect(lines[at - 1]?.startsWith('#'), `${name} has no comment`).toBe(true);
+    }
+  });
+
+  it('lists nothing the bot does not read, and its defaults load cleanly', () => {
+    const listed = lines.filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=')[0] ?? '');
+    expect(listed.sort()).toEqual([...CONFIG_VARIABLES].sort());
+    const env = Object.fromEntries(lines.filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2)));
+    expect(() => loadConfig(env)).not.toThrow();
+  });
+});
