@@ -74,7 +74,8 @@ export class DiscreteSchedule {
     const ls = Math.log(sigma);
     let best = 0;
     for (let k = 1; k < this.logSigmas.length; k++) {
-      if (Math.abs((this.logSigmas[k] as number) - ls) < Math.abs((this.logSigmas[best] as number) - ls)) best = k;
+      if (Math.abs((this.logSigmas[k] as number) - ls) < Math.abs((this.logSigmas[best] as number) - ls))
+        best = k;
     }
     return best;
   }

@@ -2,7 +2,7 @@
  * Sigma schedules by A1111 v1.10 name (`modules/sd_schedulers.py`, k-diffusion `get_sigmas_*`),
  * each `steps` values followed by a final 0, in float32 as torch computes them.
  */
-import { DiscreteSchedule, torchLinspace } from './schedule.ts';
+import { type DiscreteSchedule, torchLinspace } from './schedule.ts';
 
 const f = Math.fround;
 

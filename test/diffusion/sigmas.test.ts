@@ -16,7 +16,8 @@ describe('SD 1.x discrete schedule', () => {
     assertClose([S.sigmaToT(11.7253685)], [961.7328], { atol: 2e-4 });
     expect(S.sigmaToT(S.sigmaMax)).toBe(999);
     expect(S.sigmaToT(S.sigmaMin)).toBe(0);
-    for (const t of [0, 1.5, 100.25, 500, 998.75]) assertClose([S.sigmaToT(S.tToSigma(t))], [t], { atol: 2e-3 });
+    for (const t of [0, 1.5, 100.25, 500, 998.75])
+      assertClose([S.sigmaToT(S.tToSigma(t))], [t], { atol: 2e-3 });
   });
 
   it('quantized sigma_to_t picks the nearest table index', () => {
@@ -44,7 +45,8 @@ describe('sigma schedules', () => {
     const s = exponentialSigmas(S, 10);
     assertClose([s[0] as number, s[9] as number, s[10] as number], [S.sigmaMax, S.sigmaMin, 0], REL);
     const ratio = (s[1] as number) / (s[0] as number);
-    for (let i = 1; i < 9; i++) assertClose([(s[i + 1] as number) / (s[i] as number)], [ratio], { atol: 1e-5 });
+    for (let i = 1; i < 9; i++)
+      assertClose([(s[i + 1] as number) / (s[i] as number)], [ratio], { atol: 1e-5 });
   });
 
   it('the hires example: 20 steps at denoise 0.7 slice Karras(28) from index 8', () => {

@@ -45,8 +45,11 @@ const ENTITY = /&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,23});/
 function unescapeOnce(text: string): string {
   return text.replace(ENTITY, (whole, body: string) => {
     if (body.startsWith('#')) {
-      const code = body[1] === 'x' || body[1] === 'X' ? Number.parseInt(body.slice(2), 16) : Number(body.slice(1));
-      return code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff) ? String.fromCodePoint(code) : whole;
+      const code =
+        body[1] === 'x' || body[1] === 'X' ? Number.parseInt(body.slice(2), 16) : Number(body.slice(1));
+      return code > 0 && code <= 0x10ffff && !(code >= 0xd800 && code <= 0xdfff)
+        ? String.fromCodePoint(code)
+        : whole;
     }
     return NAMED_ENTITIES[body] ?? NAMED_ENTITIES[body.toLowerCase()] ?? whole;
   });
@@ -64,31 +67,33 @@ function unescapeHtml(line: string): string {
 }
 
 const LIGATURES: Record<string, string> = {
-  'ﬀ': 'ff',
-  'ﬁ': 'fi',
-  'ﬂ': 'fl',
-  'ﬃ': 'ffi',
-  'ﬄ': 'ffl',
-  'ﬅ': 'ſt',
-  'ﬆ': 'st',
-  'Ĳ': 'IJ',
-  'ĳ': 'ij',
-  'Ŀ': 'L·',
-  'ŀ': 'l·',
-  'ǅ': 'Dž',
-  'ǆ': 'dž',
-  'ǈ': 'Lj',
-  'ǉ': 'lj',
-  'ǋ': 'Nj',
-  'ǌ': 'nj',
+  ﬀ: 'ff',
+  ﬁ: 'fi',
+  ﬂ: 'fl',
+  ﬃ: 'ffi',
+  ﬄ: 'ffl',
+  ﬅ: 'ſt',
+  ﬆ: 'st',
+  Ĳ: 'IJ',
+  ĳ: 'ij',
+  Ŀ: 'L·',
+  ŀ: 'l·',
+  ǅ: 'Dž',
+  ǆ: 'dž',
+  ǈ: 'Lj',
+  ǉ: 'lj',
+  ǋ: 'Nj',
+  ǌ: 'nj',
 };
 
 function fixCharacters(text: string): string {
   let out = '';
   for (const ch of text) {
     const cp = ch.codePointAt(0) as number;
-    if (cp >= 0xff01 && cp <= 0xff5e) out += String.fromCodePoint(cp - 0xfee0); // fullwidth ASCII
-    else if (cp === 0x3000) out += ' '; // ideographic space
+    if (cp >= 0xff01 && cp <= 0xff5e)
+      out += String.fromCodePoint(cp - 0xfee0); // fullwidth ASCII
+    else if (cp === 0x3000)
+      out += ' '; // ideographic space
     else if (ch === '‘' || ch === '’' || ch === 'ʼ' || ch === '′') out += "'";
     else if (ch === '“' || ch === '”' || ch === '″') out += '"';
     else if (LIGATURES[ch] !== undefined) out += LIGATURES[ch];
