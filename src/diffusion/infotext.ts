@@ -1,0 +1,186 @@
+/**
+ * A1111 v1.10 infotext ("parameters"): `processing.py::create_infotext` key order and
+ * `infotext_utils.py::quote`, and the reverse, `parse_generation_parameters`, so a user can paste
+ * what A1111's PNG Info shows and get the same job.
+ */
+import {
+  type GenerationRequest,
+  parseNoiseSource,
+  parseSamplerName,
+  parseSchedulerName,
+  parseUpscalerName,
+  RequestError,
+} from './request.ts';
+import { SAMPLER_INFO } from './samplers.ts';
+import type { ResolvedScheduler } from './sigmas.ts';
+
+export const HIRESBOT_VERSION = 'hiresbot-0.1.0';
+
+export interface InfotextModel {
+  name: string;
+  hash: string;
+}
+
+/** What A1111 writes as "Schedule type": the resolved schedule, "Automatic" for Euler's own. */
+export function resolvedScheduler(req: Pick<GenerationRequest, 'sampler' | 'scheduler'>): ResolvedScheduler {
+  return req.scheduler === 'Automatic' ? SAMPLER_INFO[req.sampler].automatic : req.scheduler;
+}
+
+/** `quote`: JSON-encode a value that contains a comma, a colon or a newline. */
+export function quote(value: string): string {
+  return /[,:\n]/.test(value) ? JSON.stringify(value) : value;
+}
+
+/** Python `str()` of a number as the A1111 UI sends it: ints print bare, floats shortest. */
+function num(v: number): string {
+  return String(v);
+}
+
+/**
+ * The infotext of the base image (`hires: false`: what A1111 writes for the same txt2img without
+ * Hires. fix) or of the upscaled image (with the denoise and Hires keys).
+ */
+export function formatInfotext(req: GenerationRequest, model: InfotextModel, hires: boolean): string {
+  const params: [string, string | undefined][] = [
+    ['Steps', num(req.steps)],
+    ['Sampler', req.sampler],
+    ['Schedule type', resolvedScheduler(req)],
+    ['CFG scale', num(req.cfg)],
+    ['Seed', num(req.seed)],
+    ['Size', `${req.width}x${req.height}`],
+    ['Model hash', model.hash],
+    ['Model', model.name],
+    ['Variation seed', req.subseedStrength !== 0 ? num(req.subseed) : undefined],
+    ['Variation seed strength', req.subseedStrength !== 0 ? num(req.subseedStrength) : undefined],
+    ['Denoising strength', hires ? num(req.denoise) : undefined],
+    ['ENSD', req.ensd !== 0 && SAMPLER_INFO[req.sampler].usesEnsd ? num(req.ensd) : undefined],
+    // our "nv" is what A1111's default "GPU" source gives on NVIDIA cards, which it does not write
+    ['RNG', req.rng === 'cpu' ? 'CPU' : undefined],
+    ['Hires upscale', hires ? num(req.hiresScale) : undefined],
+    ['Hires steps', hires && req.hiresSteps !== 0 ? num(req.hiresSteps) : undefined],
+    ['Hires upscaler', hires ? req.upscaler : undefined],
+    ['Version', HIRESBOT_VERSION],
+  ];
+  const line = params
+    .filter((p): p is [string, string] => p[1] !== undefined)
+    .map(([k, v]) => (k === v ? k : `${k}: ${quote(v)}`))
+    .join(', ');
+  const negative = req.negative ? `\nNegative prompt: ${req.negative}` : '';
+  return `${req.prompt}${negative}\n${line}`.trim();
+}
+
+const RE_PARAM = /\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
+const RE_SIZE = /^(\d+)x(\d+)$/;
+
+/** `parse_generation_parameters`: prompt, negative prompt and the key/value line. */
+export function parseInfotextFields(text: string): {
+  prompt: string;
+  negative: string;
+  params: Map<string, string>;
+} {
+  const lines = text.trim().split('\n');
+  let last = lines.pop() ?? '';
+  if ([...last.matchAll(RE_PARAM)].length < 3) {
+    lines.push(last);
+    last = '';
+  }
+  let prompt = '';
+  let negative = '';
+  let inNegative = false;
+  for (const raw of lines) {
+    let line = raw.trim();
+    if (line.startsWith('Negative prompt:')) {
+      inNegative = true;
+      line = line.slice(16).trim();
+    }
+    if (inNegative) negative += (negative === '' ? '' : '\n') + line;
+    else prompt += (prompt === '' ? '' : '\n') + line;
+  }
+  const params = new Map<string, string>();
+  for (const m of last.matchAll(RE_PARAM)) {
+    const key = (m[1] as string).trim();
+    let value = (m[2] as string).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        // keep as typed
+      }
+    }
+    params.set(key, value);
+  }
+  return { prompt, negative, params };
+}
+
+function numberParam(params: Map<string, string>, key: string, option: string): number | undefined {
+  const v = params.get(key);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v === '' || !Number.isFinite(n))
+    throw new RequestError(option, `is not a number in the pasted infotext ("${key}: ${v}")`);
+  return n;
+}
+
+/**
+ * Reads an A1111 infotext back into request fields. Keys we do not reproduce (face restoration,
+ * non-latent upscalers, …) are reported in `ignored` rather than silently dropped.
+ */
+export function parseInfotext(text: string): { request: Partial<GenerationRequest>; ignored: string[] } {
+  const { prompt, negative, params } = parseInfotextFields(text);
+  const req: Partial<GenerationRequest> = { prompt, negative };
+  const set = <K extends keyof GenerationRequest>(k: K, v: GenerationRequest[K] | undefined) => {
+    if (v !== undefined) req[k] = v;
+  };
+  set('steps', numberParam(params, 'Steps', 'steps'));
+  set('cfg', numberParam(params, 'CFG scale', 'cfg'));
+  set('seed', numberParam(params, 'Seed', 'seed'));
+  const sampler = params.get('Sampler');
+  if (sampler) {
+    const parsed = parseSamplerName(sampler);
+    req.sampler = parsed.sampler;
+    if (parsed.scheduler) req.scheduler = parsed.scheduler;
+  }
+  const schedule = params.get('Schedule type');
+  if (schedule) req.scheduler = parseSchedulerName(schedule);
+  else if (req.sampler && !req.scheduler) req.scheduler = 'Automatic';
+  const size = RE_SIZE.exec(params.get('Size') ?? '');
+  if (size) {
+    req.width = Number(size[1]);
+    req.height = Number(size[2]);
+  }
+  const strength = numberParam(params, 'Variation seed strength', 'subseed-strength');
+  if (strength !== undefined) {
+    req.subseedStrength = strength;
+    set('subseed', numberParam(params, 'Variation seed', 'subseed'));
+  }
+  set('denoise', numberParam(params, 'Denoising strength', 'denoise'));
+  set('ensd', numberParam(params, 'ENSD', 'ensd'));
+  const rng = params.get('RNG');
+  req.rng = rng ? parseNoiseSource(rng) : 'nv';
+  set('hiresScale', numberParam(params, 'Hires upscale', 'hires-scale'));
+  if (params.has('Hires upscale')) req.hiresSteps = numberParam(params, 'Hires steps', 'hires-steps') ?? 0;
+  const upscaler = params.get('Hires upscaler');
+  if (upscaler) req.upscaler = parseUpscalerName(upscaler);
+
+  const understood = new Set([
+    'Steps',
+    'Sampler',
+    'Schedule type',
+    'CFG scale',
+    'Seed',
+    'Size',
+    'Model hash',
+    'Model',
+    'Variation seed',
+    'Variation seed strength',
+    'Denoising strength',
+    'ENSD',
+    'RNG',
+    'Hires upscale',
+    'Hires steps',
+    'Hires upscaler',
+    'Version',
+  ]);
+  const ignored = [...params.keys()].filter((k) => !understood.has(k));
+  return { request: req, ignored };
+}

@@ -1,0 +1,48 @@
+/**
+ * A1111's "Model hash": the first 10 hex digits of the SHA-256 of the weights file
+ * (`hashes.py::calculate_sha256`). Hashing a 2–4 GB UNet takes seconds, so the result is kept
+ * in memory and, when the folder is writable, in a `<file>.sha256` sidecar keyed by size and mtime.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+
+const memo = new Map<string, string>();
+
+interface Sidecar {
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export async function modelHash(file: string): Promise<string> {
+  const { size, mtimeMs } = statSync(file);
+  const key = `${file}:${size}:${mtimeMs}`;
+  const known = memo.get(key);
+  if (known) return known;
+  const sidecar = `${file}.sha256`;
+  let sha: string | undefined;
+  try {
+    const cached = JSON.parse(readFileSync(sidecar, 'utf8')) as Sidecar;
+    if (cached.size === size && cached.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(cached.sha256))
+      sha = cached.sha256;
+  } catch {
+    // no sidecar yet
+  }
+  if (!sha) {
+    sha = await sha256File(file);
+    try {
+      writeFileSync(sidecar, JSON.stringify({ size, mtimeMs, sha256: sha } satisfies Sidecar));
+    } catch {
+      // read-only model folder: the in-memory copy is enough
+    }
+  }
+  const short = sha.slice(0, 10);
+  memo.set(key, short);
+  return short;
+}

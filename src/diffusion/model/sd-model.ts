@@ -1,0 +1,263 @@
+/**
+ * Loads a Stable Diffusion 1.x ONNX folder in the diffusers-script or optimum layout. Each
+ * session's inputs and outputs are read, not assumed (ids int32/int64, timestep float32/float16/
+ * int64 of rank 0 or 1, fp16 exports); anything else fails here, naming the file and the want.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
+
+export type FloatType = 'float32' | 'float16';
+
+export class ModelLoadError extends Error {
+  override name = 'ModelLoadError';
+}
+
+export interface LoadLog {
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+export interface LoadOptions {
+  /** onnxruntime execution providers in order of preference; cpu is the fallback. */
+  executionProviders?: readonly string[];
+  log?: LoadLog;
+  /** Threads per session on the CPU provider (0 = onnxruntime's default). */
+  intraOpThreads?: number;
+}
+
+export interface TextEncoderPart {
+  session: ort.InferenceSession;
+  idsType: 'int32' | 'int64';
+  outputType: FloatType;
+  output: string;
+}
+
+export interface UnetPart {
+  session: ort.InferenceSession;
+  sampleType: FloatType;
+  contextType: FloatType;
+  timestepType: 'float32' | 'float16' | 'int64';
+  /** 0: a scalar `[]`; 1: `[1]` / `[batch]`. */
+  timestepRank: 0 | 1;
+  output: string;
+  /** The file holding the UNet's weights (A1111 "Model hash" hashes it). */
+  weightsFile: string;
+}
+
+export interface VaeDecoderPart {
+  session: ort.InferenceSession;
+  type: FloatType;
+  output: string;
+}
+
+export interface VaeEncoderPart {
+  session: ort.InferenceSession;
+  type: FloatType;
+  /** `latent_sample` (4 channels) or optimum's `latent_parameters` (8: mean then log-variance). */
+  output: 'latent_sample' | 'latent_parameters';
+}
+
+export interface SdModel {
+  dir: string;
+  /** The folder's name: what the infotext calls the model. */
+  name: string;
+  tokenizer: ClipTokenizer;
+  textEncoder: TextEncoderPart;
+  unet: UnetPart;
+  vaeDecoder: VaeDecoderPart;
+  vaeEncoder: VaeEncoderPart | undefined;
+  /** VAE latent scaling factor (0.18215 for SD 1.x). */
+  scalingFactor: number;
+  /** The execution providers the sessions actually run on. */
+  executionProviders: string[];
+  release(): Promise<void>;
+}
+
+const PARTS = {
+  text_encoder: 'the CLIP text encoder',
+  unet: 'the UNet',
+  vae_decoder: 'the VAE decoder',
+} as const;
+
+function tensorMeta(
+  session: ort.InferenceSession,
+  file: string,
+  kind: 'input' | 'output',
+  name: string,
+): ort.InferenceSession.TensorValueMetadata {
+  const list = kind === 'input' ? session.inputMetadata : session.outputMetadata;
+  const meta = list.find((m) => m.name === name);
+  if (!meta) {
+    throw new ModelLoadError(
+      `${file}: expected an ${kind} named "${name}", found ${list.map((m) => `"${m.name}"`).join(', ') || 'none'}`,
+    );
+  }
+  if (!meta.isTensor) throw new ModelLoadError(`${file}: ${kind} "${name}" is not a tensor`);
+  return meta;
+}
+
+function expectType<T extends string>(
+  meta: ort.InferenceSession.TensorValueMetadata,
+  file: string,
+  allowed: readonly T[],
+): T {
+  if (!(allowed as readonly string[]).includes(meta.type)) {
+    throw new ModelLoadError(
+      `${file}: "${meta.name}" has type ${meta.type}, expected ${allowed.join(' or ')}`,
+    );
+  }
+  return meta.type as T;
+}
+
+function expectRank(meta: ort.InferenceSession.TensorValueMetadata, file: string, ranks: number[]): void {
+  if (meta.shape.length > 0 && !ranks.includes(meta.shape.length)) {
+    throw new ModelLoadError(
+      `${file}: "${meta.name}" has ${meta.shape.length} dimensions [${meta.shape.join(', ')}], expected ${ranks.join(' or ')}`,
+    );
+  }
+}
+
+/** The external-data file beside a model.onnx, if the export has one. */
+function weightsFileOf(dir: string): string {
+  for (const name of ['weights.pb', 'model.onnx_data']) {
+    const p = path.join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return path.join(dir, 'model.onnx');
+}
+
+function readScalingFactor(dir: string): number {
+  for (const part of ['vae_decoder', 'vae']) {
+    const file = path.join(dir, part, 'config.json');
+    if (!existsSync(file)) continue;
+    const value = (JSON.parse(readFileSync(file, 'utf8')) as { scaling_factor?: unknown }).scaling_factor;
+    if (typeof value === 'number' && value > 0) return value;
+  }
+  return 0.18215;
+}
+
+export async function loadSdModel(dir: string, options: LoadOptions = {}): Promise<SdModel> {
+  const missing: string[] = [];
+  for (const [part, what] of Object.entries(PARTS)) {
+    if (!existsSync(path.join(dir, part, 'model.onnx'))) missing.push(`${part}/model.onnx (${what})`);
+  }
+  for (const f of ['vocab.json', 'merges.txt']) {
+    if (!existsSync(path.join(dir, 'tokenizer', f))) missing.push(`tokenizer/${f} (the CLIP tokenizer)`);
+  }
+  if (missing.length > 0) {
+    throw new ModelLoadError(`model folder ${dir} is missing ${missing.join(', ')}`);
+  }
+
+  let providers = [...(options.executionProviders ?? ['cpu'])];
+  const sessions: ort.InferenceSession[] = [];
+  const open = async (part: string): Promise<ort.InferenceSession> => {
+    const file = path.join(dir, part, 'model.onnx');
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    };
+    try {
+      const s = await ort.InferenceSession.create(file, { ...base, executionProviders: providers });
+      sessions.push(s);
+      return s;
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      if (providers.some((p) => p !== 'cpu')) {
+        options.log?.warn(
+          `execution providers [${providers.join(', ')}] failed for ${file} (${reason.split('\n')[0]}); FALLING BACK TO CPU — generation will be much slower. See README "GPU set-up".`,
+        );
+        providers = ['cpu'];
+        return open(part);
+      }
+      throw new ModelLoadError(`${file}: onnxruntime could not load it: ${reason.split('\n')[0]}`);
+    }
+  };
+
+  try {
+    const tokenizer = ClipTokenizer.fromFolder(path.join(dir, 'tokenizer'));
+
+    const teFile = path.join(dir, 'text_encoder', 'model.onnx');
+    const te = await open('text_encoder');
+    const ids = tensorMeta(te, teFile, 'input', 'input_ids');
+    expectRank(ids, teFile, [2]);
+    const lhs = tensorMeta(te, teFile, 'output', 'last_hidden_state');
+    expectRank(lhs, teFile, [3]);
+    const textEncoder: TextEncoderPart = {
+      session: te,
+      idsType: expectType(ids, teFile, ['int32', 'int64'] as const),
+      outputType: expectType(lhs, teFile, ['float32', 'float16'] as const),
+      output: 'last_hidden_state',
+    };
+
+    const unetFile = path.join(dir, 'unet', 'model.onnx');
+    const un = await open('unet');
+    const sample = tensorMeta(un, unetFile, 'input', 'sample');
+    expectRank(sample, unetFile, [4]);
+    const ts = tensorMeta(un, unetFile, 'input', 'timestep');
+    expectRank(ts, unetFile, [0, 1]);
+    const ctx = tensorMeta(un, unetFile, 'input', 'encoder_hidden_states');
+    expectRank(ctx, unetFile, [3]);
+    const unetOut = un.outputMetadata[0];
+    if (!unetOut) throw new ModelLoadError(`${unetFile}: has no outputs, expected "out_sample"`);
+    const unet: UnetPart = {
+      session: un,
+      sampleType: expectType(sample, unetFile, ['float32', 'float16'] as const),
+      contextType: expectType(ctx, unetFile, ['float32', 'float16'] as const),
+      timestepType: expectType(ts, unetFile, ['float32', 'float16', 'int64'] as const),
+      timestepRank: ts.shape.length === 0 ? 0 : 1,
+      output: unetOut.name,
+      weightsFile: weightsFileOf(path.join(dir, 'unet')),
+    };
+
+    const decFile = path.join(dir, 'vae_decoder', 'model.onnx');
+    const dec = await open('vae_decoder');
+    const latentIn = tensorMeta(dec, decFile, 'input', 'latent_sample');
+    expectRank(latentIn, decFile, [4]);
+    tensorMeta(dec, decFile, 'output', 'sample');
+    const vaeDecoder: VaeDecoderPart = {
+      session: dec,
+      type: expectType(latentIn, decFile, ['float32', 'float16'] as const),
+      output: 'sample',
+    };
+
+    let vaeEncoder: VaeEncoderPart | undefined;
+    if (existsSync(path.join(dir, 'vae_encoder', 'model.onnx'))) {
+      const encFile = path.join(dir, 'vae_encoder', 'model.onnx');
+      const enc = await open('vae_encoder');
+      const image = tensorMeta(enc, encFile, 'input', 'sample');
+      const outName = enc.outputMetadata.find(
+        (m) => m.name === 'latent_sample' || m.name === 'latent_parameters',
+      );
+      if (!outName) {
+        throw new ModelLoadError(`${encFile}: expected an output "latent_sample" or "latent_parameters"`);
+      }
+      vaeEncoder = {
+        session: enc,
+        type: expectType(image, encFile, ['float32', 'float16'] as const),
+        output: outName.name as VaeEncoderPart['output'],
+      };
+    }
+
+    const used = providers;
+    options.log?.info(`loaded model ${path.basename(dir)} on [${used.join(', ')}]`);
+    return {
+      dir,
+      name: path.basename(path.resolve(dir)),
+      tokenizer,
+      textEncoder,
+      unet,
+      vaeDecoder,
+      vaeEncoder,
+      scalingFactor: readScalingFactor(dir),
+      executionProviders: used,
+      async release() {
+        await Promise.all(sessions.map((s) => s.release()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(sessions.map((s) => s.release()));
+    throw err;
+  }
+}
