@@ -11,19 +11,13 @@ import {
   parseUpscalerName,
   RequestError,
 } from './request.ts';
-import { SAMPLER_INFO } from './samplers.ts';
-import type { ResolvedScheduler } from './sigmas.ts';
+import { resolveScheduler, SAMPLER_INFO } from './samplers.ts';
 
 export const HIRESBOT_VERSION = 'hiresbot-0.1.0';
 
 export interface InfotextModel {
   name: string;
   hash: string;
-}
-
-/** What A1111 writes as "Schedule type": the resolved schedule, "Automatic" for Euler's own. */
-export function resolvedScheduler(req: Pick<GenerationRequest, 'sampler' | 'scheduler'>): ResolvedScheduler {
-  return req.scheduler === 'Automatic' ? SAMPLER_INFO[req.sampler].automatic : req.scheduler;
 }
 
 /** `quote`: JSON-encode a value that contains a comma, a colon or a newline. */
@@ -44,7 +38,7 @@ export function formatInfotext(req: GenerationRequest, model: InfotextModel, hir
   const params: [string, string | undefined][] = [
     ['Steps', num(req.steps)],
     ['Sampler', req.sampler],
-    ['Schedule type', resolvedScheduler(req)],
+    ['Schedule type', resolveScheduler(req)],
     ['CFG scale', num(req.cfg)],
     ['Seed', num(req.seed)],
     ['Size', `${req.width}x${req.height}`],

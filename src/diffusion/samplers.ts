@@ -3,7 +3,7 @@
  * and, for DDIM, `sd_samplers_timesteps_impl.py::ddim` expressed in σ-space. Each is a short
  * function over a float32 latent, updated in place; noise comes from the job's ImageRng.
  */
-import type { ResolvedScheduler } from './sigmas.ts';
+import type { ResolvedScheduler, Scheduler } from './sigmas.ts';
 
 /** D(x; σ): the CFG-combined denoised latent (x0 estimate). */
 export type Denoiser = (x: Float32Array, sigma: number, step: number) => Promise<Float32Array>;
@@ -181,4 +181,9 @@ export function ddimTimesteps(steps: number): number[] {
   const out: number[] = [];
   for (let t = 0; t < 1000; t += stride) out.push(Math.min(Math.max(t + 1, 0), 999));
   return out;
+}
+
+/** What A1111 writes as "Schedule type" and samples with: "Automatic" → the sampler's default. */
+export function resolveScheduler(req: { sampler: SamplerName; scheduler: Scheduler }): ResolvedScheduler {
+  return req.scheduler === 'Automatic' ? SAMPLER_INFO[req.sampler].automatic : req.scheduler;
 }

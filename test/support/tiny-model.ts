@@ -56,7 +56,12 @@ function textEncoder(dir: string, idsType: 'int32' | 'int64', floatType: ElemTyp
   );
   const hiddenState = g.op('Sin', [g.op('Add', [g.op('Mul', [f, freq]), phase])]);
   const pooled = g.op('ReduceMean', [hiddenState], { axes: [1], keepdims: 0 });
-  g.op('Identity', [floatType === 'float16' ? g.cast(hiddenState, 'float16') : hiddenState], {}, 'last_hidden_state');
+  g.op(
+    'Identity',
+    [floatType === 'float16' ? g.cast(hiddenState, 'float16') : hiddenState],
+    {},
+    'last_hidden_state',
+  );
   g.op('Identity', [floatType === 'float16' ? g.cast(pooled, 'float16') : pooled], {}, 'pooler_output');
   g.output('last_hidden_state', floatType, ['batch', 'sequence', hidden]);
   g.output('pooler_output', floatType, ['batch', hidden]);
@@ -74,8 +79,13 @@ function unet(
 ) {
   const g = new GraphBuilder(externalFile);
   const sample = g.input('sample', floatType, ['batch', 4, 'height', 'width']);
-  const tsType: ElemType = timestep === 'int64' ? 'int64' : timestep === 'float-scalar' ? 'float32' : floatType;
-  const ts = g.input('timestep', tsType, timestep === 'float-scalar' ? [] : [timestep === 'int64' ? 'steps' : 'batch']);
+  const tsType: ElemType =
+    timestep === 'int64' ? 'int64' : timestep === 'float-scalar' ? 'float32' : floatType;
+  const ts = g.input(
+    'timestep',
+    tsType,
+    timestep === 'float-scalar' ? [] : [timestep === 'int64' ? 'steps' : 'batch'],
+  );
   const ehs = g.input('encoder_hidden_states', floatType, ['batch', 'sequence', hidden]);
 
   const t = g.op('Reshape', [g.cast(ts, 'float32'), g.constInt64([-1, 1, 1, 1])]);
@@ -93,7 +103,10 @@ function unet(
 
   const meanTokens = g.op('ReduceMean', [g.cast(ehs, 'float32')], { axes: [1], keepdims: 0 });
   const first4 = g.op('Slice', [meanTokens, g.constInt64([0]), g.constInt64([4]), g.constInt64([1])]);
-  const mu = g.op('Mul', [g.op('Reshape', [first4, g.constInt64([-1, 4, 1, 1])]), g.constFloat([muScale], [])]);
+  const mu = g.op('Mul', [
+    g.op('Reshape', [first4, g.constInt64([-1, 4, 1, 1])]),
+    g.constFloat([muScale], []),
+  ]);
   const coef = g.op('Div', [sigma, g.op('Add', [g.constFloat([s * s], []), sigma2])]);
   const eps = g.op('Mul', [coef, g.op('Sub', [x, mu])]);
   g.op('Identity', [floatType === 'float16' ? g.cast(eps, 'float16') : eps], {}, 'out_sample');
@@ -106,7 +119,11 @@ const DECODER_WEIGHTS = [0.8, 0, 0, 0.2, 0, 0.8, 0, 0.2, 0, 0, 0.8, 0.2].map((v)
 function vaeDecoder(dir: string, floatType: ElemType) {
   const g = new GraphBuilder();
   const z = g.input('latent_sample', floatType, ['batch', 4, 'height', 'width']);
-  const conv = g.op('Conv', [g.cast(z, 'float32'), g.constFloat(DECODER_WEIGHTS, [3, 4, 1, 1]), g.constFloat([0, 0, 0], [3])]);
+  const conv = g.op('Conv', [
+    g.cast(z, 'float32'),
+    g.constFloat(DECODER_WEIGHTS, [3, 4, 1, 1]),
+    g.constFloat([0, 0, 0], [3]),
+  ]);
   const up = g.op('Resize', [conv, '', g.constFloat([1, 1, 8, 8], [4])], { mode: 'nearest' });
   const img = g.op('Tanh', [up]);
   g.op('Identity', [floatType === 'float16' ? g.cast(img, 'float16') : img], {}, 'sample');
@@ -143,8 +160,10 @@ export function writeTinyModel(dir: string, options: TinyModelOptions): TinyMode
   };
 
   mkdirSync(dir, { recursive: true });
-  if (options.omit !== 'text_encoder') textEncoder(part('text_encoder'), optimum ? 'int64' : 'int32', floatType, hidden);
-  if (options.omit !== 'unet') unet(part('unet'), externalFile, floatType, timestep, hidden, dataStd, muScale);
+  if (options.omit !== 'text_encoder')
+    textEncoder(part('text_encoder'), optimum ? 'int64' : 'int32', floatType, hidden);
+  if (options.omit !== 'unet')
+    unet(part('unet'), externalFile, floatType, timestep, hidden, dataStd, muScale);
   if (options.omit !== 'vae_decoder') vaeDecoder(part('vae_decoder'), floatType);
   vaeEncoder(part('vae_encoder'), floatType, optimum);
   if (options.omit !== 'tokenizer') {
@@ -171,9 +190,18 @@ export function writeTinyModel(dir: string, options: TinyModelOptions): TinyMode
       vae: ['diffusers', 'AutoencoderKL'],
       scheduler: ['diffusers', 'PNDMScheduler'],
     });
-    writeJson(path.join(dir, 'vae_decoder', 'config.json'), { _class_name: 'AutoencoderKL', scaling_factor: 0.18215 });
-    writeJson(path.join(dir, 'unet', 'config.json'), { _class_name: 'UNet2DConditionModel', cross_attention_dim: hidden });
-    writeJson(path.join(dir, 'text_encoder', 'config.json'), { hidden_size: hidden, max_position_embeddings: 77 });
+    writeJson(path.join(dir, 'vae_decoder', 'config.json'), {
+      _class_name: 'AutoencoderKL',
+      scaling_factor: 0.18215,
+    });
+    writeJson(path.join(dir, 'unet', 'config.json'), {
+      _class_name: 'UNet2DConditionModel',
+      cross_attention_dim: hidden,
+    });
+    writeJson(path.join(dir, 'text_encoder', 'config.json'), {
+      hidden_size: hidden,
+      max_position_embeddings: 77,
+    });
   } else {
     writeJson(path.join(dir, 'model_index.json'), {
       _class_name: 'OnnxStableDiffusionPipeline',
