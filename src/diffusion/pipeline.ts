@@ -31,7 +31,8 @@ export interface ProgressEvent {
 
 export interface RunOptions {
   onProgress?: (event: ProgressEvent) => void;
-  signal?: AbortSignal;
+  /** Checked between steps (an AbortSignal, or anything with `aborted`). */
+  signal?: { readonly aborted: boolean };
 }
 
 export interface PipelineOptions {

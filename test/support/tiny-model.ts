@@ -23,6 +23,11 @@ export interface TinyModelOptions {
   /** Data standard deviation s of the Gaussian the UNet denoises exactly. */
   dataStd?: number;
   muScale?: number;
+  /**
+   * Adds an N×N MatMul chain fed by the timestep to every UNet call (its result is multiplied by
+   * zero): a UNet that takes real time, for event-loop and benchmark tests. 0 = none.
+   */
+  unetWork?: number;
   /** Leave a part out, to test the loader's messages. */
   omit?: 'unet' | 'text_encoder' | 'vae_decoder' | 'tokenizer';
 }
@@ -76,6 +81,7 @@ function unet(
   hidden: number,
   s: number,
   muScale: number,
+  work: number,
 ) {
   const g = new GraphBuilder(externalFile);
   const sample = g.input('sample', floatType, ['batch', 4, 'height', 'width']);
@@ -108,7 +114,19 @@ function unet(
     g.constFloat([muScale], []),
   ]);
   const coef = g.op('Div', [sigma, g.op('Add', [g.constFloat([s * s], []), sigma2])]);
-  const eps = g.op('Mul', [coef, g.op('Sub', [x, mu])]);
+  let eps = g.op('Mul', [coef, g.op('Sub', [x, mu])]);
+  if (work > 0) {
+    // depends on an input, so onnxruntime cannot fold it away at load time
+    const square = g.op('Expand', [g.op('Reshape', [t, g.constInt64([1, 1])]), g.constInt64([work, work])]);
+    const weights = g.constFloat(
+      Array.from({ length: work * work }, (_, k) => ((k * 7919) % 13) / 13),
+      [work, work],
+    );
+    const product = g.op('MatMul', [g.op('MatMul', [square, weights]), weights]);
+    // scaled far below float32 resolution of eps: the sum leaves eps unchanged
+    const zero = g.op('Mul', [g.op('ReduceMean', [product], { keepdims: 0 }), g.constFloat([1e-30], [])]);
+    eps = g.op('Add', [eps, zero]);
+  }
   g.op('Identity', [floatType === 'float16' ? g.cast(eps, 'float16') : eps], {}, 'out_sample');
   g.output('out_sample', floatType, ['batch', 4, 'height', 'width']);
   g.write(dir, 'unet');
@@ -163,7 +181,7 @@ export function writeTinyModel(dir: string, options: TinyModelOptions): TinyMode
   if (options.omit !== 'text_encoder')
     textEncoder(part('text_encoder'), optimum ? 'int64' : 'int32', floatType, hidden);
   if (options.omit !== 'unet')
-    unet(part('unet'), externalFile, floatType, timestep, hidden, dataStd, muScale);
+    unet(part('unet'), externalFile, floatType, timestep, hidden, dataStd, muScale, options.unetWork ?? 0);
   if (options.omit !== 'vae_decoder') vaeDecoder(part('vae_decoder'), floatType);
   vaeEncoder(part('vae_encoder'), floatType, optimum);
   if (options.omit !== 'tokenizer') {
@@ -190,15 +208,15 @@ export function writeTinyModel(dir: string, options: TinyModelOptions): TinyMode
       vae: ['diffusers', 'AutoencoderKL'],
       scheduler: ['diffusers', 'PNDMScheduler'],
     });
-    writeJson(path.join(dir, 'vae_decoder', 'config.json'), {
+    writeJson(path.join(part('vae_decoder'), 'config.json'), {
       _class_name: 'AutoencoderKL',
       scaling_factor: 0.18215,
     });
-    writeJson(path.join(dir, 'unet', 'config.json'), {
+    writeJson(path.join(part('unet'), 'config.json'), {
       _class_name: 'UNet2DConditionModel',
       cross_attention_dim: hidden,
     });
-    writeJson(path.join(dir, 'text_encoder', 'config.json'), {
+    writeJson(path.join(part('text_encoder'), 'config.json'), {
       hidden_size: hidden,
       max_position_embeddings: 77,
     });

@@ -1,0 +1,94 @@
+// The worker thread: owns the onnxruntime sessions (whose run() blocks the thread it runs on)
+// and runs one job at a time, reporting progress and results to the main thread.
+import { parentPort, workerData } from 'node:worker_threads';
+import { formatInfotext } from '../diffusion/infotext.ts';
+import { modelHash } from '../diffusion/model/model-hash.ts';
+import { loadSdModel } from '../diffusion/model/sd-model.ts';
+import { CancelledError, Pipeline, type ProgressEvent } from '../diffusion/pipeline.ts';
+import { RequestError } from '../diffusion/request.ts';
+import type { EngineSettings, FromWorker, ToWorker } from './protocol.ts';
+
+if (!parentPort) throw new Error('engine host must run in a worker thread');
+const port = parentPort;
+const settings = workerData as EngineSettings;
+const send = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+
+const running = new Map<number, AbortController>();
+
+async function main() {
+  let pipeline: Pipeline;
+  let info: { name: string; hash: string };
+  try {
+    const model = await loadSdModel(settings.modelDir, {
+      executionProviders: settings.executionProviders,
+      intraOpThreads: settings.intraOpThreads,
+      log: {
+        info: (message) => send({ type: 'log', level: 'info', message }),
+        warn: (message) => send({ type: 'log', level: 'warn', message }),
+      },
+    });
+    info = { name: model.name, hash: await modelHash(model.unet.weightsFile) };
+    pipeline = new Pipeline(model, {
+      modelHash: info.hash,
+      previewEvery: settings.previewEvery,
+      timestepRounding: settings.timestepRounding,
+    });
+    send({ type: 'ready', model: { ...info, executionProviders: model.executionProviders } });
+  } catch (err) {
+    send({ type: 'load-failed', message: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+
+  // Jobs run strictly one after another; a cancel for a running job arrives between steps.
+  let queue = Promise.resolve();
+  port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'cancel') {
+      running.get(msg.id)?.abort();
+      return;
+    }
+    if (msg.type === 'close') {
+      void queue.then(async () => {
+        await pipeline.model.release();
+        port.close();
+      });
+      return;
+    }
+    const controller = new AbortController();
+    running.set(msg.id, controller);
+    queue = queue
+      .then(() => runJob(pipeline, info, msg, controller.signal))
+      .finally(() => running.delete(msg.id));
+  });
+}
+
+async function runJob(
+  pipeline: Pipeline,
+  model: { name: string; hash: string },
+  msg: Extract<ToWorker, { type: 'generate' | 'upscale' }>,
+  signal: AbortSignal,
+) {
+  const run = { signal, onProgress: (event: ProgressEvent) => send({ type: 'progress', id: msg.id, event }) };
+  try {
+    if (msg.type === 'generate') {
+      const result = await pipeline.generate(msg.request, { ...run, denoises: msg.denoises });
+      send({ type: 'generated', id: msg.id, result });
+    } else {
+      const upscaled = [];
+      const hiresMs: number[] = [];
+      for (const denoise of msg.denoises) {
+        const req = { ...msg.request, denoise };
+        const t0 = performance.now();
+        const latent = await pipeline.hiresPass(req, msg.latent, run);
+        hiresMs.push(performance.now() - t0);
+        upscaled.push({ ...(await pipeline.render(latent, formatInfotext(req, model, true))), denoise });
+      }
+      send({ type: 'upscaled', id: msg.id, result: { upscaled, timings: { hiresMs } } });
+    }
+  } catch (err) {
+    const kind =
+      err instanceof CancelledError ? 'cancelled' : err instanceof RequestError ? 'request' : 'internal';
+    send({ type: 'failed', id: msg.id, kind, message: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+void main();

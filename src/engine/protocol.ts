@@ -1,0 +1,40 @@
+// Messages between the main-thread Engine and its worker thread: plain, structured-clonable data.
+import type { GenerationResult, Latent, ProgressEvent, RenderedImage } from '../diffusion/pipeline.ts';
+import type { GenerationRequest } from '../diffusion/request.ts';
+
+export interface EngineSettings {
+  modelDir: string;
+  executionProviders: string[];
+  previewEvery: number;
+  /** 'fp16' mimics A1111's default half-precision UNet timestep; 'exact' is `--no-half`. */
+  timestepRounding: 'fp16' | 'exact';
+  intraOpThreads?: number;
+}
+
+export interface ModelInfo {
+  name: string;
+  hash: string;
+  executionProviders: string[];
+}
+
+export interface UpscaleResult {
+  upscaled: (RenderedImage & { denoise: number })[];
+  timings: { hiresMs: number[] };
+}
+
+export type ToWorker =
+  | { type: 'generate'; id: number; request: GenerationRequest; denoises: number[] }
+  | { type: 'upscale'; id: number; request: GenerationRequest; latent: Latent; denoises: number[] }
+  | { type: 'cancel'; id: number }
+  | { type: 'close' };
+
+export type ErrorKind = 'cancelled' | 'request' | 'internal';
+
+export type FromWorker =
+  | { type: 'ready'; model: ModelInfo }
+  | { type: 'load-failed'; message: string }
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'progress'; id: number; event: ProgressEvent }
+  | { type: 'generated'; id: number; result: GenerationResult }
+  | { type: 'upscaled'; id: number; result: UpscaleResult }
+  | { type: 'failed'; id: number; kind: ErrorKind; message: string };

@@ -1,0 +1,112 @@
+// `npm run generate` end to end: a child process on a tiny optimum-layout folder.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPngText } from '../../src/diffusion/png-text.ts';
+import { writeTinyModel } from '../support/tiny-model.ts';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const work = mkdtempSync(path.join(tmpdir(), 'hiresbot-cli-'));
+const modelDir = path.join(work, 'tiny-sd15');
+
+function generate(args: string[]) {
+  const { PATH, HOME } = process.env;
+  return spawnSync(
+    path.join(root, 'node_modules', '.bin', 'tsx'),
+    [path.join(root, 'src', 'cli.ts'), ...args],
+    {
+      cwd: work,
+      env: { PATH, HOME },
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+}
+
+beforeAll(() => {
+  writeTinyModel(modelDir, { layout: 'optimum' });
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const common = [
+  '--model',
+  modelDir,
+  '--prompt',
+  'a red fox',
+  '--seed',
+  '1506386276',
+  '--width',
+  '72',
+  '--height',
+  '64',
+];
+
+describe('npm run generate', () => {
+  it('writes base.png and upscaled.png of the right sizes with the infotext, byte-identical per seed', async () => {
+    const out = [path.join(work, 'a'), path.join(work, 'b')];
+    for (const dir of out) {
+      const run = generate([...common, '--steps', '6', '--hires-scale', '1.5', '--out', dir]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(run.stdout).toContain('Seed: 1506386276, Size: 72x64');
+    }
+    const [a, b] = out as [string, string];
+    expect(await sharp(path.join(a, 'base.png')).metadata()).toMatchObject({ width: 72, height: 64 });
+    // int(72·1.5) = 108 → 104; int(64·1.5) = 96
+    expect(await sharp(path.join(a, 'upscaled.png')).metadata()).toMatchObject({ width: 104, height: 96 });
+    for (const name of ['base.png', 'upscaled.png']) {
+      expect(readFileSync(path.join(a, name)).equals(readFileSync(path.join(b, name)))).toBe(true);
+    }
+    const text = readPngText(readFileSync(path.join(a, 'upscaled.png'))).get('parameters');
+    expect(text).toMatch(
+      /^a red fox\nSteps: 6, Sampler: DPM\+\+ 2M, Schedule type: Karras, .*Model: tiny-sd15, Denoising strength: 0\.7, Hires upscale: 1\.5, Hires upscaler: Latent/,
+    );
+  });
+
+  it('a denoise list gives one upscaled image per value and a comparison sheet', async () => {
+    const dir = path.join(work, 'list');
+    const run = generate([
+      ...common,
+      '--steps',
+      '4',
+      '--denoise',
+      '0.3,0.6',
+      '--upscaler',
+      'Latent (bicubic)',
+      '--out',
+      dir,
+    ]);
+    expect(run.status).toBe(0);
+    const a = readFileSync(path.join(dir, 'upscaled-0.3.png'));
+    const b = readFileSync(path.join(dir, 'upscaled-0.6.png'));
+    expect(a.equals(b)).toBe(false);
+    expect(readPngText(b).get('parameters')).toContain('Denoising strength: 0.6');
+    const sheet = await sharp(path.join(dir, 'compare.png')).metadata();
+    expect(sheet.width).toBe(2 * 144);
+    expect(sheet.height).toBeGreaterThan(128);
+  });
+
+  it.each([
+    [['--denoise', '0'], 'hiresbot generate: --denoise must be greater than 0 and at most 1 (got 0)'],
+    [['--sampler', 'LMS'], 'hiresbot generate: --sampler must be one of'],
+    [['--width', '500'], 'hiresbot generate: --width must be a multiple of 8 (got 500)'],
+    [['--steps', 'ten'], 'hiresbot generate: --steps must be a number (got "ten")'],
+    [['--wat'], "hiresbot generate: Unknown option '--wat'"],
+  ])('exits 2 with one line for %j', (extra, message) => {
+    const run = generate([...common, '--out', path.join(work, 'x'), ...extra]);
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr).toContain(message);
+  });
+
+  it('exits 1 naming what is missing from a broken model folder', () => {
+    const run = generate(['--model', work, '--prompt', 'x', '--out', path.join(work, 'y')]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(
+      `model folder ${work} is missing text_encoder/model.onnx (the CLIP text encoder)`,
+    );
+  });
+});
