@@ -10,6 +10,7 @@ import { createGenerator } from '../../src/diffusion/noise/image-rng.ts';
 import { Pipeline } from '../../src/diffusion/pipeline.ts';
 import { promptToChunks } from '../../src/diffusion/prompt/chunks.ts';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import { ddimTimesteps } from '../../src/diffusion/samplers.ts';
 import { SD1_SCHEDULE } from '../../src/diffusion/schedule.ts';
 import { karrasSigmas, uniformSigmas } from '../../src/diffusion/sigmas.ts';
 import { writeTinyModel } from '../support/tiny-model.ts';
@@ -96,6 +97,19 @@ describe('loading model folders', () => {
     expect(models.fp32?.name).toBe('fp32');
   });
 
+  it('falls back to the CPU once, loudly, when the GPU provider cannot load', async () => {
+    const warnings: string[] = [];
+    const m = await loadSdModel(path.join(root, 'fp32'), {
+      executionProviders: ['cuda', 'cpu'],
+      log: { warn: (w) => warnings.push(w), info: () => {} },
+    });
+    await m.release();
+    if (m.executionProviders.includes('cuda')) return; // a machine with onnxruntime's CUDA build
+    expect(m.executionProviders).toEqual(['cpu']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^execution providers \[cuda, cpu\] failed for .*FALLING BACK TO CPU/);
+  });
+
   it('names every missing part of an incomplete folder', async () => {
     const dir = path.join(root, 'broken');
     writeTinyModel(dir, { layout: 'diffusers', omit: 'unet' });
@@ -145,6 +159,38 @@ describe('base pass converges to the closed form', () => {
   it('runs cond and uncond separately when their chunk counts differ (prompt > 75 tokens)', async () => {
     const long = Array(100).fill('fox').join(' ');
     expect(await baseError('DPM++ 2M', 40, long, '')).toBeLessThan(0.01);
+  });
+});
+
+describe('DDIM on A1111’s CompVis grid', () => {
+  async function ddimError(steps: number) {
+    const model = models.fp32 as SdModel;
+    const p = new Pipeline(model, { modelHash: '0', timestepRounding: 'exact' });
+    const req = request({ sampler: 'DDIM', steps, cfg: 3 });
+    const latent = await p.basePass(req);
+    const grid = ddimTimesteps(steps);
+    const sigmaT = SD1_SCHEDULE.sigmas[grid.at(-1) as number] as number;
+    const sigmaEnd = SD1_SCHEDULE.sigmas[grid[0] as number] as number; // ᾱ[timesteps[0]] = ᾱ[1]
+    const noise = createGenerator('nv', 1234).randn(latent.data.length);
+    const mc = mu(model, req.prompt);
+    const mu0 = mu(model, req.negative);
+    const muCfg = mc.map((m, c) => (mu0[c] as number) + 3 * (m - (mu0[c] as number)));
+    // x_ddim starts as raw noise (x_k = noise·√(1+σ_T²)); the ODE runs to σ(1) and is scaled back by √ᾱ
+    const plane = 64;
+    const want = Array.from(noise, (n, i) => {
+      const m = muCfg[Math.floor(i / plane)] as number;
+      const xk =
+        m +
+        (n * Math.sqrt(1 + sigmaT ** 2) - m) *
+          (Math.sqrt(S * S + sigmaEnd ** 2) / Math.sqrt(S * S + sigmaT ** 2));
+      return xk / Math.sqrt(1 + sigmaEnd ** 2);
+    });
+    return maxAbsDiff(latent.data, want);
+  }
+
+  it('converges at first order towards the ODE solution at ᾱ[1]', async () => {
+    const e = [await ddimError(50), await ddimError(100), await ddimError(200)];
+    expect(Math.log2((e[1] as number) / (e[2] as number))).toBeCloseTo(1, 0);
   });
 });
 
