@@ -1,0 +1,134 @@
+// The database schema (drizzle pg-core): jobs, the base latents that buttons re-run, the
+// append-only usage ledger and quota policies. `npm run db:generate` writes migrations/ from it.
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  customType,
+  date,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import type { GenerationRequest } from '../diffusion/request.ts';
+
+const bytea = customType<{ data: Buffer; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength),
+});
+
+const createdAt = () =>
+  timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`);
+
+export const jobStatus = pgEnum('job_status', ['queued', 'running', 'done', 'failed', 'cancelled']);
+/** `imagine`: base + hires passes; `upscale`: hires passes from a finished job's base latent. */
+export const jobKind = pgEnum('job_kind', ['imagine', 'upscale']);
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    kind: jobKind('kind').notNull(),
+    guildId: text('guild_id').notNull(),
+    channelId: text('channel_id').notNull(),
+    userId: text('user_id').notNull(),
+    /** The full, validated request: enough to run the job again after a restart. */
+    request: jsonb('request').$type<GenerationRequest>().notNull(),
+    /** One upscaled image per value (a denoise comparison has several). */
+    denoises: jsonb('denoises').$type<number[]>().notNull(),
+    seed: doublePrecision('seed').notNull(),
+    /** For `upscale` jobs: the job whose base latent they start from. */
+    parentJobId: text('parent_job_id'),
+    cost: doublePrecision('cost').notNull(),
+    status: jobStatus('status').notNull().default('queued'),
+    /** The process that holds the job, and when it last said it was alive. */
+    owner: text('owner'),
+    heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, mode: 'date' }),
+    /** Discord interaction token: lets a restarted bot still answer, until it expires. */
+    interactionToken: text('interaction_token'),
+    interactionExpiresAt: timestamp('interaction_expires_at', { withTimezone: true, mode: 'date' }),
+    attempts: integer('attempts').notNull().default(0),
+    createdAt: createdAt(),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
+    error: text('error'),
+    resultMessageIds: jsonb('result_message_ids').$type<string[]>(),
+    timings: jsonb('timings').$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    // restart recovery scans unfinished jobs by owner liveness
+    index('jobs_status_heartbeat_idx').on(t.status, t.heartbeatAt),
+    // a user's recent jobs in a server (history, "my jobs")
+    index('jobs_guild_user_created_idx').on(t.guildId, t.userId, t.createdAt),
+  ],
+);
+export type JobRow = typeof jobs.$inferSelect;
+export type NewJobRow = typeof jobs.$inferInsert;
+
+export const jobLatents = pgTable('job_latents', {
+  jobId: text('job_id')
+    .primaryKey()
+    .references(() => jobs.id, { onDelete: 'cascade' }),
+  /** (channels, height/8, width/8) */
+  shape: jsonb('shape').$type<[number, number, number]>().notNull(),
+  /** float32 little-endian */
+  data: bytea('data').notNull(),
+  createdAt: createdAt(),
+});
+export type JobLatentRow = typeof jobLatents.$inferSelect;
+
+/**
+ * reserve: +cost at enqueue; refund: −cost when a job produced no images; commit: 0, marks
+ * success; reset: an admin's −(day's usage). Rows are never updated or deleted.
+ */
+export const ledgerKind = pgEnum('ledger_kind', ['reserve', 'refund', 'commit', 'reset']);
+
+export const usageLedger = pgTable(
+  'usage_ledger',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    guildId: text('guild_id').notNull(),
+    userId: text('user_id').notNull(),
+    jobId: text('job_id'),
+    kind: ledgerKind('kind').notNull(),
+    units: doublePrecision('units').notNull(),
+    /** The quota day the units count against (a refund counts against its reservation's day). */
+    quotaDay: date('quota_day', { mode: 'string' }).notNull(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // a job is reserved, refunded or committed at most once, whatever retries happen
+    uniqueIndex('usage_ledger_idempotency_key_idx').on(t.idempotencyKey),
+    // the daily usage sum behind every reservation
+    index('usage_ledger_user_day_idx').on(t.guildId, t.userId, t.quotaDay),
+  ],
+);
+export type LedgerRow = typeof usageLedger.$inferSelect;
+export type NewLedgerRow = typeof usageLedger.$inferInsert;
+
+export const policyScope = pgEnum('policy_scope', ['guild', 'role', 'user']);
+
+export const quotaPolicies = pgTable(
+  'quota_policies',
+  {
+    guildId: text('guild_id').notNull(),
+    scope: policyScope('scope').notNull(),
+    /** The guild id for `guild`, else the role or user id. */
+    targetId: text('target_id').notNull(),
+    /** Daily units; null inherits, 0 = unlimited. */
+    dailyUnits: doublePrecision('daily_units'),
+    blocked: boolean('blocked').notNull().default(false),
+    updatedBy: text('updated_by'),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`),
+  },
+  (t) => [primaryKey({ columns: [t.guildId, t.scope, t.targetId] })],
+);
+export type QuotaPolicyRow = typeof quotaPolicies.$inferSelect;

@@ -1,0 +1,238 @@
+/**
+ * Daily quotas over the append-only usage ledger. Every function takes (db, scope): a user in a
+ * guild; nothing here reads or writes another user's rows. Reservations are serialised per user
+ * with a transaction-scoped advisory lock, so N concurrent requests against a budget that fits k
+ * accept exactly k, on PGlite and on PostgreSQL alike.
+ */
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { quotaPolicies, usageLedger } from '../db/schema.ts';
+import { UserError } from '../user-error.ts';
+import { nextReset, quotaDay } from './quota-day.ts';
+
+export interface QuotaScope {
+  guildId: string;
+  userId: string;
+  /** The member's roles, for role overrides. */
+  roleIds?: readonly string[];
+}
+
+export interface QuotaSettings {
+  /** Default daily units per user per guild; 0 = unlimited. */
+  dailyUnits: number;
+  resetHourUtc: number;
+}
+
+export interface Usage {
+  used: number;
+  /** Daily budget; Infinity when unlimited. */
+  budget: number;
+  remaining: number;
+  blocked: boolean;
+  resetsAt: Date;
+}
+
+const toBudget = (units: number) => (units === 0 ? Number.POSITIVE_INFINITY : units);
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+async function lockUser(db: Db, scope: QuotaScope): Promise<void> {
+  await db.execute(
+    sql`select pg_advisory_xact_lock(hashtextextended(${`quota:${scope.guildId}:${scope.userId}`}, 0))`,
+  );
+}
+
+/** The budget that applies: user override, else the most generous role, else guild, else default. */
+export async function effectivePolicy(
+  db: Db,
+  scope: QuotaScope,
+  settings: QuotaSettings,
+): Promise<{ budget: number; blocked: boolean }> {
+  const targets = [scope.guildId, scope.userId, ...(scope.roleIds ?? [])];
+  const rows = await db
+    .select()
+    .from(quotaPolicies)
+    .where(and(eq(quotaPolicies.guildId, scope.guildId), inArray(quotaPolicies.targetId, targets)));
+  const user = rows.find((r) => r.scope === 'user' && r.targetId === scope.userId);
+  const roles = rows.filter(
+    (r) => r.scope === 'role' && scope.roleIds?.includes(r.targetId) && r.dailyUnits !== null,
+  );
+  const guild = rows.find((r) => r.scope === 'guild' && r.targetId === scope.guildId);
+  let budget: number;
+  if (user?.dailyUnits != null) budget = toBudget(user.dailyUnits);
+  else if (roles.length > 0) budget = Math.max(...roles.map((r) => toBudget(r.dailyUnits as number)));
+  else if (guild?.dailyUnits != null) budget = toBudget(guild.dailyUnits);
+  else budget = toBudget(settings.dailyUnits);
+  return { budget, blocked: user?.blocked ?? false };
+}
+
+async function usedOn(db: Db, scope: QuotaScope, day: string): Promise<number> {
+  const [row] = await db
+    .select({ used: sql<number>`coalesce(sum(${usageLedger.units}), 0)`.mapWith(Number) })
+    .from(usageLedger)
+    .where(
+      and(
+        eq(usageLedger.guildId, scope.guildId),
+        eq(usageLedger.userId, scope.userId),
+        eq(usageLedger.quotaDay, day),
+      ),
+    );
+  return round2(row?.used ?? 0);
+}
+
+export async function usage(
+  db: Db,
+  scope: QuotaScope,
+  settings: QuotaSettings,
+  now = new Date(),
+): Promise<Usage> {
+  const { budget, blocked } = await effectivePolicy(db, scope, settings);
+  const used = await usedOn(db, scope, quotaDay(now, settings.resetHourUtc));
+  return {
+    used,
+    budget,
+    remaining: round2(Math.max(0, budget - used)),
+    blocked,
+    resetsAt: nextReset(now, settings.resetHourUtc),
+  };
+}
+
+/**
+ * Reserves `cost` for a job, or throws a UserError (blocked / not enough left). Call inside a
+ * transaction (the lock lasts until it ends); idempotent per job id.
+ */
+export async function reserve(
+  tx: Db,
+  scope: QuotaScope,
+  job: { jobId: string; cost: number },
+  settings: QuotaSettings,
+  now = new Date(),
+): Promise<Usage> {
+  await lockUser(tx, scope);
+  const current = await usage(tx, scope, settings, now);
+  const key = `${job.jobId}:reserve`;
+  const [existing] = await tx.select().from(usageLedger).where(eq(usageLedger.idempotencyKey, key));
+  if (existing) return current;
+  if (current.blocked) {
+    throw new UserError('blocked', 'You are blocked from generating images in this server.');
+  }
+  if (current.used + job.cost > current.budget + 1e-9) {
+    throw new UserError(
+      'quota-exhausted',
+      `This job costs ${job.cost} units and you have ${current.remaining} of ${current.budget} left today (resets <t:${Math.floor(current.resetsAt.getTime() / 1000)}:R>).`,
+      { cost: job.cost, ...current },
+    );
+  }
+  await tx.insert(usageLedger).values({
+    guildId: scope.guildId,
+    userId: scope.userId,
+    jobId: job.jobId,
+    kind: 'reserve',
+    units: job.cost,
+    quotaDay: quotaDay(now, settings.resetHourUtc),
+    idempotencyKey: key,
+  });
+  return {
+    ...current,
+    used: round2(current.used + job.cost),
+    remaining: round2(Math.max(0, current.budget - current.used - job.cost)),
+  };
+}
+
+/** Settles a reservation: `commit` when the job produced images, `refund` otherwise. Once only. */
+export async function settle(
+  db: Db,
+  scope: QuotaScope,
+  jobId: string,
+  outcome: 'commit' | 'refund',
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const tdb = tx as unknown as Db;
+    await lockUser(tdb, scope);
+    const rows = await tdb
+      .select()
+      .from(usageLedger)
+      .where(
+        and(
+          eq(usageLedger.guildId, scope.guildId),
+          eq(usageLedger.userId, scope.userId),
+          inArray(usageLedger.idempotencyKey, [`${jobId}:reserve`, `${jobId}:commit`, `${jobId}:refund`]),
+        ),
+      );
+    const reserved = rows.find((r) => r.kind === 'reserve');
+    if (!reserved || rows.some((r) => r.kind === 'commit' || r.kind === 'refund')) return false;
+    await tdb.insert(usageLedger).values({
+      guildId: scope.guildId,
+      userId: scope.userId,
+      jobId,
+      kind: outcome,
+      units: outcome === 'refund' ? -reserved.units : 0,
+      // a refund counts against the day its reservation did
+      quotaDay: reserved.quotaDay,
+      idempotencyKey: `${jobId}:${outcome}`,
+    });
+    return true;
+  });
+}
+
+/** Admin: gives a user back today's usage. */
+export async function resetUsage(
+  db: Db,
+  scope: QuotaScope,
+  settings: QuotaSettings,
+  by: string,
+  now = new Date(),
+) {
+  await db.transaction(async (tx) => {
+    const tdb = tx as unknown as Db;
+    await lockUser(tdb, scope);
+    const day = quotaDay(now, settings.resetHourUtc);
+    const used = await usedOn(tdb, scope, day);
+    if (used <= 0) return;
+    await tdb.insert(usageLedger).values({
+      guildId: scope.guildId,
+      userId: scope.userId,
+      kind: 'reset',
+      units: -used,
+      quotaDay: day,
+      idempotencyKey: `reset:${scope.guildId}:${scope.userId}:${day}:${now.getTime()}:${by}`,
+    });
+  });
+}
+
+export type PolicyTarget =
+  | { scope: 'guild' }
+  | { scope: 'role'; roleId: string }
+  | { scope: 'user'; userId: string };
+
+/** Admin: sets (or with null clears) a daily budget for the guild, a role or a user. */
+export async function setDailyUnits(
+  db: Db,
+  guildId: string,
+  target: PolicyTarget,
+  dailyUnits: number | null,
+  by: string,
+) {
+  const targetId =
+    target.scope === 'guild' ? guildId : target.scope === 'role' ? target.roleId : target.userId;
+  if (dailyUnits !== null && !(dailyUnits >= 0 && Number.isFinite(dailyUnits))) {
+    throw new UserError('bad-option', `units must be 0 (unlimited) or more (got ${dailyUnits})`);
+  }
+  await db
+    .insert(quotaPolicies)
+    .values({ guildId, scope: target.scope, targetId, dailyUnits, updatedBy: by })
+    .onConflictDoUpdate({
+      target: [quotaPolicies.guildId, quotaPolicies.scope, quotaPolicies.targetId],
+      set: { dailyUnits, updatedBy: by, updatedAt: new Date() },
+    });
+}
+
+/** Admin: blocks or unblocks one user in a guild. */
+export async function setBlocked(db: Db, guildId: string, userId: string, blocked: boolean, by: string) {
+  await db
+    .insert(quotaPolicies)
+    .values({ guildId, scope: 'user', targetId: userId, blocked, updatedBy: by })
+    .onConflictDoUpdate({
+      target: [quotaPolicies.guildId, quotaPolicies.scope, quotaPolicies.targetId],
+      set: { blocked, updatedBy: by, updatedAt: new Date() },
+    });
+}

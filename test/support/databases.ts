@@ -1,0 +1,50 @@
+// One suite, two databases: a fresh PGlite folder, or a fresh database on the machine's
+// PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test). A test that
+// needs PostgreSQL and cannot reach it fails: it is never skipped.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { type Database, openDatabase } from '../../src/db/client.ts';
+
+export const DATABASE_KINDS = ['pglite', 'postgres'] as const;
+export type DatabaseKind = (typeof DATABASE_KINDS)[number];
+
+export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestDatabase extends Database {
+  /** How to open the same database again (another process, a restart). */
+  location: { url: string } | { pgliteDir: string };
+  destroy(): Promise<void>;
+}
+
+export async function freshDatabase(kind: DatabaseKind): Promise<TestDatabase> {
+  if (kind === 'pglite') {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hiresbot-pglite-'));
+    const db = await openDatabase({ pgliteDir: dir });
+    return {
+      ...db,
+      location: { pgliteDir: dir },
+      async destroy() {
+        await db.close().catch(() => {});
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  const name = `hiresbot_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const db = await openDatabase({ url: url.href });
+  return {
+    ...db,
+    location: { url: url.href },
+    async destroy() {
+      await db.close().catch(() => {});
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
