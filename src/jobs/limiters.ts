@@ -1,0 +1,95 @@
+/**
+ * Bottleneck behind our own small interface. Admission gates count a job from enqueue until it
+ * finishes: one per user (USER_MAX_JOBS) and one for the whole queue (QUEUE_MAX). With a Redis
+ * URL they are Bottleneck clusters, shared by every bot process; the GPU limiter is always local
+ * to the process, since each process drives its own GPU.
+ */
+import Bottleneck from 'bottleneck';
+
+export interface Slot {
+  release(): void;
+}
+
+export interface AdmissionGate {
+  /** Takes one slot for `key`, or returns undefined when all are held (never waits). */
+  tryAcquire(key: string): Promise<Slot | undefined>;
+  /** Slots held for `key`, across the cluster. */
+  held(key: string): Promise<number>;
+}
+
+export interface LimiterSettings {
+  perUser: number;
+  queueMax: number;
+  gpuWorkers: number;
+  redisUrl?: string | undefined;
+  /** Prefix of the Bottleneck ids, so that separate deployments on one Redis do not mix. */
+  namespace?: string;
+}
+
+export interface Limiters {
+  users: AdmissionGate;
+  queue: AdmissionGate;
+  /** Runs GPU work, `gpuWorkers` at a time, failing jobs that run past `expiration` ms. */
+  gpu: Bottleneck;
+  close(): Promise<void>;
+}
+
+const DAY_MS = 24 * 3_600_000;
+
+/** A job that starts at once and holds its slot until released; refused instead of queued. */
+function holdSlot(limiter: Bottleneck): Promise<Slot | undefined> {
+  return new Promise((resolve) => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    limiter
+      .schedule(() => {
+        resolve({ release });
+        return held;
+      })
+      .catch(() => resolve(undefined)); // dropped: the limit was reached (highWater 0 + OVERFLOW)
+  });
+}
+
+export function createLimiters(settings: LimiterSettings): Limiters {
+  const ns = settings.namespace ?? 'hiresbot';
+  const connection = settings.redisUrl
+    ? new Bottleneck.IORedisConnection({ clientOptions: settings.redisUrl })
+    : undefined;
+  const cluster = connection ? { datastore: 'ioredis' as const, connection } : {};
+  const refuseWhenFull = { highWater: 0, strategy: Bottleneck.strategy.OVERFLOW };
+
+  const userGroup = new Bottleneck.Group({
+    id: `${ns}-users`,
+    maxConcurrent: settings.perUser,
+    ...refuseWhenFull,
+    ...cluster,
+    // keep a user's limiter while their jobs wait, however long the queue
+    timeout: DAY_MS,
+  });
+  const queueLimiter = new Bottleneck({
+    id: `${ns}-queue`,
+    maxConcurrent: settings.queueMax,
+    ...refuseWhenFull,
+    ...cluster,
+  });
+  const gpu = new Bottleneck({ id: `${ns}-gpu`, maxConcurrent: settings.gpuWorkers });
+
+  const gate = (limiterFor: (key: string) => Bottleneck): AdmissionGate => ({
+    tryAcquire: (key) => holdSlot(limiterFor(key)),
+    held: async (key) => Number(await limiterFor(key).running()),
+  });
+
+  return {
+    users: gate((key) => userGroup.key(key)),
+    queue: gate(() => queueLimiter),
+    gpu,
+    async close() {
+      await gpu.stop({ dropWaitingJobs: true }).catch(() => {});
+      await queueLimiter.disconnect(false).catch(() => {});
+      for (const limiter of userGroup.limiters()) await limiter.limiter.disconnect(false).catch(() => {});
+      await connection?.disconnect(false).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,432 @@
+/**
+ * The job lifecycle between "a user asked" and "the engine ran": admission (per-user and queue
+ * limits) → quota reservation + job row in one transaction → the fair queue → the GPU limiter →
+ * done + commit, or failed/cancelled + refund. Jobs survive a crash: their rows carry the full
+ * request, and a live process takes over the unfinished jobs of a dead one.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Db } from '../db/client.ts';
+import type { JobRow } from '../db/schema.ts';
+import type { GenerationResult, Latent, ProgressEvent, RenderedImage } from '../diffusion/pipeline.ts';
+import type { GenerationRequest } from '../diffusion/request.ts';
+import type { EngineRunOptions, UpscaleResult } from '../engine/engine.ts';
+import { UserError } from '../user-error.ts';
+import { type JobKind, jobCost } from './cost.ts';
+import { FairQueue } from './fair-queue.ts';
+import {
+  claimStale,
+  finishJob,
+  getJob,
+  heartbeat,
+  insertJob,
+  loadLatent,
+  markRunning,
+  saveLatent,
+} from './job-store.ts';
+import type { Limiters, Slot } from './limiters.ts';
+import { type QuotaScope, type QuotaSettings, reserve, settle, type Usage, usage } from './quota.ts';
+
+/** What the job service needs of the engine (the real Engine, or one in a test). */
+export interface EngineLike {
+  generate(request: GenerationRequest, options: EngineRunOptions): Promise<GenerationResult>;
+  upscale(request: GenerationRequest, latent: Latent, options: EngineRunOptions): Promise<UpscaleResult>;
+}
+
+export interface JobSubmission {
+  kind: JobKind;
+  guildId: string;
+  channelId: string;
+  userId: string;
+  roleIds?: readonly string[];
+  request: GenerationRequest;
+  /** Hires passes to run; defaults to the request's denoise. */
+  denoises?: number[];
+  /** For `upscale`: the finished job whose base latent to start from. */
+  parentJobId?: string;
+  /** The Discord interaction, so a restarted bot can still answer while it is valid. */
+  interaction?: { token: string; expiresAt: Date };
+}
+
+export interface JobImages {
+  base?: RenderedImage;
+  upscaled: (RenderedImage & { denoise: number })[];
+}
+
+export type FailureReason = 'error' | 'timeout' | 'restart-expired' | 'requeue-refused';
+
+export type JobEvent =
+  | { type: 'queued'; jobId: string; position: number; cost: number; usage: Usage }
+  | { type: 'position'; jobId: string; position: number }
+  | { type: 'started'; jobId: string }
+  | { type: 'progress'; jobId: string; progress: ProgressEvent }
+  | { type: 'done'; jobId: string; job: JobRow; images: JobImages; usage: Usage }
+  | { type: 'failed'; jobId: string; job: JobRow; reason: FailureReason; message: string; refunded: boolean }
+  | { type: 'cancelled'; jobId: string; job: JobRow; refunded: boolean }
+  | { type: 'requeued'; jobId: string; job: JobRow; position: number };
+
+export interface JobServiceLog {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface JobServiceOptions {
+  db: Db;
+  engine: EngineLike;
+  limiters: Limiters;
+  quota: QuotaSettings;
+  perUser: number;
+  gpuWorkers: number;
+  jobTimeoutMs: number;
+  /** How often this process says it is alive, and after how long a silent owner counts as dead. */
+  heartbeatMs?: number;
+  staleMs?: number;
+  instanceId?: string;
+  log?: JobServiceLog;
+}
+
+interface Waiting {
+  id: string;
+  userId: string;
+  row: JobRow;
+  slots: Slot[];
+}
+
+const QUIET_LOG: JobServiceLog = { info: () => {}, error: () => {} };
+
+export function newJobId(): string {
+  // time-ordered and short enough for a button's custom_id
+  return `${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+}
+
+export class JobService {
+  readonly instanceId: string;
+  private readonly queue = new FairQueue<Waiting>();
+  private readonly running = new Map<string, { controller: AbortController; waiting: Waiting }>();
+  private readonly positions = new Map<string, number>();
+  private readonly listeners = new Set<(event: JobEvent) => void>();
+  private readonly log: JobServiceLog;
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+
+  constructor(private readonly o: JobServiceOptions) {
+    this.instanceId = o.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.log = o.log ?? QUIET_LOG;
+  }
+
+  /** Subscribes to job events; returns the unsubscribe function. */
+  on(listener: (event: JobEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: JobEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.error({ err, jobId: event.jobId }, 'job event listener failed');
+      }
+    }
+  }
+
+  /** Recovers jobs left by dead processes, then keeps heartbeating and watching for more. */
+  async start(): Promise<void> {
+    await this.recover();
+    const beat = setInterval(() => {
+      heartbeat(this.o.db, this.instanceId).catch((err) => this.log.error({ err }, 'heartbeat failed'));
+    }, this.o.heartbeatMs ?? 5_000);
+    const sweep = setInterval(() => {
+      this.recover().catch((err) => this.log.error({ err }, 'recovery failed'));
+    }, this.o.staleMs ?? 30_000);
+    beat.unref();
+    sweep.unref();
+    this.timers = [beat, sweep];
+  }
+
+  /** Stops taking jobs and aborts running ones; unfinished jobs stay in the database. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const { controller } of this.running.values()) controller.abort();
+  }
+
+  private scopeOf(row: Pick<JobRow, 'guildId' | 'userId'>): QuotaScope {
+    return { guildId: row.guildId, userId: row.userId };
+  }
+
+  /** Admits, charges and queues a job, or throws a UserError; nothing is charged on refusal. */
+  async submit(
+    input: JobSubmission,
+  ): Promise<{ jobId: string; cost: number; position: number; usage: Usage }> {
+    if (this.stopped) throw new UserError('queue-full', 'The bot is shutting down; try again in a minute.');
+    const denoises = input.denoises ?? [input.request.denoise];
+    for (const d of denoises) {
+      if (!(d > 0 && d <= 1))
+        throw new UserError('bad-option', `denoise must be greater than 0 and at most 1 (got ${d})`);
+    }
+    if (input.kind === 'upscale') await this.checkParent(input);
+    const cost = jobCost(input.kind, input.request, denoises.length);
+    const slots = await this.admit(input.guildId, input.userId);
+    const jobId = newJobId();
+    const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
+    let row: JobRow;
+    let charged: Usage;
+    try {
+      [row, charged] = await this.o.db.transaction(async (tx) => {
+        const t = tx as unknown as Db;
+        const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
+        const inserted = await insertJob(t, {
+          id: jobId,
+          kind: input.kind,
+          guildId: input.guildId,
+          channelId: input.channelId,
+          userId: input.userId,
+          request: input.request,
+          denoises,
+          seed: input.request.seed,
+          parentJobId: input.parentJobId ?? null,
+          cost,
+          status: 'queued',
+          owner: this.instanceId,
+          heartbeatAt: new Date(),
+          interactionToken: input.interaction?.token ?? null,
+          interactionExpiresAt: input.interaction?.expiresAt ?? null,
+        });
+        return [inserted, u] as const;
+      });
+    } catch (err) {
+      for (const s of slots) s.release();
+      throw err;
+    }
+    const waiting: Waiting = { id: jobId, userId: input.userId, row, slots };
+    this.queue.push(waiting);
+    const position = this.queue.order().findIndex((w) => w.id === jobId) + 1;
+    this.positions.set(jobId, position);
+    this.emit({ type: 'queued', jobId, position, cost, usage: charged });
+    this.afterQueueChange();
+    return { jobId, cost, position, usage: charged };
+  }
+
+  private async checkParent(input: JobSubmission): Promise<void> {
+    const parent = input.parentJobId ? await getJob(this.o.db, input.parentJobId) : undefined;
+    if (
+      !parent ||
+      parent.guildId !== input.guildId ||
+      parent.kind !== 'imagine' ||
+      parent.status !== 'done'
+    ) {
+      throw new UserError('not-found', 'That image is no longer available to upscale.');
+    }
+  }
+
+  private async admit(guildId: string, userId: string): Promise<Slot[]> {
+    const user = await this.o.limiters.users.tryAcquire(`${guildId}:${userId}`);
+    if (!user) {
+      throw new UserError(
+        'user-limit',
+        `You already have ${this.o.perUser} job${this.o.perUser === 1 ? '' : 's'} queued or running; wait for one to finish or cancel it.`,
+      );
+    }
+    const queue = await this.o.limiters.queue.tryAcquire('all');
+    if (!queue) {
+      user.release();
+      const n = await this.o.limiters.queue.held('all');
+      throw new UserError(
+        'queue-full',
+        `The queue is full (${n} jobs waiting or running). Try again in a few minutes.`,
+        { n },
+      );
+    }
+    return [user, queue];
+  }
+
+  /** Cancels a queued or running job: its owner or an admin. */
+  async cancel(jobId: string, by: { userId: string; isAdmin: boolean }): Promise<void> {
+    const job = await getJob(this.o.db, jobId);
+    if (!job) throw new UserError('not-found', 'No such job.');
+    if (job.userId !== by.userId && !by.isAdmin)
+      throw new UserError('not-allowed', 'Only its owner or an admin can cancel this job.');
+    if (job.status !== 'queued' && job.status !== 'running') {
+      throw new UserError(
+        'already-finished',
+        `That job has already ${job.status === 'done' ? 'finished' : job.status}.`,
+      );
+    }
+    const running = this.running.get(jobId);
+    if (running) {
+      running.controller.abort();
+      return;
+    }
+    const waiting = this.queue.remove(jobId);
+    this.positions.delete(jobId);
+    if (!waiting && job.owner !== this.instanceId && job.status === 'running') {
+      throw new UserError(
+        'not-allowed',
+        'That job is running on another bot process and can only be stopped there.',
+      );
+    }
+    await this.end(
+      waiting ?? { id: jobId, userId: job.userId, row: job, slots: [] },
+      'cancelled',
+      {},
+      job.owner ?? this.instanceId,
+    );
+    this.afterQueueChange();
+  }
+
+  /** Starts what the GPU has room for, then tells waiting jobs whose position moved. */
+  private afterQueueChange(): void {
+    this.dispatch();
+    this.queue.order().forEach((w, i) => {
+      if (this.positions.get(w.id) !== i + 1) {
+        this.positions.set(w.id, i + 1);
+        this.emit({ type: 'position', jobId: w.id, position: i + 1 });
+      }
+    });
+  }
+
+  private dispatch(): void {
+    while (!this.stopped && this.running.size < this.o.gpuWorkers && this.queue.size > 0) {
+      const next = this.queue.shift() as Waiting;
+      this.positions.delete(next.id);
+      const controller = new AbortController();
+      this.running.set(next.id, { controller, waiting: next });
+      void this.run(next, controller);
+    }
+  }
+
+  private async run(w: Waiting, controller: AbortController): Promise<void> {
+    try {
+      if (!(await markRunning(this.o.db, w.id, this.instanceId))) {
+        // cancelled (or taken over) while it waited: it was settled by whoever did that
+        for (const s of w.slots) s.release();
+        return;
+      }
+      this.emit({ type: 'started', jobId: w.id });
+      let timedOut = false;
+      const images = await this.o.limiters.gpu
+        .schedule({ id: w.id, expiration: this.o.jobTimeoutMs }, () => this.execute(w.row, controller.signal))
+        .catch((err: unknown) => {
+          if (err instanceof Error && /timed out/.test(err.message)) {
+            timedOut = true;
+            controller.abort();
+          }
+          throw err;
+        })
+        .then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error, timedOut }),
+        );
+      if (images.ok) {
+        await this.end(w, 'done', { images: images.value });
+      } else if (images.timedOut) {
+        await this.end(w, 'failed', {
+          reason: 'timeout',
+          message: `timed out after ${Math.round(this.o.jobTimeoutMs / 1000)} s`,
+        });
+      } else if (controller.signal.aborted || (images.error as { kind?: string }).kind === 'cancelled') {
+        await this.end(w, 'cancelled', {});
+      } else {
+        const message = images.error instanceof Error ? images.error.message : String(images.error);
+        this.log.error({ jobId: w.id, err: images.error }, 'job failed');
+        await this.end(w, 'failed', { reason: 'error', message });
+      }
+    } catch (err) {
+      this.log.error({ jobId: w.id, err }, 'job bookkeeping failed');
+    } finally {
+      this.running.delete(w.id);
+      this.afterQueueChange();
+    }
+  }
+
+  private async execute(row: JobRow, signal: AbortSignal): Promise<JobImages & { latent?: Latent }> {
+    const onProgress = (progress: ProgressEvent) => this.emit({ type: 'progress', jobId: row.id, progress });
+    const options = { signal, onProgress, denoises: row.denoises };
+    if (row.kind === 'imagine') {
+      const result = await this.o.engine.generate(row.request, options);
+      const { latent, ...base } = result.base;
+      return { base, upscaled: result.upscaled, latent };
+    }
+    const latent = row.parentJobId ? await loadLatent(this.o.db, row.parentJobId) : undefined;
+    if (!latent) throw new Error(`base latent of job ${row.parentJobId} is missing`);
+    const result = await this.o.engine.upscale(row.request, latent, options);
+    return { upscaled: result.upscaled };
+  }
+
+  /** Final bookkeeping: status, then commit or refund, then the event; slots released last. */
+  private async end(
+    w: Waiting,
+    status: 'done' | 'failed' | 'cancelled',
+    detail: { images?: JobImages & { latent?: Latent }; reason?: FailureReason; message?: string },
+    owner = this.instanceId,
+  ): Promise<void> {
+    const { db } = this.o;
+    const scope = this.scopeOf(w.row);
+    try {
+      if (status === 'done' && detail.images?.latent) await saveLatent(db, w.id, detail.images.latent);
+      const ended = await finishJob(db, w.id, owner, status, detail.message ? { error: detail.message } : {});
+      if (!ended) return; // someone else ended it and settled it
+      // quota: only a job that produced images is charged
+      const settled = await settle(db, scope, w.id, status === 'done' ? 'commit' : 'refund');
+      const job = (await getJob(db, w.id)) as JobRow;
+      if (status === 'done') {
+        const { latent: _latent, ...images } = detail.images as JobImages & { latent?: Latent };
+        this.emit({ type: 'done', jobId: w.id, job, images, usage: await usage(db, scope, this.o.quota) });
+      } else if (status === 'cancelled') {
+        this.emit({ type: 'cancelled', jobId: w.id, job, refunded: settled });
+      } else {
+        this.emit({
+          type: 'failed',
+          jobId: w.id,
+          job,
+          reason: detail.reason ?? 'error',
+          message: detail.message ?? 'failed',
+          refunded: settled,
+        });
+      }
+    } finally {
+      for (const s of w.slots) s.release();
+    }
+  }
+
+  /**
+   * Takes over unfinished jobs of dead processes: re-queued while their Discord interaction is
+   * still valid (so the answer can still reach the user), otherwise failed and refunded.
+   */
+  async recover(now = new Date()): Promise<void> {
+    const staleBefore = new Date(now.getTime() - (this.o.staleMs ?? 30_000));
+    const rows = await claimStale(this.o.db, this.instanceId, staleBefore);
+    for (const row of rows) {
+      const w: Waiting = { id: row.id, userId: row.userId, row, slots: [] };
+      const valid = row.interactionExpiresAt !== null && row.interactionExpiresAt.getTime() > now.getTime();
+      if (!valid) {
+        await this.end(w, 'failed', {
+          reason: 'restart-expired',
+          message: 'interrupted by a restart, and its Discord interaction expired before it could run again',
+        });
+        continue;
+      }
+      try {
+        w.slots = await this.admit(row.guildId, row.userId);
+      } catch (err) {
+        await this.end(w, 'failed', {
+          reason: 'requeue-refused',
+          message: `interrupted by a restart and could not be queued again: ${(err as Error).message}`,
+        });
+        continue;
+      }
+      this.queue.push(w);
+      const position = this.queue.order().findIndex((q) => q.id === w.id) + 1;
+      this.positions.set(w.id, position);
+      this.log.info({ jobId: w.id }, 're-queued a job left by a stopped process');
+      this.emit({ type: 'requeued', jobId: w.id, job: row, position });
+    }
+    if (rows.length > 0) this.afterQueueChange();
+  }
+
+  /** Jobs waiting in this process, in the order they will run. */
+  waitingJobs(): string[] {
+    return this.queue.order().map((w) => w.id);
+  }
+}

@@ -1,0 +1,228 @@
+// The job service with a stand-in engine (test/support/stand-in-engine.ts), on both databases.
+import { eq } from 'drizzle-orm';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jobs, usageLedger } from '../../src/db/schema.ts';
+import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import { createLimiters, type Limiters } from '../../src/jobs/limiters.ts';
+import { usage } from '../../src/jobs/quota.ts';
+import { type JobEvent, JobService } from '../../src/jobs/service.ts';
+import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { StandInEngine } from '../support/stand-in-engine.ts';
+
+const QUOTA = { dailyUnits: 100, resetHourUtc: 0 };
+const req = (prompt: string, over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+  ...DEFAULT_REQUEST,
+  prompt,
+  seed: 1,
+  ...over,
+});
+const until = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
+  let t: TestDatabase;
+  let limiters: Limiters;
+  let service: JobService;
+  let engine: StandInEngine;
+  let events: JobEvent[];
+  let guild = 0;
+  let g: string;
+
+  beforeAll(async () => {
+    t = await freshDatabase(kind);
+  });
+  afterAll(async () => {
+    await t?.destroy();
+  });
+  const setUp = (o: { perUser?: number; queueMax?: number; timeoutMs?: number } = {}) => {
+    g = `guild-${++guild}`;
+    engine = new StandInEngine();
+    limiters = createLimiters({
+      perUser: o.perUser ?? 2,
+      queueMax: o.queueMax ?? 20,
+      gpuWorkers: 1,
+      namespace: `t-${g}`,
+    });
+    service = new JobService({
+      db: t.db,
+      engine,
+      limiters,
+      quota: QUOTA,
+      perUser: o.perUser ?? 2,
+      gpuWorkers: 1,
+      jobTimeoutMs: o.timeoutMs ?? 60_000,
+    });
+    const mine: JobEvent[] = [];
+    events = mine;
+    service.on((e) => mine.push(e));
+  };
+  afterEach(async () => {
+    await service?.stop();
+    await limiters?.close();
+  });
+  const submit = (userId: string, prompt: string, over: Partial<GenerationRequest> = {}) =>
+    service.submit({ kind: 'imagine', guildId: g, channelId: 'c', userId, request: req(prompt, over) });
+  const ledger = async (userId: string) =>
+    (await t.db.select().from(usageLedger).where(eq(usageLedger.userId, userId))).filter(
+      (r) => r.guildId === g,
+    );
+  const statusOf = async (id: string) => (await t.db.select().from(jobs).where(eq(jobs.id, id)))[0]?.status;
+
+  it('runs a job to done, charging its cost once', async () => {
+    setUp();
+    const { jobId, cost, position, usage: before } = await submit('u1', 'a cat');
+    expect(position).toBe(1);
+    expect(cost).toBe(3.33);
+    expect(before).toMatchObject({ used: 3.33, remaining: 96.67 });
+    (await engine.nextCall()).finish();
+    await until(() => events.some((e) => e.type === 'done'));
+    expect(await statusOf(jobId)).toBe('done');
+    expect((await ledger('u1')).map((r) => [r.kind, r.units])).toEqual([
+      ['reserve', 3.33],
+      ['commit', 0],
+    ]);
+    expect(events.map((e) => e.type)).toEqual(['queued', 'started', 'done']);
+  });
+
+  it('refuses a third job per user with a clear message and charges nothing for it', async () => {
+    setUp({ perUser: 2 });
+    await submit('u1', 'one');
+    await submit('u1', 'two');
+    await expect(submit('u1', 'three')).rejects.toMatchObject({
+      code: 'user-limit',
+      message: 'You already have 2 jobs queued or running; wait for one to finish or cancel it.',
+    });
+    expect((await ledger('u1')).length).toBe(2);
+    // another user is not affected
+    await expect(submit('u2', 'other')).resolves.toMatchObject({ position: 2 });
+  });
+
+  it('refuses when the whole queue is full, saying how many are waiting', async () => {
+    setUp({ queueMax: 3 });
+    for (const u of ['a', 'b', 'c']) await submit(u, u);
+    await expect(submit('d', 'd')).rejects.toMatchObject({
+      code: 'queue-full',
+      message: 'The queue is full (3 jobs waiting or running). Try again in a few minutes.',
+    });
+    expect(await ledger('d')).toEqual([]);
+  });
+
+  it('a user with five queued jobs delays another user’s single job by at most one', async () => {
+    setUp({ perUser: 5 });
+    const a = [];
+    for (let i = 1; i <= 5; i++) a.push((await submit('a', `a${i}`)).jobId);
+    const b = await submit('b', 'b1');
+    expect(b.position).toBe(2); // a1 runs; a2 then b1
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const call = await engine.nextCall();
+      order.push(call.prompt);
+      call.finish();
+    }
+    expect(order).toEqual(['a1', 'a2', 'b1', 'a3', 'a4', 'a5']);
+  });
+
+  it('tells waiting jobs when their position changes', async () => {
+    setUp({ perUser: 3 });
+    await submit('a', 'a1');
+    const a2 = await submit('a', 'a2');
+    const b1 = await submit('b', 'b1');
+    expect([a2.position, b1.position]).toEqual([1, 2]);
+    (await engine.nextCall()).finish();
+    await until(() => events.some((e) => e.type === 'position' && e.jobId === b1.jobId));
+    expect(
+      events.filter((e) => e.type === 'position').map((e) => [e.jobId, (e as { position: number }).position]),
+    ).toEqual([[b1.jobId, 1]]);
+  });
+
+  it('cancels a queued job (owner or admin only) and refunds it', async () => {
+    setUp({ perUser: 3 });
+    await submit('u1', 'running');
+    const queued = await submit('u1', 'queued');
+    await expect(service.cancel(queued.jobId, { userId: 'u2', isAdmin: false })).rejects.toMatchObject({
+      code: 'not-allowed',
+    });
+    await service.cancel(queued.jobId, { userId: 'u1', isAdmin: false });
+    expect(await statusOf(queued.jobId)).toBe('cancelled');
+    expect(events.find((e) => e.type === 'cancelled')).toMatchObject({ jobId: queued.jobId, refunded: true });
+    await expect(service.cancel(queued.jobId, { userId: 'u1', isAdmin: false })).rejects.toMatchObject({
+      code: 'already-finished',
+    });
+    const u = await usage(t.db, { guildId: g, userId: 'u1' }, QUOTA);
+    expect(u.used).toBe(3.33);
+  });
+
+  it('cancels a running job through its signal and refunds it', async () => {
+    setUp();
+    const { jobId } = await submit('u1', 'long');
+    const call = await engine.nextCall();
+    await service.cancel(jobId, { userId: 'admin', isAdmin: true });
+    await until(() => events.some((e) => e.type === 'cancelled'));
+    expect(call.options.signal?.aborted).toBe(true);
+    expect(await statusOf(jobId)).toBe('cancelled');
+    expect((await usage(t.db, { guildId: g, userId: 'u1' }, QUOTA)).used).toBe(0);
+  });
+
+  it('fails and refunds a job that runs past the time limit', async () => {
+    setUp({ timeoutMs: 150 });
+    const { jobId } = await submit('u1', 'stuck');
+    const call = await engine.nextCall();
+    await until(() => events.some((e) => e.type === 'failed'));
+    expect(events.find((e) => e.type === 'failed')).toMatchObject({ reason: 'timeout', refunded: true });
+    expect(call.options.signal?.aborted).toBe(true);
+    expect(await statusOf(jobId)).toBe('failed');
+    expect((await ledger('u1')).reduce((s, r) => s + r.units, 0)).toBe(0);
+  });
+
+  it('fails and refunds a job the engine could not run, then runs the next', async () => {
+    setUp();
+    await submit('u1', 'bad');
+    await submit('u2', 'good');
+    (await engine.nextCall()).fail('out of memory');
+    (await engine.nextCall()).finish();
+    await until(() => events.some((e) => e.type === 'done'));
+    expect(events.find((e) => e.type === 'failed')).toMatchObject({
+      reason: 'error',
+      message: 'out of memory',
+      refunded: true,
+    });
+    expect((await usage(t.db, { guildId: g, userId: 'u1' }, QUOTA)).used).toBe(0);
+    expect((await usage(t.db, { guildId: g, userId: 'u2' }, QUOTA)).used).toBe(3.33);
+  });
+
+  it('an upscale job starts from its parent’s stored base latent', async () => {
+    setUp();
+    const parent = await submit('u1', 'parent', { width: 64, height: 64 });
+    (await engine.nextCall()).finish();
+    await until(() => events.some((e) => e.type === 'done'));
+    const up = await service.submit({
+      kind: 'upscale',
+      guildId: g,
+      channelId: 'c',
+      userId: 'u2',
+      request: req('parent', { width: 64, height: 64 }),
+      denoises: [0.3, 0.5],
+      parentJobId: parent.jobId,
+    });
+    expect(up.cost).toBe(0.08); // 128² · 20 · 2 over 512² · 30
+    (await engine.nextCall()).finish();
+    await until(() => events.filter((e) => e.type === 'done').length === 2);
+    const done = events.filter((e) => e.type === 'done').at(-1);
+    expect(done?.type === 'done' && done.images.upscaled.map((u) => u.denoise)).toEqual([0.3, 0.5]);
+    await expect(
+      service.submit({
+        kind: 'upscale',
+        guildId: 'elsewhere',
+        channelId: 'c',
+        userId: 'u2',
+        request: req('x'),
+        parentJobId: parent.jobId,
+      }),
+    ).rejects.toMatchObject({ code: 'not-found' });
+  });
+});
