@@ -36,7 +36,9 @@ describe('FairQueue', () => {
   it('order() predicts shift() exactly, after removals too', () => {
     const q = new FairQueue();
     const pushes = ['a', 'a', 'b', 'c', 'a', 'b', 'd', 'c'];
-    pushes.forEach((u, i) => q.push(job(u, i)));
+    pushes.forEach((u, i) => {
+      q.push(job(u, i));
+    });
     q.shift();
     q.remove('b2');
     q.remove('d6');
