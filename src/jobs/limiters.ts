@@ -86,10 +86,18 @@ export function createLimiters(settings: LimiterSettings): Limiters {
     queue: gate(() => queueLimiter),
     gpu,
     async close() {
-      await gpu.stop({ dropWaitingJobs: true }).catch(() => {});
-      await queueLimiter.disconnect(false).catch(() => {});
-      for (const limiter of userGroup.limiters()) await limiter.limiter.disconnect(false).catch(() => {});
-      await connection?.disconnect(false).catch(() => {});
+      // disconnect() returns nothing for a limiter on a shared connection: wrap every call
+      const quietly = async (f: () => unknown) => {
+        try {
+          await f();
+        } catch {
+          // closing anyway
+        }
+      };
+      await quietly(() => gpu.stop({ dropWaitingJobs: true }));
+      await quietly(() => queueLimiter.disconnect(false));
+      for (const { limiter } of userGroup.limiters()) await quietly(() => limiter.disconnect(false));
+      await quietly(() => connection?.disconnect(false));
     },
   };
 }
