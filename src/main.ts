@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, secretsOf } from './config.ts';
 import { startBot } from './discord/bot.ts';
 import { createLogger } from './log.ts';
 import { missingForBot } from './preflight.ts';
+import { startServices } from './services.ts';
 
 function fail(lines: string[]): never {
   process.stderr.write(`hiresbot cannot start:\n${lines.map((l) => `  - ${l}`).join('\n')}\n`);
@@ -25,10 +26,15 @@ async function main(): Promise<void> {
   if (missing.length > 0) fail(missing);
 
   const log = createLogger({ level: config.logLevel, secrets: secretsOf(config) });
-  const bot = await startBot(config, log);
+  const services = await startServices(config, log);
+  const bot = await startBot(config, log).catch(async (err: unknown) => {
+    await services.stop();
+    throw err;
+  });
   const stop = async (signal: string) => {
     log.info({ signal }, 'shutting down');
     await bot.stop();
+    await services.stop();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

@@ -1,9 +1,11 @@
 // `npm start` on a fresh machine: no .env, no token, no model → one friendly line per missing piece.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeTinyModel } from './support/tiny-model.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
@@ -48,5 +50,43 @@ describe('npm start without configuration', () => {
     const run = start(cwd, { ENGINE_WORKERS: 'two' });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('ENGINE_WORKERS must be a whole number from 1 to 16 (got "two")');
+  });
+});
+
+describe('npm start with everything in place but a token Discord rejects', () => {
+  it('loads the model and database, then stops with one line that does not contain the token', async () => {
+    const requests: string[] = [];
+    // Discord's answer to a bad token: 401 on GET /gateway/bot (see the discord-wire notes)
+    const server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: '401: Unauthorized', code: 0 }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+    writeTinyModel(path.join(cwd, 'models', 'tiny-sd'), { layout: 'optimum' });
+    const token = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.Gsecret.definitely-not-valid';
+    writeFileSync(
+      path.join(cwd, '.env'),
+      `DISCORD_TOKEN=${token}\nDISCORD_API_URL=http://127.0.0.1:${port}/api\nLOG_LEVEL=info\n`,
+    );
+    const { PATH, HOME } = process.env;
+    const child = spawn(tsx, [path.join(root, 'src', 'main.ts')], { cwd, env: { PATH, HOME } });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    server.close();
+    expect(code).toBe(1);
+    expect(requests).toContain('GET /api/v10/gateway/bot');
+    expect(out).toContain('model loaded');
+    expect(out).toMatch(/hiresbot stopped: An invalid token was provided\.\n$/);
+    expect(out).not.toContain('Gsecret');
+    expect(out).not.toMatch(/\n\s+at /);
   });
 });

@@ -1,0 +1,72 @@
+// Everything the bot runs besides Discord: database (migrated), engine worker, limiters, jobs.
+import type { Config } from './config.ts';
+import { type Database, openDatabase } from './db/client.ts';
+import { resolveModelDir } from './diffusion/model-dir.ts';
+import { Engine } from './engine/engine.ts';
+import { createLimiters, type Limiters } from './jobs/limiters.ts';
+import { JobService } from './jobs/service.ts';
+import type { Logger } from './log.ts';
+
+export interface Services {
+  database: Database;
+  engine: Engine;
+  limiters: Limiters;
+  jobs: JobService;
+  stop(): Promise<void>;
+}
+
+export async function startServices(config: Config, log: Logger): Promise<Services> {
+  const model = resolveModelDir(config.model.dir);
+  if (!model.ok) throw new Error(`no model folder in ${config.model.dir}`);
+  const database = await openDatabase({ url: config.database.url, pgliteDir: config.database.pgliteDir });
+  log.info({ database: database.kind }, 'database ready (migrations applied)');
+  let engine: Engine | undefined;
+  let limiters: Limiters | undefined;
+  try {
+    engine = await Engine.start(
+      {
+        modelDir: model.dir,
+        executionProviders: config.model.executionProviders,
+        previewEvery: config.generation.previewEvery,
+        timestepRounding: 'fp16',
+      },
+      { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    );
+    log.info({ model: engine.model }, 'model loaded');
+    limiters = createLimiters({
+      perUser: config.queue.perUser,
+      queueMax: config.queue.max,
+      gpuWorkers: config.model.workers,
+      redisUrl: config.redisUrl,
+    });
+    const jobs = new JobService({
+      db: database.db,
+      engine,
+      limiters,
+      quota: { dailyUnits: config.quota.dailyUnits, resetHourUtc: config.quota.resetHourUtc },
+      perUser: config.queue.perUser,
+      gpuWorkers: config.model.workers,
+      jobTimeoutMs: config.queue.jobTimeoutMs,
+      log: { info: (o, m) => log.info(o, m), error: (o, m) => log.error(o, m) },
+    });
+    await jobs.start();
+    const started = { engine, limiters };
+    return {
+      database,
+      engine,
+      limiters,
+      jobs,
+      async stop() {
+        await jobs.stop();
+        await started.limiters.close();
+        await started.engine.close();
+        await database.close();
+      },
+    };
+  } catch (err) {
+    await limiters?.close();
+    await engine?.close();
+    await database.close();
+    throw err;
+  }
+}
