@@ -14,7 +14,7 @@ export function toRgbBytes(chw: Float32Array, height: number, width: number): Bu
   for (let c = 0; c < 3; c++) {
     for (let p = 0; p < plane; p++) {
       const v = f(f((chw[c * plane + p] as number) + 1) / 2);
-      const x = v < 0 ? 0 : v > 1 ? 1 : v; // NaN → 0, as a clamp-then-cast leaves it
+      const x = v < 0 ? 0 : Math.min(v, 1); // NaN stays NaN and becomes 0 below, as the uint8 cast does
       out[p * 3 + c] = Math.trunc(f(255 * x)) || 0;
     }
   }

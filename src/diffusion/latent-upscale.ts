@@ -65,7 +65,7 @@ function pilCubic(x: number): number {
 function antialiasTaps(inSize: number, outSize: number, interpSize: 2 | 4): AxisTaps {
   const scale = inSize / outSize;
   const filter = interpSize === 2 ? triangle : pilCubic;
-  const support = (interpSize / 2) * (scale >= 1 ? scale : 1);
+  const support = (interpSize / 2) * Math.max(scale, 1);
   const invScale = scale >= 1 ? 1 / scale : 1;
   const taps: AxisTaps = [];
   for (let o = 0; o < outSize; o++) {
