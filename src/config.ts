@@ -5,35 +5,26 @@ import { z } from 'zod';
 export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
-function intVar(min: number, max: number, fallback: number) {
+function numericVar(min: number, max: number, fallback: number, whole: boolean) {
   return z
     .string()
     .trim()
     .default(String(fallback))
     .transform((raw, ctx) => {
       const n = Number(raw);
-      if (raw === '' || !Number.isInteger(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}` });
+      if (raw === '' || !Number.isFinite(n) || (whole && !Number.isInteger(n)) || n < min || n > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a ${whole ? 'whole number' : 'number'} from ${min} to ${max}`,
+        });
         return z.NEVER;
       }
       return n;
     });
 }
 
-function numberVar(min: number, max: number, fallback: number) {
-  return z
-    .string()
-    .trim()
-    .default(String(fallback))
-    .transform((raw, ctx) => {
-      const n = Number(raw);
-      if (raw === '' || !Number.isFinite(n) || n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `must be a number from ${min} to ${max}` });
-        return z.NEVER;
-      }
-      return n;
-    });
-}
+const intVar = (min: number, max: number, fallback: number) => numericVar(min, max, fallback, true);
+const numberVar = (min: number, max: number, fallback: number) => numericVar(min, max, fallback, false);
 
 function enumVar<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) {
   return z

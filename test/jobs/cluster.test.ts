@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
-import { createLimiters, type Limiters } from '../../src/jobs/limiters.ts';
-import { type JobEvent, JobService } from '../../src/jobs/service.ts';
+import type { Limiters } from '../../src/jobs/limiters.ts';
+import type { JobEvent, JobService } from '../../src/jobs/service.ts';
 import { freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { createTestJobService } from '../support/job-service.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -27,21 +28,12 @@ describe('two schedulers on one Redis', () => {
     t = await freshDatabase('postgres');
     for (let i = 0; i < 2; i++) {
       const engine = new StandInEngine();
-      const limiters = createLimiters({
+      const { service, limiters } = createTestJobService(t.db, engine, {
         perUser: 2,
         queueMax: 4,
-        gpuWorkers: 1,
         redisUrl: REDIS_URL,
         namespace,
-      });
-      const service = new JobService({
-        db: t.db,
-        engine,
-        limiters,
         quota: { dailyUnits: 0, resetHourUtc: 0 },
-        perUser: 2,
-        gpuWorkers: 1,
-        jobTimeoutMs: 60_000,
       });
       const events: JobEvent[] = [];
       service.on((e) => events.push(e));

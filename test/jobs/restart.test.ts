@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
 import { Engine } from '../../src/engine/engine.ts';
-import { createLimiters } from '../../src/jobs/limiters.ts';
-import { type JobEvent, JobService } from '../../src/jobs/service.ts';
+import type { JobEvent } from '../../src/jobs/service.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { createTestJobService } from '../support/job-service.ts';
 import { writeTinyModel } from '../support/tiny-model.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -101,17 +101,7 @@ describe.each(DATABASE_KINDS)('restart recovery on %s', (kind) => {
       previewEvery: 0,
       timestepRounding: 'fp16',
     });
-    const limiters = createLimiters({ perUser: 5, queueMax: 20, gpuWorkers: 1 });
-    const service = new JobService({
-      db: database.db,
-      engine,
-      limiters,
-      quota: { dailyUnits: 100, resetHourUtc: 0 },
-      perUser: 5,
-      gpuWorkers: 1,
-      jobTimeoutMs: 60_000,
-      staleMs: 500,
-    });
+    const { service, limiters } = createTestJobService(database.db, engine, { staleMs: 500 });
     const events: JobEvent[] = [];
     service.on((e) => events.push(e));
     try {

@@ -3,8 +3,7 @@
 import { openDatabase } from '../../src/db/client.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { Engine } from '../../src/engine/engine.ts';
-import { createLimiters } from '../../src/jobs/limiters.ts';
-import { JobService } from '../../src/jobs/service.ts';
+import { createTestJobService } from './job-service.ts';
 
 interface ChildConfig {
   location: { url: string } | { pgliteDir: string };
@@ -24,18 +23,7 @@ const engine = await Engine.start({
   previewEvery: 0,
   timestepRounding: 'fp16',
 });
-const limiters = createLimiters({ perUser: 5, queueMax: 20, gpuWorkers: 1 });
-const service = new JobService({
-  db: database.db,
-  engine,
-  limiters,
-  quota: { dailyUnits: 100, resetHourUtc: 0 },
-  perUser: 5,
-  gpuWorkers: 1,
-  jobTimeoutMs: 60_000,
-  heartbeatMs: 100,
-  staleMs: 60_000,
-});
+const { service } = createTestJobService(database.db, engine, { heartbeatMs: 100, staleMs: 60_000 });
 service.on((e) => say({ event: e.type, jobId: e.jobId }));
 await service.start();
 for (const job of config.jobs) {
