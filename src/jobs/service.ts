@@ -102,7 +102,10 @@ export function newJobId(): string {
 export class JobService {
   readonly instanceId: string;
   private readonly queue = new FairQueue<Waiting>();
-  private readonly running = new Map<string, { controller: AbortController; waiting: Waiting }>();
+  private readonly running = new Map<
+    string,
+    { controller: AbortController; waiting: Waiting; cancelRequested: boolean }
+  >();
   private readonly positions = new Map<string, number>();
   private readonly listeners = new Set<(event: JobEvent) => void>();
   private readonly log: JobServiceLog;
@@ -144,11 +147,18 @@ export class JobService {
     this.timers = [beat, sweep];
   }
 
-  /** Stops taking jobs and aborts running ones; unfinished jobs stay in the database. */
+  /**
+   * Stops taking and starting jobs and interrupts running ones. Unfinished jobs stay in the
+   * database as they are, owned by this (soon silent) process, so the next start or another
+   * process takes them over: a restart never cancels or loses a job.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     for (const { controller } of this.running.values()) controller.abort();
+    for (let it = this.queue.shift(); it; it = this.queue.shift()) for (const s of it.slots) s.release();
+    const deadline = Date.now() + 10_000;
+    while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   private scopeOf(row: Pick<JobRow, 'guildId' | 'userId'>): QuotaScope {
@@ -255,6 +265,7 @@ export class JobService {
     }
     const running = this.running.get(jobId);
     if (running) {
+      running.cancelRequested = true;
       running.controller.abort();
       return;
     }
@@ -291,7 +302,7 @@ export class JobService {
       const next = this.queue.shift() as Waiting;
       this.positions.delete(next.id);
       const controller = new AbortController();
-      this.running.set(next.id, { controller, waiting: next });
+      this.running.set(next.id, { controller, waiting: next, cancelRequested: false });
       void this.run(next, controller);
     }
   }
@@ -318,7 +329,11 @@ export class JobService {
           (value) => ({ ok: true as const, value }),
           (error: unknown) => ({ ok: false as const, error, timedOut }),
         );
-      if (images.ok) {
+      const interruptedByStop = this.stopped && !this.running.get(w.id)?.cancelRequested;
+      if (!images.ok && interruptedByStop) {
+        // left as it is in the database for whoever starts next
+        for (const s of w.slots) s.release();
+      } else if (images.ok) {
         await this.end(w, 'done', { images: images.value });
       } else if (images.timedOut) {
         await this.end(w, 'failed', {

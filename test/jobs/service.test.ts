@@ -195,6 +195,67 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
     expect((await usage(t.db, { guildId: g, userId: 'u2' }, QUOTA)).used).toBe(3.33);
   });
 
+  it('a restart leaves running and queued jobs for the next process, which runs them', async () => {
+    setUp();
+    const interaction = { token: 'tok', expiresAt: new Date(Date.now() + 900_000) };
+    const a = await service.submit({
+      kind: 'imagine',
+      guildId: g,
+      channelId: 'c',
+      userId: 'u1',
+      request: req('a'),
+      interaction,
+    });
+    const b = await service.submit({
+      kind: 'imagine',
+      guildId: g,
+      channelId: 'c',
+      userId: 'u2',
+      request: req('b'),
+      interaction,
+    });
+    await engine.nextCall();
+    await service.stop();
+    expect([await statusOf(a.jobId), await statusOf(b.jobId)]).toEqual(['running', 'queued']);
+    expect(events.some((e) => e.type === 'cancelled' || e.type === 'failed')).toBe(false);
+
+    const next = new StandInEngine();
+    const nextLimiters = createLimiters({
+      perUser: 2,
+      queueMax: 20,
+      gpuWorkers: 1,
+      namespace: `t-${g}-next`,
+    });
+    const successor = new JobService({
+      db: t.db,
+      engine: next,
+      limiters: nextLimiters,
+      quota: QUOTA,
+      perUser: 2,
+      gpuWorkers: 1,
+      jobTimeoutMs: 60_000,
+      staleMs: 1,
+    });
+    const seen: JobEvent[] = [];
+    successor.on((e) => seen.push(e));
+    try {
+      await new Promise((r) => setTimeout(r, 20));
+      await successor.recover();
+      for (let i = 0; i < 2; i++) (await next.nextCall()).finish();
+      await until(() => seen.filter((e) => e.type === 'done').length === 2);
+      expect(
+        seen
+          .filter((e) => e.type === 'requeued')
+          .map((e) => e.jobId)
+          .sort(),
+      ).toEqual([a.jobId, b.jobId].sort());
+      expect((await usage(t.db, { guildId: g, userId: 'u1' }, QUOTA)).used).toBe(3.33);
+    } finally {
+      await successor.stop();
+      await nextLimiters.close();
+    }
+  });
+
   it('an upscale job starts from its parent’s stored base latent', async () => {
     setUp();
     const parent = await submit('u1', 'parent', { width: 64, height: 64 });

@@ -38,9 +38,9 @@ export class StandInEngine implements EngineLike {
         finish: () => resolve(result()),
         fail: (message) => reject(new EngineError('internal', message)),
       };
-      options.signal?.addEventListener('abort', () =>
-        reject(new EngineError('cancelled', 'generation cancelled')),
-      );
+      const cancelled = () => reject(new EngineError('cancelled', 'generation cancelled'));
+      if (options.signal?.aborted) return cancelled();
+      options.signal?.addEventListener('abort', cancelled);
       this.calls.push(call);
       const waiter = this.waiters.shift();
       if (waiter) {
