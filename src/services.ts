@@ -47,6 +47,7 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       perUser: config.queue.perUser,
       gpuWorkers: config.model.workers,
       jobTimeoutMs: config.queue.jobTimeoutMs,
+      limits: config.limits,
       log: { info: (o, m) => log.info(o, m), error: (o, m) => log.error(o, m) },
     });
     await jobs.start();

@@ -9,7 +9,13 @@ import { hostname } from 'node:os';
 import type { Db } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { GenerationResult, Latent, ProgressEvent, RenderedImage } from '../diffusion/pipeline.ts';
-import type { GenerationRequest } from '../diffusion/request.ts';
+import {
+  CLI_LIMITS,
+  type GenerationRequest,
+  RequestError,
+  type RequestLimits,
+  validateRequest,
+} from '../diffusion/request.ts';
 import type { EngineRunOptions, UpscaleResult } from '../engine/engine.ts';
 import { UserError } from '../user-error.ts';
 import { type JobKind, jobCost } from './cost.ts';
@@ -83,6 +89,8 @@ export interface JobServiceOptions {
   staleMs?: number;
   instanceId?: string;
   log?: JobServiceLog;
+  /** Bounds every request must meet before it may reach the GPU. */
+  limits?: RequestLimits;
 }
 
 interface Waiting {
@@ -171,9 +179,12 @@ export class JobService {
   ): Promise<{ jobId: string; cost: number; position: number; usage: Usage }> {
     if (this.stopped) throw new UserError('queue-full', 'The bot is shutting down; try again in a minute.');
     const denoises = input.denoises ?? [input.request.denoise];
-    for (const d of denoises) {
-      if (!(d > 0 && d <= 1))
-        throw new UserError('bad-option', `denoise must be greater than 0 and at most 1 (got ${d})`);
+    try {
+      for (const denoise of denoises)
+        validateRequest({ ...input.request, denoise }, this.o.limits ?? CLI_LIMITS);
+    } catch (err) {
+      if (err instanceof RequestError) throw new UserError('bad-option', err.message, { option: err.option });
+      throw err;
     }
     if (input.kind === 'upscale') await this.checkParent(input);
     const cost = jobCost(input.kind, input.request, denoises.length);
@@ -416,6 +427,10 @@ export class JobService {
       const w: Waiting = { id: row.id, userId: row.userId, row, slots: [] };
       const valid = row.interactionExpiresAt !== null && row.interactionExpiresAt.getTime() > now.getTime();
       if (!valid) {
+        this.log.info(
+          { jobId: w.id },
+          'a job interrupted by a restart can no longer be answered: failed and refunded',
+        );
         await this.end(w, 'failed', {
           reason: 'restart-expired',
           message: 'interrupted by a restart, and its Discord interaction expired before it could run again',

@@ -102,6 +102,28 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
     await expect(submit('u2', 'other')).resolves.toMatchObject({ position: 2 });
   });
 
+  it('refuses a request outside the bounds before anything is charged', async () => {
+    setUp();
+    await expect(submit('u1', 'x', { steps: 500 })).rejects.toMatchObject({
+      code: 'bad-option',
+      message: 'steps must be a whole number from 1 to 150 (got 500)',
+    });
+    await expect(
+      service.submit({
+        kind: 'imagine',
+        guildId: g,
+        channelId: 'c',
+        userId: 'u1',
+        request: req('x'),
+        denoises: [0.5, 1.5],
+      }),
+    ).rejects.toMatchObject({
+      code: 'bad-option',
+      message: 'denoise must be greater than 0 and at most 1 (got 1.5)',
+    });
+    expect(await ledger('u1')).toEqual([]);
+  });
+
   it('refuses when the whole queue is full, saying how many are waiting', async () => {
     setUp({ queueMax: 3 });
     for (const u of ['a', 'b', 'c']) await submit(u, u);
