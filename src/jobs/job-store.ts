@@ -1,9 +1,15 @@
 // Job rows and base latents. Status moves queued → running → done | failed | cancelled, and each
 // move is a conditional update, so two processes can never both finish the same job.
+import { randomBytes } from 'node:crypto';
 import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { type JobRow, jobLatents, jobs, type NewJobRow } from '../db/schema.ts';
 import type { Latent } from '../diffusion/pipeline.ts';
+
+/** A new job id: time-ordered and short enough for a button's custom_id. */
+export function newJobId(): string {
+  return `${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+}
 
 export const UNFINISHED = ['queued', 'running'] as const;
 
