@@ -138,40 +138,40 @@ export async function reserve(
   };
 }
 
-/** Settles a reservation: `commit` when the job produced images, `refund` otherwise. Once only. */
+/**
+ * Settles a reservation: `commit` when the job produced images, `refund` otherwise. Once only.
+ * Call inside the transaction that ends the job, so status and ledger change together.
+ */
 export async function settle(
-  db: Db,
+  tx: Db,
   scope: QuotaScope,
   jobId: string,
   outcome: 'commit' | 'refund',
 ): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const tdb = tx as unknown as Db;
-    await lockUser(tdb, scope);
-    const rows = await tdb
-      .select()
-      .from(usageLedger)
-      .where(
-        and(
-          eq(usageLedger.guildId, scope.guildId),
-          eq(usageLedger.userId, scope.userId),
-          inArray(usageLedger.idempotencyKey, [`${jobId}:reserve`, `${jobId}:commit`, `${jobId}:refund`]),
-        ),
-      );
-    const reserved = rows.find((r) => r.kind === 'reserve');
-    if (!reserved || rows.some((r) => r.kind === 'commit' || r.kind === 'refund')) return false;
-    await tdb.insert(usageLedger).values({
-      guildId: scope.guildId,
-      userId: scope.userId,
-      jobId,
-      kind: outcome,
-      units: outcome === 'refund' ? -reserved.units : 0,
-      // a refund counts against the day its reservation did
-      quotaDay: reserved.quotaDay,
-      idempotencyKey: `${jobId}:${outcome}`,
-    });
-    return true;
+  await lockUser(tx, scope);
+  const rows = await tx
+    .select()
+    .from(usageLedger)
+    .where(
+      and(
+        eq(usageLedger.guildId, scope.guildId),
+        eq(usageLedger.userId, scope.userId),
+        inArray(usageLedger.idempotencyKey, [`${jobId}:reserve`, `${jobId}:commit`, `${jobId}:refund`]),
+      ),
+    );
+  const reserved = rows.find((r) => r.kind === 'reserve');
+  if (!reserved || rows.some((r) => r.kind === 'commit' || r.kind === 'refund')) return false;
+  await tx.insert(usageLedger).values({
+    guildId: scope.guildId,
+    userId: scope.userId,
+    jobId,
+    kind: outcome,
+    units: outcome === 'refund' ? -reserved.units : 0,
+    // a refund counts against the day its reservation did
+    quotaDay: reserved.quotaDay,
+    idempotencyKey: `${jobId}:${outcome}`,
   });
+  return true;
 }
 
 /** Admin: gives a user back today's usage. */

@@ -329,11 +329,17 @@ export class JobService {
     const { db } = this.o;
     const scope = this.scopeOf(w.row);
     try {
-      if (status === 'done' && detail.images?.latent) await saveLatent(db, w.id, detail.images.latent);
-      const ended = await finishJob(db, w.id, owner, status, detail.message ? { error: detail.message } : {});
-      if (!ended) return; // someone else ended it and settled it
-      // quota: only a job that produced images is charged
-      const settled = await settle(db, scope, w.id, status === 'done' ? 'commit' : 'refund');
+      // latent, status and ledger in one transaction: a crash cannot leave an ended job unsettled
+      const settled = await db.transaction(async (tx) => {
+        const t = tx as unknown as Db;
+        if (!(await finishJob(t, w.id, owner, status, detail.message ? { error: detail.message } : {}))) {
+          return undefined; // someone else ended it and settled it
+        }
+        if (status === 'done' && detail.images?.latent) await saveLatent(t, w.id, detail.images.latent);
+        // quota: only a job that produced images is charged
+        return settle(t, scope, w.id, status === 'done' ? 'commit' : 'refund');
+      });
+      if (settled === undefined) return;
       const job = (await getJob(db, w.id)) as JobRow;
       if (status === 'done') {
         const { latent: _latent, ...images } = detail.images as JobImages & { latent?: Latent };

@@ -48,6 +48,8 @@ describe.each(DATABASE_KINDS)('quotas on %s', (kind) => {
 
   const reserveJob = (scope: QuotaScope, jobId: string, cost: number, now?: Date) =>
     t.db.transaction((tx) => reserve(tx as never, scope, { jobId, cost }, SETTINGS, now));
+  const settleJob = (scope: QuotaScope, jobId: string, outcome: 'commit' | 'refund') =>
+    t.db.transaction((tx) => settle(tx as never, scope, jobId, outcome));
 
   it('50 concurrent requests against a budget that fits 7 accept exactly 7', async () => {
     const scope = { guildId: 'g-race', userId: 'u1' };
@@ -66,12 +68,12 @@ describe.each(DATABASE_KINDS)('quotas on %s', (kind) => {
     const scope = { guildId: 'g-settle', userId: 'u1' };
     await reserveJob(scope, 'a', 4);
     await reserveJob(scope, 'b', 4);
-    expect(await settle(t.db, scope, 'a', 'refund')).toBe(true);
-    expect(await settle(t.db, scope, 'a', 'refund')).toBe(false);
-    expect(await settle(t.db, scope, 'a', 'commit')).toBe(false);
-    expect(await settle(t.db, scope, 'b', 'commit')).toBe(true);
-    expect(await settle(t.db, scope, 'b', 'refund')).toBe(false);
-    expect(await settle(t.db, scope, 'never-reserved', 'refund')).toBe(false);
+    expect(await settleJob(scope, 'a', 'refund')).toBe(true);
+    expect(await settleJob(scope, 'a', 'refund')).toBe(false);
+    expect(await settleJob(scope, 'a', 'commit')).toBe(false);
+    expect(await settleJob(scope, 'b', 'commit')).toBe(true);
+    expect(await settleJob(scope, 'b', 'refund')).toBe(false);
+    expect(await settleJob(scope, 'never-reserved', 'refund')).toBe(false);
     expect((await usage(t.db, scope, SETTINGS)).used).toBe(4);
   });
 
@@ -85,7 +87,7 @@ describe.each(DATABASE_KINDS)('quotas on %s', (kind) => {
   it('a refund counts against the day of its reservation, not today', async () => {
     const scope = { guildId: 'g-days', userId: 'u1' };
     await reserveJob(scope, 'yesterday', 6, new Date('2026-11-24T12:00:00Z'));
-    await settle(t.db, scope, 'yesterday', 'refund');
+    await settleJob(scope, 'yesterday', 'refund');
     await reserveJob(scope, 'today', 5, new Date('2026-11-25T12:00:00Z'));
     expect((await usage(t.db, scope, SETTINGS, new Date('2026-11-25T12:00:00Z'))).used).toBe(5);
     expect((await usage(t.db, scope, SETTINGS, new Date('2026-11-24T12:00:00Z'))).used).toBe(0);
