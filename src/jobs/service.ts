@@ -399,9 +399,4 @@ export class JobService {
     }
     if (rows.length > 0) this.afterQueueChange();
   }
-
-  /** Jobs waiting in this process, in the order they will run. */
-  waitingJobs(): string[] {
-    return this.queue.order().map((w) => w.id);
-  }
 }
