@@ -18,6 +18,10 @@ const REDACT_PATHS = [
   '*.authorization',
   'headers.authorization',
   '*.headers.authorization',
+  // a job row carries its Discord interaction token (valid 15 minutes)
+  'interactionToken',
+  '*.interactionToken',
+  '*.*.interactionToken',
 ];
 
 /** A secret can reach the output raw, JSON-escaped or URL-encoded; scrub every form. */

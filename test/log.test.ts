@@ -55,4 +55,13 @@ describe('createLogger', () => {
     createLogger({ destination: out.stream }).info({ token: 'whatever' }, 'x');
     expect(JSON.parse(out.lines[0] ?? '{}').token).toBe('[REDACTED]');
   });
+
+  it('redacts a job’s Discord interaction token wherever the job row is logged', () => {
+    const out = capture();
+    const log = createLogger({ destination: out.stream });
+    log.info({ job: { id: 'j1', interactionToken: 'aW50ZXJhY3Rpb24' } }, 'job');
+    log.info({ event: { job: { interactionToken: 'aW50ZXJhY3Rpb24' } } }, 'event');
+    expect(out.lines.join('')).not.toContain('aW50ZXJhY3Rpb24');
+    expect(JSON.parse(out.lines[0] ?? '{}').job).toEqual({ id: 'j1', interactionToken: '[REDACTED]' });
+  });
 });
