@@ -59,9 +59,11 @@ export function createLimiters(settings: LimiterSettings): Limiters {
     : undefined;
   const cluster = connection ? { datastore: 'ioredis' as const, connection } : {};
   const refuseWhenFull = { highWater: 0, strategy: Bottleneck.strategy.OVERFLOW };
+  // Bottleneck keeps the settings it first stored in Redis; the limit is part of each id so that
+  // a changed USER_MAX_JOBS or QUEUE_MAX takes effect instead of the stored one.
 
   const userGroup = new Bottleneck.Group({
-    id: `${ns}-users`,
+    id: `${ns}-users-${settings.perUser}`,
     maxConcurrent: settings.perUser,
     ...refuseWhenFull,
     ...cluster,
@@ -69,7 +71,7 @@ export function createLimiters(settings: LimiterSettings): Limiters {
     timeout: DAY_MS,
   });
   const queueLimiter = new Bottleneck({
-    id: `${ns}-queue`,
+    id: `${ns}-queue-${settings.queueMax}`,
     maxConcurrent: settings.queueMax,
     ...refuseWhenFull,
     ...cluster,

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
-import type { Limiters } from '../../src/jobs/limiters.ts';
+import { createLimiters, type Limiters } from '../../src/jobs/limiters.ts';
 import type { JobEvent, JobService } from '../../src/jobs/service.ts';
 import { freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { createTestJobService } from '../support/job-service.ts';
@@ -84,5 +84,36 @@ describe('two schedulers on one Redis', () => {
     for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
     expect(done()).toBe(true);
     await expect(submit(a, 'alice')).resolves.toMatchObject({ cost: 3.33 });
+  });
+
+  it('a changed limit takes effect although Redis holds the old one', async () => {
+    const ns = `${namespace}-changed`;
+    const old = createLimiters({
+      perUser: 1,
+      queueMax: 1,
+      gpuWorkers: 1,
+      redisUrl: REDIS_URL,
+      namespace: ns,
+    });
+    const slot = await old.queue.tryAcquire('all');
+    expect(await old.queue.tryAcquire('all')).toBeUndefined();
+    slot?.release();
+    await old.close();
+    const changed = createLimiters({
+      perUser: 1,
+      queueMax: 3,
+      gpuWorkers: 1,
+      redisUrl: REDIS_URL,
+      namespace: ns,
+    });
+    try {
+      const held = [];
+      for (let i = 0; i < 3; i++) held.push(await changed.queue.tryAcquire('all'));
+      expect(held.every(Boolean)).toBe(true);
+      expect(await changed.queue.tryAcquire('all')).toBeUndefined();
+      for (const h of held) h?.release();
+    } finally {
+      await changed.close();
+    }
   });
 });
