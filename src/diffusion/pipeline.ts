@@ -56,9 +56,16 @@ export interface RenderedImage {
   infotext: string;
 }
 
+export type UpscaledImage = RenderedImage & { denoise: number };
+
+export interface UpscaleResult {
+  upscaled: UpscaledImage[];
+  timings: { hiresMs: number[]; decodeMs: number };
+}
+
 export interface GenerationResult {
   base: RenderedImage & { latent: Latent };
-  upscaled: (RenderedImage & { denoise: number })[];
+  upscaled: UpscaledImage[];
   timings: { baseMs: number; hiresMs: number[]; decodeMs: number };
 }
 
@@ -209,31 +216,45 @@ export class Pipeline {
     return { png: await encodePng(rgb, width, height, infotext), width, height, infotext };
   }
 
+  /** One upscaled image per denoise value (default: the request's), all from the given base latent. */
+  async upscale(
+    req: GenerationRequest,
+    base: Latent,
+    run: RunOptions & { denoises?: number[] } = {},
+  ): Promise<UpscaleResult> {
+    const model = { name: this.model.name, hash: this.options.modelHash };
+    const upscaled: UpscaledImage[] = [];
+    const hiresMs: number[] = [];
+    let decodeMs = 0;
+    for (const denoise of run.denoises ?? [req.denoise]) {
+      const r = { ...req, denoise };
+      const h0 = performance.now();
+      const hires = await this.hiresPass(r, base, run);
+      const d0 = performance.now();
+      upscaled.push({ ...(await this.render(hires, formatInfotext(r, model, true))), denoise });
+      hiresMs.push(d0 - h0);
+      decodeMs += performance.now() - d0;
+    }
+    return { upscaled, timings: { hiresMs, decodeMs } };
+  }
+
   /** Base image plus one upscaled image per denoise value, all from one base pass. */
   async generate(
     req: GenerationRequest,
     run: RunOptions & { denoises?: number[] } = {},
   ): Promise<GenerationResult> {
-    const model = { name: this.model.name, hash: this.options.modelHash };
     const t0 = performance.now();
     const latent = await this.basePass(req, run);
     const t1 = performance.now();
-    let decodeMs = 0;
-    const d0 = performance.now();
+    const model = { name: this.model.name, hash: this.options.modelHash };
     const base = await this.render(latent, formatInfotext(req, model, false));
-    decodeMs += performance.now() - d0;
-    const upscaled: GenerationResult['upscaled'] = [];
-    const hiresMs: number[] = [];
-    for (const denoise of run.denoises ?? [req.denoise]) {
-      const r = { ...req, denoise };
-      const h0 = performance.now();
-      const hires = await this.hiresPass(r, latent, run);
-      hiresMs.push(performance.now() - h0);
-      const d1 = performance.now();
-      upscaled.push({ ...(await this.render(hires, formatInfotext(r, model, true))), denoise });
-      decodeMs += performance.now() - d1;
-    }
-    return { base: { ...base, latent }, upscaled, timings: { baseMs: t1 - t0, hiresMs, decodeMs } };
+    const t2 = performance.now();
+    const { upscaled, timings } = await this.upscale(req, latent, run);
+    return {
+      base: { ...base, latent },
+      upscaled,
+      timings: { baseMs: t1 - t0, hiresMs: timings.hiresMs, decodeMs: t2 - t1 + timings.decodeMs },
+    };
   }
 }
 

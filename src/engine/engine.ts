@@ -57,6 +57,7 @@ export class Engine {
   private constructor(
     private readonly worker: Worker,
     readonly model: ModelInfo,
+    private readonly log: EngineLog | undefined,
   ) {
     worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     const failAll = (reason: string) => {
@@ -79,11 +80,7 @@ export class Engine {
         } else if (msg.type === 'ready') {
           worker.off('message', onMessage);
           worker.off('error', onError);
-          const engine = new Engine(worker, msg.model);
-          worker.on('message', (m: FromWorker) => {
-            if (m.type === 'log') log?.[m.level](m.message);
-          });
-          resolve(engine);
+          resolve(new Engine(worker, msg.model, log));
         } else if (msg.type === 'load-failed') {
           void worker.terminate();
           reject(new EngineError('load', msg.message));
@@ -97,6 +94,10 @@ export class Engine {
   }
 
   private onMessage(msg: FromWorker): void {
+    if (msg.type === 'log') {
+      this.log?.[msg.level](msg.message);
+      return;
+    }
     if (msg.type === 'progress') {
       this.pending
         .get(msg.id)

@@ -1,17 +1,15 @@
 // The worker thread: owns the onnxruntime sessions (whose run() blocks the thread it runs on)
 // and runs one job at a time, reporting progress and results to the main thread.
 import { parentPort, workerData } from 'node:worker_threads';
-import { formatInfotext } from '../diffusion/infotext.ts';
 import { modelHash } from '../diffusion/model/model-hash.ts';
 import { loadSdModel } from '../diffusion/model/sd-model.ts';
 import { CancelledError, Pipeline, type ProgressEvent } from '../diffusion/pipeline.ts';
-import { RequestError } from '../diffusion/request.ts';
 import type { EngineSettings, FromWorker, ToWorker } from './protocol.ts';
 
 if (!parentPort) throw new Error('engine host must run in a worker thread');
 const port = parentPort;
 const settings = workerData as EngineSettings;
-const send = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+const send = (msg: FromWorker) => port.postMessage(msg);
 
 const running = new Map<number, AbortController>();
 
@@ -55,15 +53,12 @@ async function main() {
     }
     const controller = new AbortController();
     running.set(msg.id, controller);
-    queue = queue
-      .then(() => runJob(pipeline, info, msg, controller.signal))
-      .finally(() => running.delete(msg.id));
+    queue = queue.then(() => runJob(pipeline, msg, controller.signal)).finally(() => running.delete(msg.id));
   });
 }
 
 async function runJob(
   pipeline: Pipeline,
-  model: { name: string; hash: string },
   msg: Extract<ToWorker, { type: 'generate' | 'upscale' }>,
   signal: AbortSignal,
 ) {
@@ -73,20 +68,11 @@ async function runJob(
       const result = await pipeline.generate(msg.request, { ...run, denoises: msg.denoises });
       send({ type: 'generated', id: msg.id, result });
     } else {
-      const upscaled = [];
-      const hiresMs: number[] = [];
-      for (const denoise of msg.denoises) {
-        const req = { ...msg.request, denoise };
-        const t0 = performance.now();
-        const latent = await pipeline.hiresPass(req, msg.latent, run);
-        hiresMs.push(performance.now() - t0);
-        upscaled.push({ ...(await pipeline.render(latent, formatInfotext(req, model, true))), denoise });
-      }
-      send({ type: 'upscaled', id: msg.id, result: { upscaled, timings: { hiresMs } } });
+      const result = await pipeline.upscale(msg.request, msg.latent, { ...run, denoises: msg.denoises });
+      send({ type: 'upscaled', id: msg.id, result });
     }
   } catch (err) {
-    const kind =
-      err instanceof CancelledError ? 'cancelled' : err instanceof RequestError ? 'request' : 'internal';
+    const kind = err instanceof CancelledError ? 'cancelled' : 'internal';
     send({ type: 'failed', id: msg.id, kind, message: err instanceof Error ? err.message : String(err) });
   }
 }

@@ -1,5 +1,5 @@
 // Messages between the main-thread Engine and its worker thread: plain, structured-clonable data.
-import type { GenerationResult, Latent, ProgressEvent, RenderedImage } from '../diffusion/pipeline.ts';
+import type { GenerationResult, Latent, ProgressEvent, UpscaleResult } from '../diffusion/pipeline.ts';
 import type { GenerationRequest } from '../diffusion/request.ts';
 
 export interface EngineSettings {
@@ -17,10 +17,7 @@ export interface ModelInfo {
   executionProviders: string[];
 }
 
-export interface UpscaleResult {
-  upscaled: (RenderedImage & { denoise: number })[];
-  timings: { hiresMs: number[] };
-}
+export type { UpscaleResult };
 
 export type ToWorker =
   | { type: 'generate'; id: number; request: GenerationRequest; denoises: number[] }
@@ -28,7 +25,7 @@ export type ToWorker =
   | { type: 'cancel'; id: number }
   | { type: 'close' };
 
-export type ErrorKind = 'cancelled' | 'request' | 'internal';
+export type ErrorKind = 'cancelled' | 'internal';
 
 export type FromWorker =
   | { type: 'ready'; model: ModelInfo }

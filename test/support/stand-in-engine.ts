@@ -14,6 +14,14 @@ export interface Call {
 }
 
 const png = Buffer.from('not really a png');
+const upscaledFor = (request: GenerationRequest, options: EngineRunOptions) =>
+  (options.denoises ?? [request.denoise]).map((denoise) => ({
+    png,
+    width: 1,
+    height: 1,
+    infotext: 'up',
+    denoise,
+  }));
 
 export class StandInEngine implements EngineLike {
   readonly calls: Call[] = [];
@@ -62,27 +70,15 @@ export class StandInEngine implements EngineLike {
           shape: [4, request.height / 8, request.width / 8],
         },
       },
-      upscaled: (options.denoises ?? [request.denoise]).map((denoise) => ({
-        png,
-        width: 1,
-        height: 1,
-        infotext: 'up',
-        denoise,
-      })),
+      upscaled: upscaledFor(request, options),
       timings: { baseMs: 1, hiresMs: [1], decodeMs: 1 },
     }));
   }
 
   upscale(request: GenerationRequest, _latent: Latent, options: EngineRunOptions): Promise<UpscaleResult> {
     return this.start(request, options, () => ({
-      upscaled: (options.denoises ?? [request.denoise]).map((denoise) => ({
-        png,
-        width: 1,
-        height: 1,
-        infotext: 'up',
-        denoise,
-      })),
-      timings: { hiresMs: [1] },
+      upscaled: upscaledFor(request, options),
+      timings: { hiresMs: [1], decodeMs: 1 },
     }));
   }
 }
