@@ -6,7 +6,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { Conditioning } from './conditioning.ts';
-import { fromHalf, roundToHalf, toHalf } from './model/fp16.ts';
+import { floatsOf, floatTensor } from './model/float-tensor.ts';
+import { roundToHalf } from './model/fp16.ts';
 import type { SdModel } from './model/sd-model.ts';
 import type { Denoiser } from './samplers.ts';
 import type { DiscreteSchedule } from './schedule.ts';
@@ -28,20 +29,13 @@ export interface CfgDenoiserOptions {
   shape: readonly [number, number, number];
 }
 
-type FloatData = Float32Array | Uint16Array;
-
 export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
   const { unet } = o.model;
   const [c, h, w] = o.shape;
   const numel = c * h * w;
   const batched = o.cond.chunks === o.uncond.chunks;
-  const toUnet = (d: Float32Array): FloatData => (unet.sampleType === 'float16' ? toHalf(d) : d);
   const ctxTensor = (data: Float32Array, rows: number, tokens: number) =>
-    new ort.Tensor(unet.contextType, unet.contextType === 'float16' ? toHalf(data) : data, [
-      rows,
-      tokens,
-      o.cond.hidden,
-    ]);
+    floatTensor(unet.contextType, data, [rows, tokens, o.cond.hidden]);
 
   // Conditioning tensors are built once per pass; only x changes between steps.
   const ctxBoth = batched
@@ -66,25 +60,15 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
       return new ort.Tensor('int64', BigInt64Array.from([BigInt(o.schedule.sigmaToNearestT(sigma))]), dims);
     }
     const t = o.schedule.sigmaToT(sigma);
-    if (unet.timestepType === 'float16')
-      return new ort.Tensor('float16', toHalf(Float32Array.from([t])), dims);
-    return new ort.Tensor(
-      'float32',
-      Float32Array.from([o.timestepRounding === 'fp16' ? roundToHalf(t) : t]),
-      dims,
-    );
+    // A1111 casts t to the UNet dtype, fp16 by default; a float16 input rounds the same way
+    const rounded = unet.timestepType === 'float32' && o.timestepRounding === 'exact' ? t : roundToHalf(t);
+    return floatTensor(unet.timestepType, Float32Array.from([rounded]), dims);
   };
 
   const run = async (rows: number, ctx: ort.Tensor, t: ort.Tensor): Promise<Float32Array> => {
-    const sample = new ort.Tensor(unet.sampleType, toUnet(sampleIn.subarray(0, rows * numel)), [
-      rows,
-      c,
-      h,
-      w,
-    ]);
+    const sample = floatTensor(unet.sampleType, sampleIn.subarray(0, rows * numel), [rows, c, h, w]);
     const result = await unet.session.run({ sample, timestep: t, encoder_hidden_states: ctx });
-    const out = (result[unet.output] as ort.Tensor).data as FloatData;
-    return out instanceof Uint16Array ? fromHalf(out) : out;
+    return floatsOf(result[unet.output] as ort.Tensor);
   };
 
   return async (x, sigma) => {

@@ -3,7 +3,7 @@
  * text-encoder row per 77-token chunk, Original emphasis per chunk, chunks joined along tokens.
  */
 import * as ort from 'onnxruntime-node';
-import { fromHalf } from './model/fp16.ts';
+import { floatsOf } from './model/float-tensor.ts';
 import type { SdModel } from './model/sd-model.ts';
 import { CHUNK_LENGTH, promptToChunks } from './prompt/chunks.ts';
 import { applyEmphasis } from './prompt/emphasis.ts';
@@ -21,7 +21,7 @@ const TOKENS_PER_CHUNK = CHUNK_LENGTH + 2;
 
 export async function encodePrompt(model: SdModel, prompt: string): Promise<Conditioning> {
   const { chunks, tokenCount } = promptToChunks(prompt, model.tokenizer);
-  const { session, idsType, outputType, output } = model.textEncoder;
+  const { session, idsType, output } = model.textEncoder;
   const n = chunks.length * TOKENS_PER_CHUNK;
   const flat = chunks.flatMap((c) => c.tokens);
   const ids =
@@ -33,11 +33,8 @@ export async function encodePrompt(model: SdModel, prompt: string): Promise<Cond
         )
       : new ort.Tensor('int32', Int32Array.from(flat), [chunks.length, TOKENS_PER_CHUNK]);
   const result = await session.run({ input_ids: ids });
-  const out = result[output] as ort.Tensor;
-  const data =
-    outputType === 'float16'
-      ? fromHalf(out.data as Uint16Array)
-      : Float32Array.from(out.data as Float32Array);
+  // a fresh output buffer of ours: emphasis may scale it in place
+  const data = floatsOf(result[output] as ort.Tensor);
   const hidden = data.length / n;
   chunks.forEach((chunk, i) => {
     const span = TOKENS_PER_CHUNK * hidden;

@@ -4,13 +4,13 @@
  * latent upscale, fresh noise from the same seed at the hires shape, a second pass over the
  * denoise-sliced schedule, and no VAE decode/encode between passes.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { createCfgDenoiser, type TimestepRounding } from './cfg-denoiser.ts';
 import { type Conditioning, encodePrompt } from './conditioning.ts';
 import { encodePng, latentPreviewPng, toRgbBytes } from './image.ts';
 import { formatInfotext } from './infotext.ts';
 import { upscaleLatent } from './latent-upscale.ts';
-import { fromHalf, toHalf } from './model/fp16.ts';
+import { floatsOf, floatTensor } from './model/float-tensor.ts';
 import type { SdModel } from './model/sd-model.ts';
 import { ImageRng } from './noise/image-rng.ts';
 import { type GenerationRequest, hiresSize } from './request.ts';
@@ -202,10 +202,9 @@ export class Pipeline {
     const z = new Float32Array(latent.data.length);
     const inv = 1 / this.model.scalingFactor;
     for (let k = 0; k < z.length; k++) z[k] = (latent.data[k] as number) * inv;
-    const input = new ort.Tensor(type, type === 'float16' ? toHalf(z) : z, [1, c, h, w]);
-    const result = await session.run({ latent_sample: input });
+    const result = await session.run({ latent_sample: floatTensor(type, z, [1, c, h, w]) });
     const out = result[output] as ort.Tensor;
-    const data = out.data instanceof Uint16Array ? fromHalf(out.data) : (out.data as Float32Array);
+    const data = floatsOf(out);
     const height = out.dims[2] as number;
     const width = out.dims[3] as number;
     return { rgb: toRgbBytes(data, height, width), width, height };
