@@ -47,3 +47,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   await migratePglite(db, { migrationsFolder: MIGRATIONS_DIR });
   return { db: db as unknown as Db, kind: 'pglite', close: () => client.close() };
 }
+
+/** Runs `fn` in one transaction, handing it the transaction as a plain `Db`. */
+export function inTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  // drizzle types a transaction apart from its database; both drivers' share the Db API we use
+  return db.transaction((tx) => fn(tx as unknown as Db));
+}

@@ -5,7 +5,7 @@
  * accept exactly k, on PGlite and on PostgreSQL alike.
  */
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
+import { type Db, inTransaction } from '../db/client.ts';
 import { quotaPolicies, usageLedger } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { nextReset, quotaDay } from './quota-day.ts';
@@ -182,8 +182,7 @@ export async function resetUsage(
   by: string,
   now = new Date(),
 ) {
-  await db.transaction(async (tx) => {
-    const tdb = tx as unknown as Db;
+  await inTransaction(db, async (tdb) => {
     await lockUser(tdb, scope);
     const day = quotaDay(now, settings.resetHourUtc);
     const used = await usedOn(tdb, scope, day);

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Db } from '../db/client.ts';
+import { inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Latent, ProgressEvent } from '../diffusion/pipeline.ts';
 import { CLI_LIMITS, RequestError, validateRequest } from '../diffusion/request.ts';
@@ -49,10 +49,7 @@ const QUIET_LOG: JobServiceLog = { info: () => {}, error: () => {} };
 export class JobService {
   readonly instanceId: string;
   private readonly queue = new FairQueue<Waiting>();
-  private readonly running = new Map<
-    string,
-    { controller: AbortController; waiting: Waiting; cancelRequested: boolean }
-  >();
+  private readonly running = new Map<string, { controller: AbortController; cancelRequested: boolean }>();
   private readonly positions = new Map<string, number>();
   private readonly listeners = new Set<(event: JobEvent) => void>();
   private readonly log: JobServiceLog;
@@ -133,8 +130,7 @@ export class JobService {
     let row: JobRow;
     let charged: Usage;
     try {
-      [row, charged] = await this.o.db.transaction(async (tx) => {
-        const t = tx as unknown as Db;
+      [row, charged] = await inTransaction(this.o.db, async (t) => {
         const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
         const inserted = await insertJob(t, {
           id: jobId,
@@ -159,13 +155,18 @@ export class JobService {
       for (const s of slots) s.release();
       throw err;
     }
-    const waiting: Waiting = { id: jobId, userId: input.userId, row, slots };
-    this.queue.push(waiting);
-    const position = this.queue.order().findIndex((w) => w.id === jobId) + 1;
-    this.positions.set(jobId, position);
+    const position = this.enqueue({ id: jobId, userId: input.userId, row, slots });
     this.emit({ type: 'queued', jobId, position, cost, usage: charged });
     this.afterQueueChange();
     return { jobId, cost, position, usage: charged };
+  }
+
+  /** Adds a job to the fair queue; returns its position (1 = next). */
+  private enqueue(w: Waiting): number {
+    this.queue.push(w);
+    const position = this.queue.order().findIndex((q) => q.id === w.id) + 1;
+    this.positions.set(w.id, position);
+    return position;
   }
 
   private async checkParent(input: JobSubmission): Promise<void> {
@@ -252,7 +253,7 @@ export class JobService {
       const next = this.queue.shift() as Waiting;
       this.positions.delete(next.id);
       const controller = new AbortController();
-      this.running.set(next.id, { controller, waiting: next, cancelRequested: false });
+      this.running.set(next.id, { controller, cancelRequested: false });
       void this.run(next, controller);
     }
   }
@@ -330,8 +331,7 @@ export class JobService {
     const scope = this.scopeOf(w.row);
     try {
       // latent, status and ledger in one transaction: a crash cannot leave an ended job unsettled
-      const settled = await db.transaction(async (tx) => {
-        const t = tx as unknown as Db;
+      const settled = await inTransaction(db, async (t) => {
         if (!(await finishJob(t, w.id, owner, status, detail.message ? { error: detail.message } : {}))) {
           return undefined; // someone else ended it and settled it
         }
@@ -391,9 +391,7 @@ export class JobService {
         });
         continue;
       }
-      this.queue.push(w);
-      const position = this.queue.order().findIndex((q) => q.id === w.id) + 1;
-      this.positions.set(w.id, position);
+      const position = this.enqueue(w);
       this.log.info({ jobId: w.id }, 're-queued a job left by a stopped process');
       this.emit({ type: 'requeued', jobId: w.id, job: row, position });
     }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inTransaction } from '../../src/db/client.ts';
 import { usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { jobCost } from '../../src/jobs/cost.ts';
@@ -47,9 +48,9 @@ describe.each(DATABASE_KINDS)('quotas on %s', (kind) => {
   });
 
   const reserveJob = (scope: QuotaScope, jobId: string, cost: number, now?: Date) =>
-    t.db.transaction((tx) => reserve(tx as never, scope, { jobId, cost }, SETTINGS, now));
+    inTransaction(t.db, (tx) => reserve(tx, scope, { jobId, cost }, SETTINGS, now));
   const settleJob = (scope: QuotaScope, jobId: string, outcome: 'commit' | 'refund') =>
-    t.db.transaction((tx) => settle(tx as never, scope, jobId, outcome));
+    inTransaction(t.db, (tx) => settle(tx, scope, jobId, outcome));
 
   it('50 concurrent requests against a budget that fits 7 accept exactly 7', async () => {
     const scope = { guildId: 'g-race', userId: 'u1' };
