@@ -20,7 +20,7 @@ function isLatin1(text: string): boolean {
   return true;
 }
 
-export function textChunk(keyword: string, text: string): Buffer {
+function textChunk(keyword: string, text: string): Buffer {
   if (isLatin1(text))
     return chunk('tEXt', Buffer.concat([Buffer.from(`${keyword}\0`, 'latin1'), Buffer.from(text, 'latin1')]));
   // keyword, NUL, compression flag 0, method 0, empty language tag NUL, empty translated keyword NUL

@@ -11,7 +11,7 @@ export function newJobId(): string {
   return `${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
 }
 
-export const UNFINISHED = ['queued', 'running'] as const;
+const UNFINISHED = ['queued', 'running'] as const;
 
 export async function insertJob(db: Db, row: NewJobRow): Promise<JobRow> {
   const [inserted] = await db.insert(jobs).values(row).returning();
@@ -65,10 +65,6 @@ export async function loadLatent(db: Db, jobId: string): Promise<Latent | undefi
   // copy into an aligned buffer: a driver's Buffer may sit at any byte offset
   const data = new Float32Array(new Uint8Array(row.data).buffer);
   return { data, shape: row.shape };
-}
-
-export async function setResultMessages(db: Db, jobId: string, messageIds: string[]): Promise<void> {
-  await db.update(jobs).set({ resultMessageIds: messageIds }).where(eq(jobs.id, jobId));
 }
 
 /** Tells other processes this one is alive and still holds these jobs. */

@@ -42,7 +42,7 @@ async function lockUser(db: Db, scope: QuotaScope): Promise<void> {
 }
 
 /** The budget that applies: user override, else the most generous role, else guild, else default. */
-export async function effectivePolicy(
+async function effectivePolicy(
   db: Db,
   scope: QuotaScope,
   settings: QuotaSettings,

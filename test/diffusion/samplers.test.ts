@@ -3,12 +3,14 @@
 // A schedule ends …, σ_min, 0 and the last step returns D(x(σ_min); σ_min), so that is the limit:
 // mu + (x_T − mu)·s²/(√(s² + σ_min²)·√(s² + σ_T²))  (→ the x(0) formula as σ_min → 0).
 import { describe, expect, it } from 'vitest';
+import { createGenerator } from '../../src/diffusion/noise/image-rng.ts';
 import {
   ancestralStep,
   type Denoiser,
   ddimTimesteps,
   SAMPLER_INFO,
   sampleDpmpp2m,
+  sampleDpmpp2mSde,
   sampleEuler,
   sampleEulerAncestral,
 } from '../../src/diffusion/samplers.ts';
@@ -80,8 +82,18 @@ describe('Euler a', () => {
       return Float32Array.from([1, 1, 1, 1]);
     };
     const zero: Denoiser = async (x) => new Float32Array(x.length);
-    const x = await sampleEulerAncestral(Float32Array.from([2, 2, 2, 2]), { model: zero, sigmas, noise });
-    // step 1: σ_up = √(1·3/4), σ_down = ½; x = 2·(½/2) + σ_up = ½ + 0.8660; step 2 → den = 0
+    const after: number[] = [];
+    const x = await sampleEulerAncestral(Float32Array.from([2, 2, 2, 2]), {
+      model: zero,
+      sigmas,
+      noise,
+      onStep: (_i, xi) => {
+        after.push(xi[0] as number);
+      },
+    });
+    // step 1: σ_up = √(1·(4−1)/4) = √3/2, σ_down = ½; x = 2 + (2 − 0)/2·(½ − 2) + σ_up·1
+    // step 2 ends at σ = 0: x = den = 0, and no noise is drawn
+    expect(after[0]).toBeCloseTo(0.5 + Math.sqrt(3) / 2, 6);
     expect(draws).toBe(1);
     assertClose(x, [0, 0, 0, 0], { atol: 0 });
   });
@@ -105,5 +117,48 @@ describe('sampler table', () => {
       atol: 0,
       rtol: 2e-7,
     });
+  });
+});
+
+describe('stochastic samplers draw from the data distribution', () => {
+  // Reference: with the exact denoiser for N(m, s²), a correct sampler started from σ_max·noise
+  // returns samples of N(m, s²) (up to the negligible s² missing from the start). Every element of
+  // a large latent is an independent chain, so one run gives 20 000 samples.
+  const N = 20_000;
+  const m = 0.3;
+  const s = 0.8;
+  const gaussian: Denoiser = async (x, sigma) => {
+    const k = (s * s) / (s * s + sigma * sigma);
+    return Float32Array.from(x, (v) => m + k * (v - m));
+  };
+  async function moments(fn: typeof sampleEuler, steps: number) {
+    const sigmas = karrasSigmas(SD1_SCHEDULE, steps);
+    const rng = createGenerator('cpu', 1234);
+    const x = Float32Array.from(rng.randn(N), (n) => n * (sigmas[0] as number));
+    const out = await fn(x, { model: gaussian, sigmas, noise: () => rng.randn(N) });
+    const mean = out.reduce((a, v) => a + v, 0) / N;
+    const std = Math.sqrt(out.reduce((a, v) => a + (v - mean) ** 2, 0) / N);
+    return { mean, std };
+  }
+
+  // Euler a is first order in its noise too: its spread error halves with each doubling of the
+  // steps (0.15 at 20 steps, 0.006 at 640), so it is checked where that error is small.
+  it.each([
+    ['Euler a', sampleEulerAncestral, 640],
+    ['DPM++ 2M SDE', sampleDpmpp2mSde, 40],
+    ['DPM++ 2M (deterministic, for comparison)', sampleDpmpp2m, 40],
+  ] as const)('%s: mean and standard deviation of N(0.3, 0.8²) at %i steps', async (_name, fn, steps) => {
+    const { mean, std } = await moments(fn, steps);
+    expect(Math.abs(mean - m)).toBeLessThan((4 * s) / Math.sqrt(N)); // 4 standard errors
+    expect(Math.abs(std / s - 1)).toBeLessThan(0.03);
+  });
+
+  it('the noise matters: DPM++ 2M SDE without its noise term does not reach the data spread', async () => {
+    const sigmas = karrasSigmas(SD1_SCHEDULE, 40);
+    const x = Float32Array.from(createGenerator('cpu', 1).randn(N), (n) => n * (sigmas[0] as number));
+    const out = await sampleDpmpp2mSde(x, { model: gaussian, sigmas, noise: () => new Float32Array(N) });
+    const mean = out.reduce((a, v) => a + v, 0) / N;
+    const std = Math.sqrt(out.reduce((a, v) => a + (v - mean) ** 2, 0) / N);
+    expect(std / s).toBeLessThan(0.9);
   });
 });
