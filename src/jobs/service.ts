@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import Bottleneck from 'bottleneck';
 import { inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Latent, ProgressEvent } from '../diffusion/pipeline.ts';
@@ -266,38 +267,32 @@ export class JobService {
         return;
       }
       this.emit({ type: 'started', jobId: w.id });
-      let timedOut = false;
-      const images = await this.o.limiters.gpu
-        .schedule({ id: w.id, expiration: this.o.jobTimeoutMs }, () => this.execute(w.row, controller.signal))
-        .catch((err: unknown) => {
-          if (err instanceof Error && /timed out/.test(err.message)) {
-            timedOut = true;
-            controller.abort();
-          }
-          throw err;
-        })
-        .then(
-          (value) => ({ ok: true as const, value }),
-          (error: unknown) => ({ ok: false as const, error, timedOut }),
+      let images: JobImages & { latent?: Latent };
+      try {
+        images = await this.o.limiters.gpu.schedule({ id: w.id, expiration: this.o.jobTimeoutMs }, () =>
+          this.execute(w.row, controller.signal),
         );
-      const interruptedByStop = this.stopped && !this.running.get(w.id)?.cancelRequested;
-      if (!images.ok && interruptedByStop) {
-        // left as it is in the database for whoever starts next
-        for (const s of w.slots) s.release();
-      } else if (images.ok) {
-        await this.end(w, 'done', { images: images.value });
-      } else if (images.timedOut) {
-        await this.end(w, 'failed', {
-          reason: 'timeout',
-          message: `timed out after ${Math.round(this.o.jobTimeoutMs / 1000)} s`,
-        });
-      } else if (controller.signal.aborted || (images.error as { kind?: string }).kind === 'cancelled') {
-        await this.end(w, 'cancelled', {});
-      } else {
-        const message = images.error instanceof Error ? images.error.message : String(images.error);
-        this.log.error({ jobId: w.id, err: images.error }, 'job failed');
-        await this.end(w, 'failed', { reason: 'error', message });
+      } catch (error) {
+        const cancelRequested = this.running.get(w.id)?.cancelRequested ?? false;
+        if (this.stopped && !cancelRequested) {
+          // interrupted by a stop: left as it is in the database for whoever starts next
+          for (const s of w.slots) s.release();
+        } else if (isExpiration(error)) {
+          controller.abort(); // the engine stops between steps; the slot is already free
+          await this.end(w, 'failed', {
+            reason: 'timeout',
+            message: `timed out after ${Math.round(this.o.jobTimeoutMs / 1000)} s`,
+          });
+        } else if (cancelRequested) {
+          await this.end(w, 'cancelled', {});
+        } else {
+          const message = error instanceof Error ? error.message : String(error);
+          this.log.error({ jobId: w.id, err: error }, 'job failed');
+          await this.end(w, 'failed', { reason: 'error', message });
+        }
+        return;
       }
+      await this.end(w, 'done', { images });
     } catch (err) {
       this.log.error({ jobId: w.id, err }, 'job bookkeeping failed');
     } finally {
@@ -397,4 +392,9 @@ export class JobService {
     }
     if (rows.length > 0) this.afterQueueChange();
   }
+}
+
+/** Bottleneck rejects a job that outlives its `expiration` with this message (it has no code). */
+function isExpiration(error: unknown): boolean {
+  return error instanceof Bottleneck.BottleneckError && /timed out/.test(error.message);
 }
