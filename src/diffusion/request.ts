@@ -87,13 +87,17 @@ export function hiresSize(req: Pick<GenerationRequest, 'width' | 'height' | 'hir
   return { width: Math.floor(tx / 8) * 8, height: Math.floor(ty / 8) * 8 };
 }
 
+/** The entry of `names` that `typed` spells, ignoring case and surrounding spaces. */
+function findName<T extends string>(names: readonly T[], typed: string): T | undefined {
+  const wanted = typed.trim().toLowerCase();
+  return names.find((n) => n.toLowerCase() === wanted);
+}
+
 export function parseSamplerName(name: string): { sampler: SamplerName; scheduler?: Scheduler } {
-  const exact = SAMPLERS.find((s) => s.toLowerCase() === name.trim().toLowerCase());
+  const exact = findName(SAMPLERS, name);
   if (exact) return { sampler: exact };
-  const legacy = Object.entries(LEGACY_SAMPLER_NAMES).find(
-    ([k]) => k.toLowerCase() === name.trim().toLowerCase(),
-  );
-  if (legacy) return legacy[1];
+  const legacy = findName(Object.keys(LEGACY_SAMPLER_NAMES), name);
+  if (legacy) return LEGACY_SAMPLER_NAMES[legacy] as { sampler: SamplerName; scheduler: Scheduler };
   throw new RequestError(
     'sampler',
     `must be one of ${[...SAMPLERS, ...Object.keys(LEGACY_SAMPLER_NAMES)].join(', ')} (got "${name}")`,
@@ -101,13 +105,13 @@ export function parseSamplerName(name: string): { sampler: SamplerName; schedule
 }
 
 export function parseSchedulerName(name: string): Scheduler {
-  const found = SCHEDULERS.find((s) => s.toLowerCase() === name.trim().toLowerCase());
+  const found = findName(SCHEDULERS, name);
   if (!found) throw new RequestError('scheduler', `must be one of ${SCHEDULERS.join(', ')} (got "${name}")`);
   return found;
 }
 
 export function parseUpscalerName(name: string): Upscaler {
-  const found = UPSCALERS.find((s) => s.toLowerCase() === name.trim().toLowerCase());
+  const found = findName(UPSCALERS, name);
   if (!found) {
     throw new RequestError('upscaler', `must be a latent upscaler: ${UPSCALERS.join(', ')} (got "${name}")`);
   }
