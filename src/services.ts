@@ -2,14 +2,14 @@
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
 import { resolveModelDir } from './diffusion/model-dir.ts';
-import { Engine } from './engine/engine.ts';
+import { EnginePool } from './engine/engine-pool.ts';
 import { createLimiters, type Limiters } from './jobs/limiters.ts';
 import { JobService } from './jobs/service.ts';
 import type { Logger } from './log.ts';
 
 export interface Services {
   database: Database;
-  engine: Engine;
+  engine: EnginePool;
   limiters: Limiters;
   jobs: JobService;
   stop(): Promise<void>;
@@ -20,10 +20,18 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
   if (!model.ok) throw new Error(`no model folder in ${config.model.dir}`);
   const database = await openDatabase({ url: config.database.url, pgliteDir: config.database.pgliteDir });
   log.info({ database: database.kind }, 'database ready (migrations applied)');
-  let engine: Engine | undefined;
+  let engine: EnginePool | undefined;
   let limiters: Limiters | undefined;
+  let jobs: JobService | undefined;
+  const stop = async () => {
+    await jobs?.stop();
+    await limiters?.close();
+    await engine?.close();
+    await database.close();
+  };
   try {
-    engine = await Engine.start(
+    engine = await EnginePool.start(
+      config.model.workers,
       {
         modelDir: model.dir,
         executionProviders: config.model.executionProviders,
@@ -32,14 +40,14 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       },
       { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     );
-    log.info({ model: engine.model }, 'model loaded');
+    log.info({ model: engine.model, workers: config.model.workers }, 'model loaded');
     limiters = createLimiters({
       perUser: config.queue.perUser,
       queueMax: config.queue.max,
       gpuWorkers: config.model.workers,
       redisUrl: config.redisUrl,
     });
-    const jobs = new JobService({
+    jobs = new JobService({
       db: database.db,
       engine,
       limiters,
@@ -51,23 +59,9 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       log: { info: (o, m) => log.info(o, m), error: (o, m) => log.error(o, m) },
     });
     await jobs.start();
-    const started = { engine, limiters };
-    return {
-      database,
-      engine,
-      limiters,
-      jobs,
-      async stop() {
-        await jobs.stop();
-        await started.limiters.close();
-        await started.engine.close();
-        await database.close();
-      },
-    };
+    return { database, engine, limiters, jobs, stop };
   } catch (err) {
-    await limiters?.close();
-    await engine?.close();
-    await database.close();
+    await stop();
     throw err;
   }
 }
