@@ -44,7 +44,6 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
     limiters = createLimiters({
       perUser: config.queue.perUser,
       queueMax: config.queue.max,
-      gpuWorkers: config.model.workers,
       redisUrl: config.redisUrl,
     });
     jobs = new JobService({
@@ -52,11 +51,14 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       engine,
       limiters,
       quota: { dailyUnits: config.quota.dailyUnits, resetHourUtc: config.quota.resetHourUtc },
-      perUser: config.queue.perUser,
-      gpuWorkers: config.model.workers,
+      concurrency: config.model.workers,
       jobTimeoutMs: config.queue.jobTimeoutMs,
       limits: config.limits,
-      log: { info: (o, m) => log.info(o, m), error: (o, m) => log.error(o, m) },
+      log: {
+        info: (o, m) => log.info(o, m),
+        warn: (o, m) => log.warn(o, m),
+        error: (o, m) => log.error(o, m),
+      },
     });
     await jobs.start();
     return { database, engine, limiters, jobs, stop };

@@ -1,25 +1,39 @@
 /**
  * The one error type a user can cause (full queue, spent quota, someone else's job …): a stable
- * code plus a short message meant to be shown as is. Everything else is logged and answered with
- * a generic failure and the job id.
+ * code plus plain-data context, from which the front end words its own message (Discord markup,
+ * timestamps, mentions). `message` is a plain-English default for logs and the CLI. Everything
+ * else is logged and answered with a generic failure and the job id.
  */
-export type UserErrorCode =
-  | 'bad-option'
-  | 'queue-full'
-  | 'user-limit'
-  | 'quota-exhausted'
-  | 'blocked'
-  | 'not-found'
-  | 'not-allowed'
-  | 'already-finished';
+export interface UserErrorContexts {
+  /** A request option out of range; the message names the option and the range. */
+  'bad-option': { option: string };
+  'queue-full': { waiting: number; max: number };
+  'user-limit': { limit: number };
+  'quota-exhausted': { cost: number; remaining: number; budget: number; resetsAt: Date };
+  blocked: Record<string, never>;
+  'not-found': { what: 'job' | 'image' };
+  'not-allowed': { action: 'cancel' | 'delete' | 'admin'; reason?: 'not-owner' | 'other-process' };
+  'already-finished': { status: 'done' | 'failed' | 'cancelled' };
+  'shutting-down': Record<string, never>;
+  /** A service the request needs (the queue's Redis, the database) did not answer. */
+  unavailable: { service: 'queue' | 'database' };
+}
 
-export class UserError extends Error {
+export type UserErrorCode = keyof UserErrorContexts;
+
+export class UserError<C extends UserErrorCode = UserErrorCode> extends Error {
   override name = 'UserError';
   constructor(
-    readonly code: UserErrorCode,
+    readonly code: C,
     message: string,
-    readonly context: Record<string, unknown> = {},
+    readonly context: UserErrorContexts[C],
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
+  }
+
+  /** Narrows an error to a UserError of one code, with that code's context. */
+  static is<C extends UserErrorCode>(err: unknown, code: C): err is UserError<C> {
+    return err instanceof UserError && err.code === code;
   }
 }

@@ -43,6 +43,14 @@ export class FairQueue<T extends QueuedItem> {
     return item;
   }
 
+  find(id: string): T | undefined {
+    for (const user of this.ring) {
+      const item = user.items.find((it) => it.id === id);
+      if (item) return item;
+    }
+    return undefined;
+  }
+
   remove(id: string): T | undefined {
     for (let i = 0; i < this.ring.length; i++) {
       const user = this.ring[i] as { userId: string; items: T[] };

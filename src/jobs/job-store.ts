@@ -1,7 +1,7 @@
 // Job rows and base latents. Status moves queued → running → done | failed | cancelled, and each
 // move is a conditional update, so two processes can never both finish the same job.
 import { randomBytes } from 'node:crypto';
-import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { type JobRow, jobLatents, jobs, type NewJobRow } from '../db/schema.ts';
 import type { Latent } from '../diffusion/pipeline.ts';
@@ -23,9 +23,9 @@ export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
   return row;
 }
 
-/** queued → running, only if still queued and ours. */
-export async function markRunning(db: Db, id: string, owner: string): Promise<boolean> {
-  const rows = await db
+/** queued → running, only if still queued and ours; the row as it now is, or undefined. */
+export async function markRunning(db: Db, id: string, owner: string): Promise<JobRow | undefined> {
+  const [row] = await db
     .update(jobs)
     .set({
       status: 'running',
@@ -34,21 +34,31 @@ export async function markRunning(db: Db, id: string, owner: string): Promise<bo
       attempts: sql`${jobs.attempts} + 1`,
     })
     .where(and(eq(jobs.id, id), eq(jobs.status, 'queued'), eq(jobs.owner, owner)))
-    .returning({ id: jobs.id });
-  return rows.length === 1;
+    .returning();
+  return row;
 }
 
-/** Ends an unfinished job we own; false if it had already ended (or moved to another owner). */
+/**
+ * Ends an unfinished job we own; false if it had already ended (or moved to another owner).
+ * An ended job needs no interaction token any more: it is cleared (it grants a 15-minute
+ * webhook, and a job row lives long after).
+ */
 export async function finishJob(
   db: Db,
   id: string,
   owner: string,
   status: 'done' | 'failed' | 'cancelled',
-  extra: { error?: string; timings?: Record<string, unknown> } = {},
+  extra: { error?: string; timings?: object } = {},
 ): Promise<boolean> {
   const rows = await db
     .update(jobs)
-    .set({ status, finishedAt: new Date(), error: extra.error ?? null, timings: extra.timings ?? null })
+    .set({
+      status,
+      finishedAt: new Date(),
+      error: extra.error ?? null,
+      timings: (extra.timings as Record<string, unknown> | undefined) ?? null,
+      interactionToken: null,
+    })
     .where(and(eq(jobs.id, id), inArray(jobs.status, [...UNFINISHED]), eq(jobs.owner, owner)))
     .returning({ id: jobs.id });
   return rows.length === 1;
@@ -67,19 +77,26 @@ export async function loadLatent(db: Db, jobId: string): Promise<Latent | undefi
   return { data, shape: row.shape };
 }
 
-/** Tells other processes this one is alive and still holds these jobs. */
-export async function heartbeat(db: Db, owner: string): Promise<void> {
+/** Tells other processes this one is alive and still holds these jobs (and only these). */
+export async function heartbeat(db: Db, owner: string, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
   await db
     .update(jobs)
     .set({ heartbeatAt: new Date() })
-    .where(and(eq(jobs.owner, owner), inArray(jobs.status, [...UNFINISHED])));
+    .where(and(eq(jobs.owner, owner), inArray(jobs.id, [...ids]), inArray(jobs.status, [...UNFINISHED])));
 }
 
 /**
- * Takes over unfinished jobs whose owner has not sent a heartbeat since `staleBefore` (a dead
- * process), back to `queued` under the new owner. Atomic: a job is claimed by one process.
+ * Takes over unfinished jobs nobody has sent a heartbeat for since `staleBefore` (a dead
+ * process, or this one when it let a job go), back to `queued` under the new owner, except the
+ * ones this process holds. Atomic: a job is claimed by one process.
  */
-export async function claimStale(db: Db, owner: string, staleBefore: Date): Promise<JobRow[]> {
+export async function claimStale(
+  db: Db,
+  owner: string,
+  staleBefore: Date,
+  held: readonly string[],
+): Promise<JobRow[]> {
   return db
     .update(jobs)
     .set({ owner, status: 'queued', heartbeatAt: new Date() })
@@ -87,8 +104,32 @@ export async function claimStale(db: Db, owner: string, staleBefore: Date): Prom
       and(
         inArray(jobs.status, [...UNFINISHED]),
         or(isNull(jobs.heartbeatAt), lt(jobs.heartbeatAt, staleBefore)),
-        or(isNull(jobs.owner), sql`${jobs.owner} <> ${owner}`),
+        held.length > 0 ? notInArray(jobs.id, [...held]) : undefined,
       ),
     )
     .returning();
+}
+
+/** Retention: deletes base latents older than `before`; returns how many. */
+export async function deleteLatentsBefore(db: Db, before: Date): Promise<number> {
+  const rows = await db
+    .delete(jobLatents)
+    .where(lt(jobLatents.createdAt, before))
+    .returning({ jobId: jobLatents.jobId });
+  return rows.length;
+}
+
+/** Retention: clears interaction tokens that can no longer be used; returns how many. */
+export async function clearExpiredTokens(db: Db, now: Date): Promise<number> {
+  const rows = await db
+    .update(jobs)
+    .set({ interactionToken: null })
+    .where(
+      and(
+        isNotNull(jobs.interactionToken),
+        or(lt(jobs.interactionExpiresAt, now), notInArray(jobs.status, [...UNFINISHED])),
+      ),
+    )
+    .returning({ id: jobs.id });
+  return rows.length;
 }

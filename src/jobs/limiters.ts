@@ -1,8 +1,8 @@
 /**
  * Bottleneck behind our own small interface. Admission gates count a job from enqueue until it
  * finishes: one per user (USER_MAX_JOBS) and one for the whole queue (QUEUE_MAX). With a Redis
- * URL they are Bottleneck clusters, shared by every bot process; the GPU limiter is always local
- * to the process, since each process drives its own GPU.
+ * URL they are Bottleneck clusters, shared by every bot process. How many jobs run at once is not
+ * decided here but by the job service's dispatch (one job per engine).
  */
 import Bottleneck from 'bottleneck';
 
@@ -11,6 +11,8 @@ export interface Slot {
 }
 
 export interface AdmissionGate {
+  /** Slots per key. */
+  readonly limit: number;
   /** Takes one slot for `key`, or returns undefined when all are held (never waits). */
   tryAcquire(key: string): Promise<Slot | undefined>;
   /** Slots held for `key`, across the cluster. */
@@ -20,7 +22,6 @@ export interface AdmissionGate {
 export interface LimiterSettings {
   perUser: number;
   queueMax: number;
-  gpuWorkers: number;
   redisUrl?: string | undefined;
   /** Prefix of the Bottleneck ids, so that separate deployments on one Redis do not mix. */
   namespace?: string;
@@ -29,8 +30,6 @@ export interface LimiterSettings {
 export interface Limiters {
   users: AdmissionGate;
   queue: AdmissionGate;
-  /** Runs GPU work, `gpuWorkers` at a time, failing jobs that run past `expiration` ms. */
-  gpu: Bottleneck;
   close(): Promise<void>;
 }
 
@@ -76,17 +75,15 @@ export function createLimiters(settings: LimiterSettings): Limiters {
     ...refuseWhenFull,
     ...cluster,
   });
-  const gpu = new Bottleneck({ id: `${ns}-gpu`, maxConcurrent: settings.gpuWorkers });
-
-  const gate = (limiterFor: (key: string) => Bottleneck): AdmissionGate => ({
+  const gate = (limit: number, limiterFor: (key: string) => Bottleneck): AdmissionGate => ({
+    limit,
     tryAcquire: (key) => holdSlot(limiterFor(key)),
     held: async (key) => Number(await limiterFor(key).running()),
   });
 
   return {
-    users: gate((key) => userGroup.key(key)),
-    queue: gate(() => queueLimiter),
-    gpu,
+    users: gate(settings.perUser, (key) => userGroup.key(key)),
+    queue: gate(settings.queueMax, () => queueLimiter),
     async close() {
       // disconnect() returns nothing for a limiter on a shared connection: wrap every call
       const quietly = async (f: () => unknown) => {
@@ -96,7 +93,6 @@ export function createLimiters(settings: LimiterSettings): Limiters {
           // closing anyway
         }
       };
-      await quietly(() => gpu.stop({ dropWaitingJobs: true }));
       await quietly(() => queueLimiter.disconnect(false));
       for (const { limiter } of userGroup.limiters()) await quietly(() => limiter.disconnect(false));
       await quietly(() => connection?.disconnect(false));

@@ -113,13 +113,13 @@ export async function reserve(
   const [existing] = await tx.select().from(usageLedger).where(eq(usageLedger.idempotencyKey, key));
   if (existing) return current;
   if (current.blocked) {
-    throw new UserError('blocked', 'You are blocked from generating images in this server.');
+    throw new UserError('blocked', 'You are blocked from generating images in this server.', {});
   }
   if (current.used + job.cost > current.budget + 1e-9) {
     throw new UserError(
       'quota-exhausted',
-      `This job costs ${job.cost} units and you have ${current.remaining} of ${current.budget} left today (resets <t:${Math.floor(current.resetsAt.getTime() / 1000)}:R>).`,
-      { cost: job.cost, ...current },
+      `This job costs ${job.cost} units and you have ${current.remaining} of ${current.budget} left today (resets ${current.resetsAt.toISOString()}).`,
+      { cost: job.cost, remaining: current.remaining, budget: current.budget, resetsAt: current.resetsAt },
     );
   }
   await tx.insert(usageLedger).values({
@@ -174,7 +174,27 @@ export async function settle(
   return true;
 }
 
-/** Admin: gives a user back today's usage. */
+/** Units reserved today for jobs not yet settled (queued or running): not the user's to reset. */
+async function inFlightOn(db: Db, scope: QuotaScope, day: string): Promise<number> {
+  const [row] = await db
+    .select({ units: sql<number>`coalesce(sum(${usageLedger.units}), 0)`.mapWith(Number) })
+    .from(usageLedger)
+    .where(
+      and(
+        eq(usageLedger.guildId, scope.guildId),
+        eq(usageLedger.userId, scope.userId),
+        eq(usageLedger.quotaDay, day),
+        eq(usageLedger.kind, 'reserve'),
+        sql`not exists (select 1 from ${usageLedger} s where s.job_id = ${usageLedger.jobId} and s.kind in ('commit', 'refund'))`,
+      ),
+    );
+  return round2(row?.units ?? 0);
+}
+
+/**
+ * Admin: gives a user back today's settled usage. Reservations of jobs still in flight stay:
+ * their refund (or commit) settles them later, so usage can never go below zero.
+ */
 export async function resetUsage(
   db: Db,
   scope: QuotaScope,
@@ -185,13 +205,13 @@ export async function resetUsage(
   await inTransaction(db, async (tdb) => {
     await lockUser(tdb, scope);
     const day = quotaDay(now, settings.resetHourUtc);
-    const used = await usedOn(tdb, scope, day);
-    if (used <= 0) return;
+    const settled = round2((await usedOn(tdb, scope, day)) - (await inFlightOn(tdb, scope, day)));
+    if (settled <= 0) return;
     await tdb.insert(usageLedger).values({
       guildId: scope.guildId,
       userId: scope.userId,
       kind: 'reset',
-      units: -used,
+      units: -settled,
       quotaDay: day,
       idempotencyKey: `reset:${scope.guildId}:${scope.userId}:${day}:${now.getTime()}:${by}`,
     });
@@ -214,7 +234,9 @@ export async function setDailyUnits(
   const targetId =
     target.scope === 'guild' ? guildId : target.scope === 'role' ? target.roleId : target.userId;
   if (dailyUnits !== null && !(dailyUnits >= 0 && Number.isFinite(dailyUnits))) {
-    throw new UserError('bad-option', `units must be 0 (unlimited) or more (got ${dailyUnits})`);
+    throw new UserError('bad-option', `units must be 0 (unlimited) or more (got ${dailyUnits})`, {
+      option: 'units',
+    });
   }
   await db
     .insert(quotaPolicies)

@@ -1,12 +1,12 @@
 /**
  * The job lifecycle between "a user asked" and "the engine ran": admission (per-user and queue
- * limits) → quota reservation + job row in one transaction → the fair queue → the GPU limiter →
- * done + commit, or failed/cancelled + refund. Jobs survive a crash: their rows carry the full
- * request, and a live process takes over the unfinished jobs of a dead one.
+ * limits) → quota reservation + job row in one transaction → the fair queue → dispatch (the one
+ * gate on how many jobs run: one per engine) → done + commit, or failed/cancelled + refund.
+ * `submit` returns a handle with the job's own events. Jobs survive a crash: their rows carry the
+ * full request, and a live process takes over the unfinished jobs of a dead one (recovery.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import Bottleneck from 'bottleneck';
 import { inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Latent, ProgressEvent } from '../diffusion/pipeline.ts';
@@ -14,61 +14,75 @@ import { CLI_LIMITS, RequestError, validateRequest } from '../diffusion/request.
 import { UserError } from '../user-error.ts';
 import { jobCost } from './cost.ts';
 import { FairQueue } from './fair-queue.ts';
-import {
-  claimStale,
-  finishJob,
-  getJob,
-  heartbeat,
-  insertJob,
-  loadLatent,
-  markRunning,
-  newJobId,
-  saveLatent,
-} from './job-store.ts';
+import { JobChannel } from './job-channel.ts';
+import { finishJob, getJob, insertJob, loadLatent, markRunning, newJobId, saveLatent } from './job-store.ts';
 import type { Slot } from './limiters.ts';
-import { type QuotaScope, reserve, settle, type Usage, usage } from './quota.ts';
+import { reserve, settle, usage } from './quota.ts';
+import { type Recovery, startRecovery } from './recovery.ts';
+import { retrying } from './retry.ts';
 import type {
   FailureReason,
   JobEvent,
+  JobHandle,
   JobImages,
   JobServiceLog,
   JobServiceOptions,
   JobSubmission,
+  JobTimings,
+  QueueEntry,
 } from './types.ts';
 
 export type * from './types.ts';
 
-interface Waiting {
+/** A job this process holds: waiting in the queue, running, or being settled. */
+export interface Held {
   id: string;
   userId: string;
   row: JobRow;
   slots: Slot[];
+  channel: JobChannel;
 }
 
-const QUIET_LOG: JobServiceLog = { info: () => {}, error: () => {} };
+interface Running {
+  held: Held;
+  cancel: AbortController;
+  cancelRequested: boolean;
+}
+
+type Outcome =
+  | { status: 'done'; images: JobImages & { latent?: Latent }; timings: JobTimings }
+  | { status: 'failed'; reason: FailureReason; message: string }
+  | { status: 'cancelled' };
+
+const QUIET_LOG: JobServiceLog = { info: () => {}, warn: () => {}, error: () => {} };
 
 export class JobService {
   readonly instanceId: string;
-  private readonly queue = new FairQueue<Waiting>();
-  private readonly running = new Map<string, { controller: AbortController; cancelRequested: boolean }>();
+  private readonly queue = new FairQueue<Held>();
+  private readonly running = new Map<string, Running>();
+  /** Jobs whose outcome is known but not yet written (the database may be blinking). */
+  private readonly settling = new Map<string, Held>();
   private readonly positions = new Map<string, number>();
   private readonly listeners = new Set<(event: JobEvent) => void>();
   private readonly log: JobServiceLog;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly concurrency: number;
+  private recovery: Recovery | undefined;
   private stopped = false;
 
   constructor(private readonly o: JobServiceOptions) {
     this.instanceId = o.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.log = o.log ?? QUIET_LOG;
+    this.concurrency = o.concurrency ?? o.engine.size ?? 1;
   }
 
-  /** Subscribes to job events; returns the unsubscribe function. */
+  /** Subscribes to every job's events (recovered jobs included); returns the unsubscribe. */
   on(listener: (event: JobEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  private emit(event: JobEvent): void {
+  private emit(event: JobEvent, channel?: JobChannel): void {
+    (channel ?? this.heldJob(event.jobId)?.channel)?.push(event);
     for (const l of this.listeners) {
       try {
         l(event);
@@ -78,49 +92,71 @@ export class JobService {
     }
   }
 
-  /** Recovers jobs left by dead processes, then keeps heartbeating and watching for more. */
+  private heldJob(id: string): Held | undefined {
+    return this.running.get(id)?.held ?? this.settling.get(id) ?? this.queue.find(id);
+  }
+
+  /** Ids of every job this process holds: the ones it heartbeats and recovery leaves alone. */
+  heldIds(): string[] {
+    return [...this.queue.order().map((h) => h.id), ...this.running.keys(), ...this.settling.keys()];
+  }
+
+  /** Recovers jobs left by dead processes, then keeps heartbeating, recovering and sweeping. */
   async start(): Promise<void> {
-    await this.recover();
-    const beat = setInterval(() => {
-      heartbeat(this.o.db, this.instanceId).catch((err) => this.log.error({ err }, 'heartbeat failed'));
-    }, this.o.heartbeatMs ?? 5_000);
-    const sweep = setInterval(() => {
-      this.recover().catch((err) => this.log.error({ err }, 'recovery failed'));
-    }, this.o.staleMs ?? 30_000);
-    beat.unref();
-    sweep.unref();
-    this.timers = [beat, sweep];
+    this.recovery = await startRecovery(this.o, this.log, {
+      instanceId: this.instanceId,
+      held: () => this.heldIds(),
+      adopt: (row) => this.adopt(row),
+      fail: (row, reason, message) => this.endUnheld(row, reason, message),
+    });
+  }
+
+  /** One recovery pass now, as the timer runs it (tests pass `now`). */
+  recover(now?: Date): Promise<void> {
+    if (!this.recovery) throw new Error('recover() before start()');
+    return this.recovery.recover(now);
+  }
+
+  /** One retention sweep now, as the timer runs it. */
+  sweep(now?: Date): Promise<void> {
+    if (!this.recovery) throw new Error('sweep() before start()');
+    return this.recovery.sweep(now);
   }
 
   /**
    * Stops taking and starting jobs and interrupts running ones. Unfinished jobs stay in the
-   * database as they are, owned by this (soon silent) process, so the next start or another
-   * process takes them over: a restart never cancels or loses a job.
+   * database as they are, so the next start or another process takes them over: a restart
+   * never cancels or loses a job.
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
-    for (const { controller } of this.running.values()) controller.abort();
-    for (let it = this.queue.shift(); it; it = this.queue.shift()) for (const s of it.slots) s.release();
+    this.recovery?.stop();
+    for (const { cancel } of this.running.values()) cancel.abort();
+    for (let h = this.queue.shift(); h; h = this.queue.shift()) this.interrupt(h);
     const deadline = Date.now() + 10_000;
-    while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((this.running.size > 0 || this.settling.size > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
-  private scopeOf(row: Pick<JobRow, 'guildId' | 'userId'>): QuotaScope {
-    return { guildId: row.guildId, userId: row.userId };
+  private interrupt(h: Held): void {
+    for (const s of h.slots) s.release();
+    this.positions.delete(h.id);
+    this.emit({ type: 'interrupted', jobId: h.id }, h.channel);
   }
 
   /** Admits, charges and queues a job, or throws a UserError; nothing is charged on refusal. */
-  async submit(
-    input: JobSubmission,
-  ): Promise<{ jobId: string; cost: number; position: number; usage: Usage }> {
-    if (this.stopped) throw new UserError('queue-full', 'The bot is shutting down; try again in a minute.');
+  async submit(input: JobSubmission): Promise<JobHandle> {
+    if (this.stopped)
+      throw new UserError('shutting-down', 'The bot is restarting; try again in a minute.', {});
     const denoises = input.denoises ?? [input.request.denoise];
     try {
       for (const denoise of denoises)
         validateRequest({ ...input.request, denoise }, this.o.limits ?? CLI_LIMITS);
     } catch (err) {
-      if (err instanceof RequestError) throw new UserError('bad-option', err.message, { option: err.option });
+      if (err instanceof RequestError) {
+        throw new UserError('bad-option', err.message, { option: err.option }, { cause: err });
+      }
       throw err;
     }
     if (input.kind === 'upscale') await this.checkParent(input);
@@ -129,7 +165,7 @@ export class JobService {
     const jobId = newJobId();
     const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
     let row: JobRow;
-    let charged: Usage;
+    let charged: Awaited<ReturnType<typeof reserve>>;
     try {
       [row, charged] = await inTransaction(this.o.db, async (t) => {
         const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
@@ -154,19 +190,65 @@ export class JobService {
       });
     } catch (err) {
       for (const s of slots) s.release();
-      throw err;
+      if (err instanceof UserError) throw err;
+      this.log.error({ err }, 'could not record a new job');
+      throw new UserError(
+        'unavailable',
+        'The database did not answer; try again in a minute.',
+        {
+          service: 'database',
+        },
+        { cause: err },
+      );
     }
-    const position = this.enqueue({ id: jobId, userId: input.userId, row, slots });
-    this.emit({ type: 'queued', jobId, position, cost, usage: charged });
+    const channel = new JobChannel();
+    const position = this.enqueue({ id: jobId, userId: input.userId, row, slots, channel });
+    this.emit(
+      { type: 'queued', jobId, position, queueLength: this.queue.size, cost, usage: charged },
+      channel,
+    );
     this.afterQueueChange();
-    return { jobId, cost, position, usage: charged };
+    return {
+      jobId,
+      cost,
+      usage: charged,
+      position,
+      subscribe: (listener) => channel.subscribe(listener),
+      result: channel.result,
+      [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
+    };
+  }
+
+  /** The events of a job this process holds (after a restart: a recovered one), or undefined. */
+  watch(jobId: string): Pick<JobHandle, 'subscribe' | 'result' | typeof Symbol.asyncIterator> | undefined {
+    const channel = this.heldJob(jobId)?.channel;
+    if (!channel) return undefined;
+    return {
+      subscribe: (listener) => channel.subscribe(listener),
+      result: channel.result,
+      [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
+    };
+  }
+
+  /** Jobs this process holds, running first (position 0), then waiting in run order. */
+  entries(): QueueEntry[] {
+    const entry = (h: Held, position: number) => ({
+      jobId: h.id,
+      guildId: h.row.guildId,
+      userId: h.userId,
+      position,
+    });
+    return [
+      ...[...this.running.values()].map((r) => entry(r.held, 0)),
+      ...this.queue.order().map((h, i) => entry(h, i + 1)),
+    ];
   }
 
   /** Adds a job to the fair queue; returns its position (1 = next). */
-  private enqueue(w: Waiting): number {
-    this.queue.push(w);
-    const position = this.queue.order().findIndex((q) => q.id === w.id) + 1;
-    this.positions.set(w.id, position);
+  private enqueue(h: Held): number {
+    this.queue.push(h);
+    const position = this.queue.order().findIndex((q) => q.id === h.id) + 1;
+    this.positions.set(h.id, position);
     return position;
   }
 
@@ -178,223 +260,318 @@ export class JobService {
       parent.kind !== 'imagine' ||
       parent.status !== 'done'
     ) {
-      throw new UserError('not-found', 'That image is no longer available to upscale.');
+      throw new UserError('not-found', 'That image is no longer available to upscale.', { what: 'image' });
     }
   }
 
-  private async admit(guildId: string, userId: string): Promise<Slot[]> {
-    const user = await this.o.limiters.users.tryAcquire(`${guildId}:${userId}`);
+  /** Takes a per-user and a queue slot, or throws a UserError saying which limit was hit. */
+  async admit(guildId: string, userId: string): Promise<Slot[]> {
+    const { users, queue } = this.o.limiters;
+    const user = await users.tryAcquire(`${guildId}:${userId}`);
     if (!user) {
+      const limit = users.limit;
       throw new UserError(
         'user-limit',
-        `You already have ${this.o.perUser} job${this.o.perUser === 1 ? '' : 's'} queued or running; wait for one to finish or cancel it.`,
+        `You already have ${limit} job${limit === 1 ? '' : 's'} queued or running; wait for one to finish or cancel it.`,
+        { limit },
       );
     }
-    const queue = await this.o.limiters.queue.tryAcquire('all');
-    if (!queue) {
+    let slot: Slot | undefined;
+    try {
+      slot = await queue.tryAcquire('all');
+    } catch (err) {
       user.release();
-      const n = await this.o.limiters.queue.held('all');
+      throw err;
+    }
+    if (!slot) {
+      user.release();
+      const waiting = await queue.held('all').catch(() => queue.limit);
       throw new UserError(
         'queue-full',
-        `The queue is full (${n} jobs waiting or running). Try again in a few minutes.`,
-        { n },
+        `The queue is full (${waiting} jobs waiting or running). Try again in a few minutes.`,
+        {
+          waiting,
+          max: queue.limit,
+        },
       );
     }
-    return [user, queue];
+    return [user, slot];
   }
 
   /** Cancels a queued or running job: its owner or an admin. */
   async cancel(jobId: string, by: { userId: string; isAdmin: boolean }): Promise<void> {
-    const job = await getJob(this.o.db, jobId);
-    if (!job) throw new UserError('not-found', 'No such job.');
-    if (job.userId !== by.userId && !by.isAdmin)
-      throw new UserError('not-allowed', 'Only its owner or an admin can cancel this job.');
-    if (job.status !== 'queued' && job.status !== 'running') {
-      throw new UserError(
-        'already-finished',
-        `That job has already ${job.status === 'done' ? 'finished' : job.status}.`,
-      );
+    const held = this.heldJob(jobId);
+    const job = held?.row ?? (await getJob(this.o.db, jobId));
+    if (!job) throw new UserError('not-found', 'No such job.', { what: 'job' });
+    if (job.userId !== by.userId && !by.isAdmin) {
+      throw new UserError('not-allowed', 'Only its owner or an admin can cancel this job.', {
+        action: 'cancel',
+        reason: 'not-owner',
+      });
     }
     const running = this.running.get(jobId);
     if (running) {
       running.cancelRequested = true;
-      running.controller.abort();
+      running.cancel.abort();
       return;
     }
+    if (this.settling.has(jobId)) return; // its outcome is already being written
     const waiting = this.queue.remove(jobId);
-    this.positions.delete(jobId);
-    if (!waiting && job.owner !== this.instanceId && job.status === 'running') {
+    if (waiting) {
+      this.positions.delete(jobId);
+      await this.end(waiting, { status: 'cancelled' });
+      this.afterQueueChange();
+      return;
+    }
+    if (job.status !== 'queued' && job.status !== 'running') {
+      throw new UserError(
+        'already-finished',
+        `That job has already ${job.status === 'done' ? 'finished' : job.status}.`,
+        {
+          status: job.status,
+        },
+      );
+    }
+    if (job.status === 'running') {
       throw new UserError(
         'not-allowed',
         'That job is running on another bot process and can only be stopped there.',
+        {
+          action: 'cancel',
+          reason: 'other-process',
+        },
       );
     }
+    // queued under another (or no) process: end it there; its markRunning will then fail
     await this.end(
-      waiting ?? { id: jobId, userId: job.userId, row: job, slots: [] },
-      'cancelled',
-      {},
+      { id: jobId, userId: job.userId, row: job, slots: [], channel: new JobChannel() },
+      { status: 'cancelled' },
       job.owner ?? this.instanceId,
     );
-    this.afterQueueChange();
   }
 
-  /** Starts what the GPU has room for, then tells waiting jobs whose position moved. */
+  /** Starts what the engines have room for, then tells waiting jobs whose position moved. */
   private afterQueueChange(): void {
-    this.dispatch();
-    this.queue.order().forEach((w, i) => {
-      if (this.positions.get(w.id) !== i + 1) {
-        this.positions.set(w.id, i + 1);
-        this.emit({ type: 'position', jobId: w.id, position: i + 1 });
+    while (!this.stopped && this.running.size < this.concurrency && this.queue.size > 0) {
+      const next = this.queue.shift() as Held;
+      this.positions.delete(next.id);
+      const run: Running = { held: next, cancel: new AbortController(), cancelRequested: false };
+      this.running.set(next.id, run);
+      void this.run(run);
+    }
+    const order = this.queue.order();
+    order.forEach((h, i) => {
+      if (this.positions.get(h.id) !== i + 1) {
+        this.positions.set(h.id, i + 1);
+        this.emit({ type: 'position', jobId: h.id, position: i + 1, queueLength: order.length }, h.channel);
       }
     });
   }
 
-  private dispatch(): void {
-    while (!this.stopped && this.running.size < this.o.gpuWorkers && this.queue.size > 0) {
-      const next = this.queue.shift() as Waiting;
-      this.positions.delete(next.id);
-      const controller = new AbortController();
-      this.running.set(next.id, { controller, cancelRequested: false });
-      void this.run(next, controller);
-    }
-  }
-
-  private async run(w: Waiting, controller: AbortController): Promise<void> {
+  private async run(r: Running): Promise<void> {
+    const { held } = r;
+    const stopped = () => this.stopped;
     try {
-      if (!(await markRunning(this.o.db, w.id, this.instanceId))) {
-        // cancelled (or taken over) while it waited: it was settled by whoever did that
-        for (const s of w.slots) s.release();
+      const row = await retrying('starting a job', () => markRunning(this.o.db, held.id, this.instanceId), {
+        stopped,
+        onRetry: (err, attempt) =>
+          this.log.warn({ jobId: held.id, err, attempt }, 'could not mark a job running; retrying'),
+      });
+      if (!row) {
+        // cancelled or taken over while it waited: whoever did that settled it
+        for (const s of held.slots) s.release();
         return;
       }
-      this.emit({ type: 'started', jobId: w.id });
-      let images: JobImages & { latent?: Latent };
-      try {
-        images = await this.o.limiters.gpu.schedule({ id: w.id, expiration: this.o.jobTimeoutMs }, () =>
-          this.execute(w.row, controller.signal),
-        );
-      } catch (error) {
-        const cancelRequested = this.running.get(w.id)?.cancelRequested ?? false;
-        if (this.stopped && !cancelRequested) {
-          // interrupted by a stop: left as it is in the database for whoever starts next
-          for (const s of w.slots) s.release();
-        } else if (isExpiration(error)) {
-          controller.abort(); // the engine stops between steps; the slot is already free
-          await this.end(w, 'failed', {
-            reason: 'timeout',
-            message: `timed out after ${Math.round(this.o.jobTimeoutMs / 1000)} s`,
-          });
-        } else if (cancelRequested) {
-          await this.end(w, 'cancelled', {});
-        } else {
-          const message = error instanceof Error ? error.message : String(error);
-          this.log.error({ jobId: w.id, err: error }, 'job failed');
-          await this.end(w, 'failed', { reason: 'error', message });
-        }
+      held.row = row;
+      this.emit({ type: 'started', jobId: held.id, attempt: row.attempts }, held.channel);
+      const outcome = await this.execute(r);
+      if (this.stopped && !r.cancelRequested && outcome.status !== 'done') {
+        this.interrupt(held); // left unfinished in the database for whoever starts next
         return;
       }
-      await this.end(w, 'done', { images });
+      await this.end(held, outcome);
     } catch (err) {
-      this.log.error({ jobId: w.id, err }, 'job bookkeeping failed');
+      // the database stayed away: let the job go; recovery takes it up once it is stale
+      this.log.error({ jobId: held.id, err }, 'job bookkeeping failed; left for recovery');
+      this.interrupt(held);
     } finally {
-      this.running.delete(w.id);
+      this.running.delete(held.id);
       this.afterQueueChange();
     }
   }
 
-  private async execute(row: JobRow, signal: AbortSignal): Promise<JobImages & { latent?: Latent }> {
-    const onProgress = (progress: ProgressEvent) => this.emit({ type: 'progress', jobId: row.id, progress });
-    const options = { signal, onProgress, denoises: row.denoises };
+  /**
+   * Runs the engine under the job's signal: a cancel or the timeout ends the job at once (the
+   * user is told), while the dispatch slot stays taken until the engine has really stopped.
+   */
+  private async execute(r: Running): Promise<Outcome> {
+    const { row } = r.held;
+    const timeout = AbortSignal.timeout(this.o.jobTimeoutMs);
+    const signal = AbortSignal.any([r.cancel.signal, timeout]);
+    const onProgress = (progress: ProgressEvent) =>
+      this.emit({ type: 'progress', jobId: row.id, progress }, r.held.channel);
+    const startedAt = row.startedAt ?? new Date();
+    const work = this.callEngine(row, { signal, onProgress, denoises: row.denoises });
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    try {
+      const result = await Promise.race([work, aborted]);
+      const timings: JobTimings = {
+        queuedMs: startedAt.getTime() - row.createdAt.getTime(),
+        ...(result.timings.baseMs !== undefined ? { baseMs: round(result.timings.baseMs) } : {}),
+        hiresMs: result.timings.hiresMs.map(round),
+        decodeMs: round(result.timings.decodeMs),
+        totalMs: Date.now() - startedAt.getTime(),
+      };
+      return { status: 'done', images: result.images, timings };
+    } catch (error) {
+      if (timeout.aborted && !r.cancelRequested) {
+        return {
+          status: 'failed',
+          reason: 'timeout',
+          message: `timed out after ${Math.round(this.o.jobTimeoutMs / 1000)} s`,
+        };
+      }
+      if (r.cancel.signal.aborted) return { status: 'cancelled' };
+      const crashed = (error as { kind?: string }).kind === 'crashed';
+      this.log.error({ jobId: row.id, err: error }, crashed ? 'the engine died under a job' : 'job failed');
+      const message = error instanceof Error ? error.message : String(error);
+      return { status: 'failed', reason: crashed ? 'engine-crashed' : 'error', message };
+    } finally {
+      // an aborted engine stops between steps; keep its slot until then
+      await work.catch(() => {});
+    }
+  }
+
+  private async callEngine(
+    row: JobRow,
+    options: { signal: AbortSignal; onProgress: (p: ProgressEvent) => void; denoises: number[] },
+  ): Promise<{
+    images: JobImages & { latent?: Latent };
+    timings: { baseMs?: number; hiresMs: number[]; decodeMs: number };
+  }> {
     if (row.kind === 'imagine') {
       const result = await this.o.engine.generate(row.request, options);
       const { latent, ...base } = result.base;
-      return { base, upscaled: result.upscaled, latent };
+      return { images: { base, upscaled: result.upscaled, latent }, timings: result.timings };
     }
     const latent = row.parentJobId ? await loadLatent(this.o.db, row.parentJobId) : undefined;
     if (!latent) throw new Error(`base latent of job ${row.parentJobId} is missing`);
     const result = await this.o.engine.upscale(row.request, latent, options);
-    return { upscaled: result.upscaled };
+    return { images: { upscaled: result.upscaled }, timings: result.timings };
   }
 
-  /** Final bookkeeping: status, then commit or refund, then the event; slots released last. */
-  private async end(
-    w: Waiting,
-    status: 'done' | 'failed' | 'cancelled',
-    detail: { images?: JobImages & { latent?: Latent }; reason?: FailureReason; message?: string },
-    owner = this.instanceId,
-  ): Promise<void> {
+  /**
+   * Final bookkeeping, retried through a database blink: status, latent and ledger in one
+   * transaction, then the event; slots released last. A job whose bookkeeping cannot be written
+   * is let go (no heartbeat) for recovery to take up.
+   */
+  private async end(h: Held, outcome: Outcome, owner = this.instanceId): Promise<void> {
     const { db } = this.o;
-    const scope = this.scopeOf(w.row);
+    const scope = { guildId: h.row.guildId, userId: h.row.userId };
+    this.settling.set(h.id, h);
     try {
-      // latent, status and ledger in one transaction: a crash cannot leave an ended job unsettled
-      const settled = await inTransaction(db, async (t) => {
-        if (!(await finishJob(t, w.id, owner, status, detail.message ? { error: detail.message } : {}))) {
-          return undefined; // someone else ended it and settled it
-        }
-        if (status === 'done' && detail.images?.latent) await saveLatent(t, w.id, detail.images.latent);
-        // quota: only a job that produced images is charged
-        return settle(t, scope, w.id, status === 'done' ? 'commit' : 'refund');
-      });
+      const settled = await retrying(
+        'settling a job',
+        () =>
+          inTransaction(db, async (t) => {
+            const extra = {
+              ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
+              ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
+            };
+            if (!(await finishJob(t, h.id, owner, outcome.status, extra))) return undefined; // someone else ended it
+            if (outcome.status === 'done' && outcome.images.latent)
+              await saveLatent(t, h.id, outcome.images.latent);
+            // quota: only a job that produced images is charged
+            return settle(t, scope, h.id, outcome.status === 'done' ? 'commit' : 'refund');
+          }),
+        {
+          stopped: () => this.stopped,
+          onRetry: (err, attempt) =>
+            this.log.warn({ jobId: h.id, err, attempt }, 'could not settle a job; retrying'),
+        },
+      );
       if (settled === undefined) return;
-      const job = (await getJob(db, w.id)) as JobRow;
-      if (status === 'done') {
-        const { latent: _latent, ...images } = detail.images as JobImages & { latent?: Latent };
-        this.emit({ type: 'done', jobId: w.id, job, images, usage: await usage(db, scope, this.o.quota) });
-      } else if (status === 'cancelled') {
-        this.emit({ type: 'cancelled', jobId: w.id, job, refunded: settled });
+      const job = { ...h.row, status: outcome.status, interactionToken: null } as JobRow;
+      this.log.info(
+        {
+          jobId: h.id,
+          kind: job.kind,
+          status: outcome.status,
+          cost: job.cost,
+          ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
+        },
+        `job ${outcome.status}`,
+      );
+      if (outcome.status === 'done') {
+        const { latent: _latent, ...images } = outcome.images;
+        const u = await usage(db, scope, this.o.quota).catch(() => undefined);
+        this.emit(
+          { type: 'done', jobId: h.id, job, images, usage: u ?? emptyUsage(), timings: outcome.timings },
+          h.channel,
+        );
+      } else if (outcome.status === 'cancelled') {
+        this.emit({ type: 'cancelled', jobId: h.id, job, refunded: settled }, h.channel);
       } else {
-        this.emit({
-          type: 'failed',
-          jobId: w.id,
-          job,
-          reason: detail.reason ?? 'error',
-          message: detail.message ?? 'failed',
-          refunded: settled,
-        });
+        const { reason, message } = outcome;
+        this.emit({ type: 'failed', jobId: h.id, job, reason, message, refunded: settled }, h.channel);
       }
     } finally {
-      for (const s of w.slots) s.release();
+      this.settling.delete(h.id);
+      for (const s of h.slots) s.release();
     }
   }
 
   /**
-   * Takes over unfinished jobs of dead processes: re-queued while their Discord interaction is
-   * still valid (so the answer can still reach the user), otherwise failed and refunded.
+   * Recovery: queues a job taken over from a dead process, with fresh admission slots. A job
+   * the limits now refuse is failed and refunded; with the queue service away it is let go, and
+   * the next sweep takes it up again.
    */
-  async recover(now = new Date()): Promise<void> {
-    const staleBefore = new Date(now.getTime() - (this.o.staleMs ?? 30_000));
-    const rows = await claimStale(this.o.db, this.instanceId, staleBefore);
-    for (const row of rows) {
-      const w: Waiting = { id: row.id, userId: row.userId, row, slots: [] };
-      const valid = row.interactionExpiresAt !== null && row.interactionExpiresAt.getTime() > now.getTime();
-      if (!valid) {
-        this.log.info(
-          { jobId: w.id },
-          'a job interrupted by a restart can no longer be answered: failed and refunded',
-        );
-        await this.end(w, 'failed', {
-          reason: 'restart-expired',
-          message: 'interrupted by a restart, and its Discord interaction expired before it could run again',
-        });
-        continue;
+  private async adopt(row: JobRow): Promise<void> {
+    if (this.stopped) return;
+    let slots: Slot[];
+    try {
+      slots = await this.admit(row.guildId, row.userId);
+    } catch (err) {
+      if (UserError.is(err, 'unavailable')) {
+        this.log.warn({ jobId: row.id, err }, 'cannot queue a recovered job now; the next sweep retries');
+        return;
       }
-      try {
-        w.slots = await this.admit(row.guildId, row.userId);
-      } catch (err) {
-        await this.end(w, 'failed', {
-          reason: 'requeue-refused',
-          message: `interrupted by a restart and could not be queued again: ${(err as Error).message}`,
-        });
-        continue;
-      }
-      const position = this.enqueue(w);
-      this.log.info({ jobId: w.id }, 're-queued a job left by a stopped process');
-      this.emit({ type: 'requeued', jobId: w.id, job: row, position });
+      const why = err instanceof Error ? err.message : String(err);
+      await this.endUnheld(
+        row,
+        'requeue-refused',
+        `interrupted by a restart and could not be queued again: ${why}`,
+      );
+      return;
     }
-    if (rows.length > 0) this.afterQueueChange();
+    const channel = new JobChannel();
+    const position = this.enqueue({ id: row.id, userId: row.userId, row, slots, channel });
+    this.log.info({ jobId: row.id }, 're-queued a job left by a stopped process');
+    this.emit({ type: 'requeued', jobId: row.id, job: row, position, queueLength: this.queue.size }, channel);
+    this.afterQueueChange();
+  }
+
+  /** Recovery: ends a taken-over job that must not run again (failed, refunded). */
+  private endUnheld(row: JobRow, reason: FailureReason, message: string): Promise<void> {
+    return this.end(
+      { id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() },
+      { status: 'failed', reason, message },
+    );
   }
 }
 
-/** Bottleneck rejects a job that outlives its `expiration` with this message (it has no code). */
-function isExpiration(error: unknown): boolean {
-  return error instanceof Bottleneck.BottleneckError && /timed out/.test(error.message);
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** Usage could not be read after a done job (a blink): the event still goes out. */
+function emptyUsage() {
+  return {
+    used: Number.NaN,
+    budget: Number.NaN,
+    remaining: Number.NaN,
+    blocked: false,
+    resetsAt: new Date(Number.NaN),
+  };
 }

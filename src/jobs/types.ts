@@ -8,8 +8,10 @@ import type { JobKind } from './cost.ts';
 import type { Limiters } from './limiters.ts';
 import type { QuotaSettings, Usage } from './quota.ts';
 
-/** What the job service needs of the engine (the real Engine, or one in a test). */
+/** What the job service needs of the engine (the real EnginePool, or one in a test). */
 export interface EngineLike {
+  /** Jobs it can run at once (one per engine); the service never gives it more. */
+  readonly size?: number;
   generate(request: GenerationRequest, options: EngineRunOptions): Promise<GenerationResult>;
   upscale(request: GenerationRequest, latent: Latent, options: EngineRunOptions): Promise<UpscaleResult>;
 }
@@ -34,21 +36,73 @@ export interface JobImages {
   upscaled: (RenderedImage & { denoise: number })[];
 }
 
-export type FailureReason = 'error' | 'timeout' | 'restart-expired' | 'requeue-refused';
+/** Where the time went, in ms; kept on the job row and in its log line. */
+export interface JobTimings {
+  queuedMs: number;
+  baseMs?: number;
+  hiresMs: number[];
+  decodeMs: number;
+  totalMs: number;
+}
+
+export type FailureReason =
+  | 'error'
+  | 'timeout'
+  /** The engine worker died under the job (it is restarted; the job is not retried). */
+  | 'engine-crashed'
+  /** Started twice already, each time followed by a dead process: not tried a third time. */
+  | 'too-many-attempts'
+  | 'restart-expired'
+  | 'requeue-refused';
 
 export type JobEvent =
-  | { type: 'queued'; jobId: string; position: number; cost: number; usage: Usage }
-  | { type: 'position'; jobId: string; position: number }
-  | { type: 'started'; jobId: string }
+  | { type: 'queued'; jobId: string; position: number; queueLength: number; cost: number; usage: Usage }
+  | { type: 'requeued'; jobId: string; job: JobRow; position: number; queueLength: number }
+  | { type: 'position'; jobId: string; position: number; queueLength: number }
+  | { type: 'started'; jobId: string; attempt: number }
   | { type: 'progress'; jobId: string; progress: ProgressEvent }
-  | { type: 'done'; jobId: string; job: JobRow; images: JobImages; usage: Usage }
+  | { type: 'done'; jobId: string; job: JobRow; images: JobImages; usage: Usage; timings: JobTimings }
   | { type: 'failed'; jobId: string; job: JobRow; reason: FailureReason; message: string; refunded: boolean }
   | { type: 'cancelled'; jobId: string; job: JobRow; refunded: boolean }
-  | { type: 'requeued'; jobId: string; job: JobRow; position: number };
+  /** This process stopped while holding the job; it stays unfinished for the next start. */
+  | { type: 'interrupted'; jobId: string };
+
+export type FinalJobEvent = Extract<JobEvent, { type: 'done' | 'failed' | 'cancelled' | 'interrupted' }>;
+
+/** What `submit` gives back: the job's numbers at once, then its own events and outcome. */
+export interface JobHandle extends AsyncIterable<JobEvent> {
+  readonly jobId: string;
+  readonly cost: number;
+  /** The user's usage right after this job's reservation. */
+  readonly usage: Usage;
+  /** Position in the queue when it was queued (1 = next). */
+  readonly position: number;
+  /** Every event of this job so far (the latest progress only), then each new one. */
+  subscribe(listener: (event: JobEvent) => void): () => void;
+  /** The final event; never rejects. */
+  readonly result: Promise<FinalJobEvent>;
+}
+
+/** A job this process holds, for `/queue`. */
+export interface QueueEntry {
+  jobId: string;
+  guildId: string;
+  userId: string;
+  /** 0 while running, else 1 = next. */
+  position: number;
+}
 
 export interface JobServiceLog {
   info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+}
+
+export interface RetentionSettings {
+  /** Base latents (for re-upscaling) older than this are deleted. */
+  latentDays: number;
+  /** How often the sweep runs. */
+  sweepMs?: number;
 }
 
 export interface JobServiceOptions {
@@ -56,12 +110,17 @@ export interface JobServiceOptions {
   engine: EngineLike;
   limiters: Limiters;
   quota: QuotaSettings;
-  perUser: number;
-  gpuWorkers: number;
+  /** Jobs run at once; defaults to the engine's size. The one gate on GPU work. */
+  concurrency?: number;
   jobTimeoutMs: number;
   /** How often this process says it is alive, and after how long a silent owner counts as dead. */
   heartbeatMs?: number;
   staleMs?: number;
+  /** A job started this many times (each ended by a dead process) is failed, not started again. */
+  maxAttempts?: number;
+  /** Recovery re-queues an unfinished job created less than this long ago; older ones fail. */
+  requeueWithinMs?: number;
+  retention?: RetentionSettings;
   instanceId?: string;
   log?: JobServiceLog;
   /** Bounds every request must meet before it may reach the GPU. */

@@ -91,7 +91,6 @@ describe('two schedulers on one Redis', () => {
     const old = createLimiters({
       perUser: 1,
       queueMax: 1,
-      gpuWorkers: 1,
       redisUrl: REDIS_URL,
       namespace: ns,
     });
@@ -102,7 +101,6 @@ describe('two schedulers on one Redis', () => {
     const changed = createLimiters({
       perUser: 1,
       queueMax: 3,
-      gpuWorkers: 1,
       redisUrl: REDIS_URL,
       namespace: ns,
     });

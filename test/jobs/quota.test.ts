@@ -1,3 +1,4 @@
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inTransaction } from '../../src/db/client.ts';
 import { usageLedger } from '../../src/db/schema.ts';
@@ -114,6 +115,7 @@ describe.each(DATABASE_KINDS)('quotas on %s', (kind) => {
   it('a blocked user is refused; unblocking restores them; reset gives today back', async () => {
     const scope = { guildId: 'g-admin', userId: 'u1' };
     await reserveJob(scope, 'r1', 9);
+    await settleJob(scope, 'r1', 'commit');
     await expect(reserveJob(scope, 'r2', 2)).rejects.toMatchObject({ code: 'quota-exhausted' });
     await resetUsage(t.db, scope, SETTINGS, 'admin');
     expect((await usage(t.db, scope, SETTINGS)).used).toBe(0);
@@ -123,23 +125,58 @@ describe.each(DATABASE_KINDS)('quotas on %s', (kind) => {
     await expect(reserveJob(scope, 'r4', 1)).resolves.toMatchObject({ used: 1, remaining: 9 });
   });
 
-  it('the refusal names the cost and what is left', async () => {
+  it('reset gives back only settled usage: a refund of a job in flight cannot take usage below zero', async () => {
+    // the hardening issue's case: 20 settled and 30 in flight of 50; the reset used to take 50
+    // off, then the refund another 30 (−30 used, 80 left of 50)
+    const scope = { guildId: 'g-reset', userId: 'u1' };
+    await setDailyUnits(t.db, 'g-reset', { scope: 'guild' }, 50, 'admin');
+    await reserveJob(scope, 'done-1', 20);
+    await settleJob(scope, 'done-1', 'commit');
+    await reserveJob(scope, 'flying', 30);
+    await resetUsage(t.db, scope, SETTINGS, 'admin');
+    expect(await usage(t.db, scope, SETTINGS)).toMatchObject({ used: 30, remaining: 20 });
+    await settleJob(scope, 'flying', 'refund');
+    expect(await usage(t.db, scope, SETTINGS)).toMatchObject({ used: 0, remaining: 50 });
+    // and had it committed instead, the user would have paid for it exactly once
+    await reserveJob(scope, 'flying-2', 30);
+    await resetUsage(t.db, scope, SETTINGS, 'admin');
+    await settleJob(scope, 'flying-2', 'commit');
+    expect(await usage(t.db, scope, SETTINGS)).toMatchObject({ used: 30, remaining: 20 });
+  });
+
+  it('the refusal names the cost and what is left, as plain data for the front end', async () => {
     const scope = { guildId: 'g-msg', userId: 'u1' };
     await reserveJob(scope, 'm1', 8.5);
     const err = await reserveJob(scope, 'm2', 3.33).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).message).toMatch(
-      /^This job costs 3\.33 units and you have 1\.5 of 10 left today \(resets <t:\d+:R>\)\.$/,
+    expect(UserError.is(err, 'quota-exhausted')).toBe(true);
+    const e = err as UserError<'quota-exhausted'>;
+    expect(e.message).toMatch(
+      /^This job costs 3\.33 units and you have 1\.5 of 10 left today \(resets .+Z\)\.$/,
     );
+    expect(e.message).not.toMatch(/<t:/); // no Discord markup below the front end
+    expect(e.context).toMatchObject({ cost: 3.33, remaining: 1.5, budget: 10 });
+    expect(e.context.resetsAt.getTime()).toBe(nextReset(new Date(), SETTINGS.resetHourUtc).getTime());
   });
 
-  it('the ledger is append-only: every row is still there', async () => {
-    const rows = await t.db.select().from(usageLedger);
+  it('the ledger is append-only: an UPDATE, a DELETE and a TRUNCATE are refused', async () => {
+    const before = await t.db.select().from(usageLedger);
     expect(
-      rows
+      before
         .filter((r) => r.guildId === 'g-settle')
         .map((r) => r.kind)
         .sort(),
     ).toEqual(['commit', 'refund', 'reserve', 'reserve']);
+    // drizzle wraps the database's error; the trigger's message is its cause
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => 'allowed',
+        (e: unknown) => String((e as { cause?: { message?: string } }).cause?.message),
+      );
+    expect(await refusal(t.db.update(usageLedger).set({ units: 0 }))).toMatch(/append-only: UPDATE refused/);
+    expect(await refusal(t.db.delete(usageLedger).where(eq(usageLedger.guildId, 'g-settle')))).toMatch(
+      /append-only: DELETE refused/,
+    );
+    expect(await refusal(t.db.execute(sql`truncate usage_ledger`))).toMatch(/append-only: TRUNCATE refused/);
+    expect(await t.db.select().from(usageLedger)).toEqual(before);
   });
 });

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
@@ -28,8 +29,9 @@ const JOBS = [
   { userId: 'u2', prompt: 'two', expiresInMs: 900_000 },
   { userId: 'u3', prompt: 'three', expiresInMs: 900_000 },
   { userId: 'u1', prompt: 'four', expiresInMs: 900_000 },
-  { userId: 'u2', prompt: 'five-expiring', expiresInMs: 1_000 },
-  { userId: 'u3', prompt: 'six-expiring', expiresInMs: 1_000 },
+  // their interactions expire at once: the result is then posted to the channel instead
+  { userId: 'u2', prompt: 'five-old', expiresInMs: 1_000 },
+  { userId: 'u3', prompt: 'six-old', expiresInMs: 1_000 },
 ];
 
 /** Runs the child until the second job has started, then kills it with SIGKILL. */
@@ -95,6 +97,11 @@ describe.each(DATABASE_KINDS)('restart recovery on %s', (kind) => {
     await new Promise((r) => setTimeout(r, 1_200)); // the child's heartbeat goes stale; two tokens expire
 
     const database = await openDatabase('url' in t.location ? { url: t.location.url } : t.location);
+    // two jobs were asked for two hours ago (the bot was down that long): too old to run now
+    await database.db
+      .update(jobs)
+      .set({ createdAt: new Date(Date.now() - 2 * 3_600_000) })
+      .where(inArray(sql`${jobs.request}->>'prompt'`, ['five-old', 'six-old']));
     const engine = await Engine.start({
       modelDir,
       executionProviders: ['cpu'],
@@ -117,14 +124,14 @@ describe.each(DATABASE_KINDS)('restart recovery on %s', (kind) => {
       const ledger = await database.db.select().from(usageLedger);
       const byPrompt = Object.fromEntries(rows.map((r) => [r.request.prompt, r]));
       // killed while "two" ran: "one" was done by the first process; "two" (interrupted), "three"
-      // and "four" were re-queued and run by the second; the two expiring jobs could no longer
-      // be answered, so they failed and were refunded
+      // and "four" were re-queued and run by the second; the two old jobs are past the re-queue
+      // window (one hour), so they failed and were refunded
       expect(byPrompt.one?.status).toBe('done');
       for (const p of ['two', 'three', 'four']) {
         expect(byPrompt[p]).toMatchObject({ status: 'done', owner: service.instanceId });
       }
       expect((byPrompt.two?.attempts ?? 0) >= 2).toBe(true);
-      for (const p of ['five-expiring', 'six-expiring']) {
+      for (const p of ['five-old', 'six-old']) {
         expect(byPrompt[p]).toMatchObject({ status: 'failed' });
         expect(byPrompt[p]?.error).toMatch(/^interrupted by a restart/);
       }

@@ -28,14 +28,12 @@ beforeAll(async () => {
     previewEvery: 0,
     timestepRounding: 'fp16',
   });
-  limiters = createLimiters({ perUser: 2, queueMax: 10, gpuWorkers: 1 });
+  limiters = createLimiters({ perUser: 2, queueMax: 10 });
   service = new JobService({
     db: t.db,
     engine,
     limiters,
     quota: { dailyUnits: 50, resetHourUtc: 0 },
-    perUser: 2,
-    gpuWorkers: 1,
     jobTimeoutMs: 60_000,
   });
   service.on((e) => events.push(e));

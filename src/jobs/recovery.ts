@@ -1,0 +1,90 @@
+/**
+ * What keeps jobs from being stranded, on timers: a heartbeat for the jobs this process really
+ * holds, recovery of unfinished jobs nobody holds (a dead process's, or one this process had to
+ * let go during a database outage), and the retention sweep. Recovery re-queues a job unless it
+ * has already been started `maxAttempts` times (each ended by a dead process: it may be what
+ * kills them) or was created more than `requeueWithinMs` ago; those are failed and refunded.
+ */
+import type { JobRow } from '../db/schema.ts';
+import { claimStale, clearExpiredTokens, deleteLatentsBefore, heartbeat } from './job-store.ts';
+import type { FailureReason, JobServiceLog, JobServiceOptions } from './types.ts';
+
+export interface RecoveryHooks {
+  instanceId: string;
+  /** Ids of the jobs this process holds. */
+  held(): string[];
+  /** Queue a recovered job here. */
+  adopt(row: JobRow): Promise<void>;
+  /** End a recovered job that must not run again. */
+  fail(row: JobRow, reason: FailureReason, message: string): Promise<void>;
+}
+
+export interface Recovery {
+  /** One recovery pass now (also run on a timer); `now` for tests. */
+  recover(now?: Date): Promise<void>;
+  sweep(now?: Date): Promise<void>;
+  stop(): void;
+}
+
+const DAY_MS = 86_400_000;
+
+export async function startRecovery(
+  o: JobServiceOptions,
+  log: JobServiceLog,
+  hooks: RecoveryHooks,
+): Promise<Recovery> {
+  const staleMs = o.staleMs ?? 30_000;
+  const maxAttempts = o.maxAttempts ?? 2;
+  const requeueWithinMs = o.requeueWithinMs ?? 3_600_000;
+
+  const recover = async (now = new Date()) => {
+    const rows = await claimStale(o.db, hooks.instanceId, new Date(now.getTime() - staleMs), hooks.held());
+    for (const row of rows) {
+      if (row.attempts >= maxAttempts) {
+        log.warn(
+          { jobId: row.id, attempts: row.attempts },
+          'a job was started twice and each time its process died: failed',
+        );
+        await hooks.fail(
+          row,
+          'too-many-attempts',
+          `started ${row.attempts} times and each time the bot process stopped under it; not tried again`,
+        );
+      } else if (now.getTime() - row.createdAt.getTime() > requeueWithinMs) {
+        await hooks.fail(row, 'restart-expired', 'interrupted by a restart, and too old to run again');
+      } else {
+        await hooks.adopt(row);
+      }
+    }
+  };
+
+  const sweep = async (now = new Date()) => {
+    const latentDays = o.retention?.latentDays ?? 7;
+    const latents = await deleteLatentsBefore(o.db, new Date(now.getTime() - latentDays * DAY_MS));
+    const tokens = await clearExpiredTokens(o.db, now);
+    if (latents + tokens > 0)
+      log.info({ latents, tokens }, 'retention sweep: old latents deleted, spent tokens cleared');
+  };
+
+  await recover();
+  await sweep().catch((err) => log.error({ err }, 'retention sweep failed'));
+  const every = (ms: number, what: string, fn: () => Promise<void>) => {
+    const t = setInterval(() => {
+      fn().catch((err) => log.error({ err }, `${what} failed`));
+    }, ms);
+    t.unref();
+    return t;
+  };
+  const timers = [
+    every(o.heartbeatMs ?? 5_000, 'heartbeat', () => heartbeat(o.db, hooks.instanceId, hooks.held())),
+    every(staleMs, 'recovery', () => recover()),
+    every(o.retention?.sweepMs ?? 3_600_000, 'retention sweep', () => sweep()),
+  ];
+  return {
+    recover,
+    sweep,
+    stop() {
+      for (const t of timers) clearInterval(t);
+    },
+  };
+}
