@@ -384,12 +384,15 @@ export class JobService {
       }
       held.row = row;
       this.emit({ type: 'started', jobId: held.id, attempt: row.attempts }, held.channel);
-      const outcome = await this.execute(r);
-      if (this.stopped && !r.cancelRequested && outcome.status !== 'done') {
+      const { outcome, engineDone } = this.execute(r);
+      const result = await outcome;
+      if (this.stopped && !r.cancelRequested && result.status !== 'done') {
         this.interrupt(held); // left unfinished in the database for whoever starts next
-        return;
+      } else {
+        await this.end(held, result);
       }
-      await this.end(held, outcome);
+      // an aborted engine stops between steps: the job's slot stays taken until then
+      await engineDone;
     } catch (err) {
       // the database stayed away: let the job go; recovery takes it up once it is stale
       this.log.error({ jobId: held.id, err }, 'job bookkeeping failed; left for recovery');
@@ -401,10 +404,10 @@ export class JobService {
   }
 
   /**
-   * Runs the engine under the job's signal: a cancel or the timeout ends the job at once (the
-   * user is told), while the dispatch slot stays taken until the engine has really stopped.
+   * Runs the engine under the job's signal: a cancel or the timeout decides the outcome at once
+   * (so the user is told), while `engineDone` settles only when the engine has really stopped.
    */
-  private async execute(r: Running): Promise<Outcome> {
+  private execute(r: Running): { outcome: Promise<Outcome>; engineDone: Promise<void> } {
     const { row } = r.held;
     const timeout = AbortSignal.timeout(this.o.jobTimeoutMs);
     const signal = AbortSignal.any([r.cancel.signal, timeout]);
@@ -416,33 +419,41 @@ export class JobService {
       if (signal.aborted) reject(signal.reason);
       signal.addEventListener('abort', () => reject(signal.reason), { once: true });
     });
-    try {
-      const result = await Promise.race([work, aborted]);
-      const timings: JobTimings = {
-        queuedMs: startedAt.getTime() - row.createdAt.getTime(),
-        ...(result.timings.baseMs !== undefined ? { baseMs: round(result.timings.baseMs) } : {}),
-        hiresMs: result.timings.hiresMs.map(round),
-        decodeMs: round(result.timings.decodeMs),
-        totalMs: Date.now() - startedAt.getTime(),
-      };
-      return { status: 'done', images: result.images, timings };
-    } catch (error) {
-      if (timeout.aborted && !r.cancelRequested) {
-        return {
-          status: 'failed',
-          reason: 'timeout',
-          message: `timed out after ${Math.round(this.o.jobTimeoutMs / 1000)} s`,
-        };
-      }
-      if (r.cancel.signal.aborted) return { status: 'cancelled' };
-      const crashed = (error as { kind?: string }).kind === 'crashed';
-      this.log.error({ jobId: row.id, err: error }, crashed ? 'the engine died under a job' : 'job failed');
-      const message = error instanceof Error ? error.message : String(error);
-      return { status: 'failed', reason: crashed ? 'engine-crashed' : 'error', message };
-    } finally {
-      // an aborted engine stops between steps; keep its slot until then
-      await work.catch(() => {});
-    }
+    aborted.catch(() => {}); // a rejection nobody races for (the work won) is not an error
+    const outcome = Promise.race([work, aborted]).then(
+      (result): Outcome => ({
+        status: 'done',
+        images: result.images,
+        timings: {
+          queuedMs: startedAt.getTime() - row.createdAt.getTime(),
+          ...(result.timings.baseMs !== undefined ? { baseMs: round(result.timings.baseMs) } : {}),
+          hiresMs: result.timings.hiresMs.map(round),
+          decodeMs: round(result.timings.decodeMs),
+          totalMs: Date.now() - startedAt.getTime(),
+        },
+      }),
+      (error: unknown): Outcome => {
+        if (timeout.aborted && !r.cancelRequested) {
+          return {
+            status: 'failed',
+            reason: 'timeout',
+            message: `timed out after ${this.o.jobTimeoutMs / 1000} s`,
+          };
+        }
+        if (r.cancel.signal.aborted) return { status: 'cancelled' };
+        const crashed = (error as { kind?: string }).kind === 'crashed';
+        this.log.error({ jobId: row.id, err: error }, crashed ? 'the engine died under a job' : 'job failed');
+        const message = error instanceof Error ? error.message : String(error);
+        return { status: 'failed', reason: crashed ? 'engine-crashed' : 'error', message };
+      },
+    );
+    return {
+      outcome,
+      engineDone: work.then(
+        () => {},
+        () => {},
+      ),
+    };
   }
 
   private async callEngine(

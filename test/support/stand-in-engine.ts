@@ -9,6 +9,8 @@ import type { EngineLike } from '../../src/jobs/service.ts';
 export interface Call {
   prompt: string;
   options: EngineRunOptions;
+  /** Reports a step, as the engine does between steps. */
+  progress(pass: 'base' | 'hires', step: number, total: number): void;
   finish(): void;
   fail(message: string): void;
 }
@@ -25,6 +27,13 @@ const upscaledFor = (request: GenerationRequest, options: EngineRunOptions) =>
 
 export class StandInEngine implements EngineLike {
   readonly calls: Call[] = [];
+  /** `ignoreAbort`: a call that goes on after its signal aborts (a long step), until finished. */
+  constructor(private readonly o: { ignoreAbort?: boolean; size?: number } = {}) {}
+
+  get size(): number {
+    return this.o.size ?? 1;
+  }
+
   private waiters: ((c: Call) => void)[] = [];
   private handedOut = 0;
 
@@ -43,12 +52,15 @@ export class StandInEngine implements EngineLike {
       const call: Call = {
         prompt: request.prompt,
         options,
+        progress: (pass, step, total) => options.onProgress?.({ pass, step, total }),
         finish: () => resolve(result()),
         fail: (message) => reject(new EngineError('internal', message)),
       };
       const cancelled = () => reject(new EngineError('cancelled', 'generation cancelled'));
-      if (options.signal?.aborted) return cancelled();
-      options.signal?.addEventListener('abort', cancelled);
+      if (!this.o.ignoreAbort) {
+        if (options.signal?.aborted) return cancelled();
+        options.signal?.addEventListener('abort', cancelled);
+      }
       this.calls.push(call);
       const waiter = this.waiters.shift();
       if (waiter) {

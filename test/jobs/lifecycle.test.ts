@@ -1,0 +1,293 @@
+// The job handle and the one gate: per-job events, timings on the row, the timeout as a signal,
+// attempts, heartbeats of held jobs only, retention. Stand-in engine, both databases.
+import { eq } from 'drizzle-orm';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { jobLatents, jobs } from '../../src/db/schema.ts';
+import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import type { Limiters } from '../../src/jobs/limiters.ts';
+import { usage } from '../../src/jobs/quota.ts';
+import type { JobEvent, JobService } from '../../src/jobs/service.ts';
+import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { createTestJobService, type TestJobServiceOptions } from '../support/job-service.ts';
+import { StandInEngine } from '../support/stand-in-engine.ts';
+
+const QUOTA = { dailyUnits: 100, resetHourUtc: 0 };
+const req = (prompt: string, over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+  ...DEFAULT_REQUEST,
+  prompt,
+  seed: 1,
+  width: 64,
+  height: 64,
+  ...over,
+});
+const until = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
+  let t: TestDatabase;
+  let guild = 0;
+  let g: string;
+  const started: { service: JobService; limiters: Limiters }[] = [];
+
+  // a database per test: recovery takes over every stale job it finds, other tests' too
+  beforeEach(async () => {
+    t = await freshDatabase(kind);
+  });
+  afterEach(async () => {
+    for (const s of started.splice(0)) {
+      await s.service.stop();
+      await s.limiters.close();
+    }
+    await t?.destroy();
+  });
+
+  const make = async (engine: StandInEngine, o: TestJobServiceOptions = {}) => {
+    g = `guild-${++guild}`;
+    const made = createTestJobService(t.db, engine, { namespace: `life-${kind}-${g}`, quota: QUOTA, ...o });
+    started.push(made);
+    const events: JobEvent[] = [];
+    made.service.on((e) => events.push(e));
+    await made.service.start();
+    return { ...made, events };
+  };
+  const submit = (
+    service: JobService,
+    userId: string,
+    prompt: string,
+    over: Partial<GenerationRequest> = {},
+  ) => service.submit({ kind: 'imagine', guildId: g, channelId: 'c', userId, request: req(prompt, over) });
+
+  it('a handle streams its own job’s events only, in order, and its result is the final event', async () => {
+    const engine = new StandInEngine();
+    const { service } = await make(engine);
+    const a = await submit(service, 'u1', 'a');
+    const b = await submit(service, 'u2', 'b');
+    expect([a.position, b.position]).toEqual([1, 1]); // a is taken at once; b is next
+    const seenA: JobEvent[] = [];
+    const iterating = (async () => {
+      for await (const e of a) seenA.push(e);
+    })();
+    const call = await engine.nextCall();
+    call.progress('base', 1, 2);
+    call.progress('base', 2, 2);
+    call.finish();
+    await iterating; // ends by itself after the final event
+    expect(seenA.map((e) => e.type)).toEqual(['queued', 'started', 'progress', 'progress', 'done']);
+    expect(seenA.every((e) => e.jobId === a.jobId)).toBe(true);
+    expect(seenA.filter((e) => e.type === 'progress').map((e) => e.progress.step)).toEqual([1, 2]);
+    const final = await a.result;
+    expect(final).toMatchObject({ type: 'done', jobId: a.jobId });
+    expect(final.type === 'done' && final.usage.used).toBe(a.cost); // u1 has no other job
+    // b, next in line, started; its handle saw none of a's events
+    const seenB: JobEvent[] = [];
+    b.subscribe((e) => seenB.push(e));
+    await until(() => seenB.some((e) => e.type === 'started'));
+    expect(seenB.map((e) => e.type)).toEqual(['queued', 'started']);
+    expect(seenB[0]).toMatchObject({ type: 'queued', position: 1, queueLength: 1, cost: b.cost });
+  });
+
+  it('a late subscriber gets what happened so far (the latest progress only), then the rest', async () => {
+    const engine = new StandInEngine();
+    const { service } = await make(engine);
+    const h = await submit(service, 'u1', 'late');
+    const call = await engine.nextCall();
+    for (let i = 1; i <= 5; i++) call.progress('base', i, 5);
+    await until(() => service.watch(h.jobId) !== undefined);
+    const seen: JobEvent[] = [];
+    service.watch(h.jobId)?.subscribe((e) => seen.push(e));
+    expect(seen.map((e) => (e.type === 'progress' ? `progress ${e.progress.step}` : e.type))).toEqual([
+      'queued',
+      'started',
+      'progress 5',
+    ]);
+    call.finish();
+    expect((await h.result).type).toBe('done');
+    expect(seen.at(-1)?.type).toBe('done');
+    await until(() => service.watch(h.jobId) === undefined); // no longer held once settled
+  });
+
+  it('the pipeline timings reach the job row and the done event', async () => {
+    const engine = new StandInEngine();
+    const { service } = await make(engine);
+    const h = await submit(service, 'u1', 'timed');
+    (await engine.nextCall()).finish();
+    const final = await h.result;
+    const [row] = await t.db.select().from(jobs).where(eq(jobs.id, h.jobId));
+    // the stand-in engine reports 1 ms for each stage
+    expect(row?.timings).toMatchObject({ baseMs: 1, hiresMs: [1], decodeMs: 1 });
+    expect(row?.timings?.totalMs).toBeGreaterThanOrEqual(0);
+    expect(row?.timings?.queuedMs).toBeGreaterThanOrEqual(0);
+    expect(final.type === 'done' && final.timings).toEqual(row?.timings);
+  });
+
+  it('dispatch is the one gate: with two engines, two jobs run and the third waits for a slot', async () => {
+    const engine = new StandInEngine({ size: 2 });
+    const { service, events } = await make(engine, { perUser: 3 });
+    const jobsIn = [];
+    for (const p of ['one', 'two', 'three']) jobsIn.push(await submit(service, 'u1', p));
+    const first = await engine.nextCall();
+    await engine.nextCall();
+    await until(() => events.filter((e) => e.type === 'started').length === 2);
+    first.finish();
+    await until(() => events.filter((e) => e.type === 'started').length === 3);
+    const order = events
+      .filter((e) => e.type === 'started' || e.type === 'done')
+      .map((e) => `${e.type} ${e.jobId}`);
+    const [one, two, three] = jobsIn.map((j) => j.jobId);
+    expect(order).toEqual([`started ${one}`, `started ${two}`, `done ${one}`, `started ${three}`]);
+  });
+
+  it('a timeout fails the job at once, by its signal, but the next job waits until the engine stops', async () => {
+    const engine = new StandInEngine({ ignoreAbort: true });
+    const { service, events } = await make(engine, { jobTimeoutMs: 100 });
+    const slow = await submit(service, 'u1', 'slow');
+    const next = await submit(service, 'u2', 'next');
+    const call = await engine.nextCall();
+    const final = await slow.result;
+    expect(final).toMatchObject({
+      type: 'failed',
+      reason: 'timeout',
+      refunded: true,
+      message: 'timed out after 0.1 s',
+    });
+    expect(call.options.signal?.aborted).toBe(true);
+    expect((await usage(t.db, { guildId: g, userId: 'u1' }, QUOTA)).used).toBe(0);
+    // the engine is still in its step: nothing else may start on it
+    expect(events.some((e) => e.type === 'started' && e.jobId === next.jobId)).toBe(false);
+    call.finish(); // the step ends; the engine is free
+    await until(() => events.some((e) => e.type === 'started' && e.jobId === next.jobId));
+    const [row] = await t.db.select().from(jobs).where(eq(jobs.id, slow.jobId));
+    expect(row?.status).toBe('failed'); // the late result did not overwrite the outcome
+  });
+
+  it('a job started twice, each time under a process that died, is failed and refunded, not started again', async () => {
+    const engine = new StandInEngine();
+    const first = await make(engine, { staleMs: 1 });
+    const firstGuild = g;
+    const h = await submit(first.service, 'u1', 'poison');
+    await engine.nextCall(); // attempt 1 runs…
+    await first.service.stop(); // …and its process goes away
+    // a successor takes it up: attempt 2, and that process goes away too
+    const secondEngine = new StandInEngine();
+    const second = await make(secondEngine, { staleMs: 1 });
+    await until(() => second.events.some((e) => e.type === 'started' && e.jobId === h.jobId));
+    expect(secondEngine.calls).toHaveLength(1);
+    await second.service.stop();
+    const [row2] = await t.db.select().from(jobs).where(eq(jobs.id, h.jobId));
+    expect(row2).toMatchObject({ status: 'running', attempts: 2 });
+    // a third process refuses to try again
+    const third = await make(new StandInEngine(), { staleMs: 1 });
+    await until(() => third.events.some((e) => e.jobId === h.jobId && e.type === 'failed'));
+    expect(third.events.find((e) => e.jobId === h.jobId)).toMatchObject({
+      type: 'failed',
+      reason: 'too-many-attempts',
+      refunded: true,
+    });
+    expect((await usage(t.db, { guildId: firstGuild, userId: 'u1' }, QUOTA)).used).toBe(0);
+  });
+
+  it('heartbeats cover only the jobs held here; a row it let go is recovered, even by itself', async () => {
+    const engine = new StandInEngine();
+    const { service, events } = await make(engine, { heartbeatMs: 20, staleMs: 60_000 });
+    const held = await submit(service, 'u1', 'held');
+    await engine.nextCall();
+    // a row under this process's name that it does not hold (let go during an outage)
+    const longAgo = new Date(Date.now() - 3_600_000);
+    const [orphan] = await t.db
+      .insert(jobs)
+      .values({
+        id: `orphan-${g}`,
+        kind: 'imagine',
+        guildId: g,
+        channelId: 'c',
+        userId: 'u2',
+        request: req('orphan'),
+        denoises: [0.7],
+        seed: 1,
+        cost: 1,
+        status: 'queued',
+        owner: service.instanceId,
+        heartbeatAt: longAgo,
+      })
+      .returning();
+    await new Promise((r) => setTimeout(r, 100)); // several heartbeats
+    const rows = await t.db.select().from(jobs).where(eq(jobs.guildId, g));
+    const beat = (id: string) => rows.find((r) => r.id === id)?.heartbeatAt?.getTime() ?? 0;
+    expect(beat(held.jobId)).toBeGreaterThan(Date.now() - 1_000);
+    expect(beat(orphan?.id as string)).toBe(longAgo.getTime());
+    await service.recover();
+    expect(events.find((e) => e.type === 'requeued')).toMatchObject({ jobId: orphan?.id, position: 1 });
+  });
+
+  it('the retention sweep deletes old latents and clears tokens that can no longer be used', async () => {
+    const engine = new StandInEngine();
+    const { service } = await make(engine, { retention: { latentDays: 7 } });
+    const valid = { token: 'still-valid', expiresAt: new Date(Date.now() + 600_000) };
+    const old = await service.submit({
+      kind: 'imagine',
+      guildId: g,
+      channelId: 'c',
+      userId: 'u1',
+      request: req('old'),
+      interaction: valid,
+    });
+    (await engine.nextCall()).finish();
+    await old.result;
+    const fresh = await service.submit({
+      kind: 'imagine',
+      guildId: g,
+      channelId: 'c',
+      userId: 'u1',
+      request: req('fresh'),
+      interaction: valid,
+    });
+    (await engine.nextCall()).finish();
+    await fresh.result;
+    const waiting = await service.submit({
+      kind: 'imagine',
+      guildId: g,
+      channelId: 'c',
+      userId: 'u2',
+      request: req('waiting'),
+      interaction: valid,
+    });
+    await engine.nextCall();
+    const rowsOf = () => t.db.select().from(jobs).where(eq(jobs.guildId, g));
+    // an ended job's token is cleared as it ends; a running one keeps its own
+    expect(Object.fromEntries((await rowsOf()).map((r) => [r.request.prompt, r.interactionToken]))).toEqual({
+      old: null,
+      fresh: null,
+      waiting: 'still-valid',
+    });
+    await t.db
+      .update(jobLatents)
+      .set({ createdAt: new Date(Date.now() - 8 * 86_400_000) })
+      .where(eq(jobLatents.jobId, old.jobId));
+    await service.sweep();
+    const latents = (await t.db.select().from(jobLatents)).map((l) => l.jobId);
+    expect(latents).toContain(fresh.jobId);
+    expect(latents).not.toContain(old.jobId);
+    expect((await rowsOf()).find((r) => r.id === waiting.jobId)?.interactionToken).toBe('still-valid');
+    // past its expiry the token goes, though the job is still unfinished
+    await service.sweep(new Date(Date.now() + 900_000));
+    expect((await rowsOf()).find((r) => r.id === waiting.jobId)?.interactionToken).toBeNull();
+  });
+
+  it('a stop ends every handle with "interrupted" and leaves the jobs for the next start', async () => {
+    const engine = new StandInEngine();
+    const { service } = await make(engine);
+    const running = await submit(service, 'u1', 'r');
+    const queued = await submit(service, 'u2', 'q');
+    await engine.nextCall();
+    await service.stop();
+    expect(await running.result).toEqual({ type: 'interrupted', jobId: running.jobId });
+    expect(await queued.result).toEqual({ type: 'interrupted', jobId: queued.jobId });
+    const statuses = (await t.db.select().from(jobs).where(eq(jobs.guildId, g))).map((r) => r.status).sort();
+    expect(statuses).toEqual(['queued', 'running']);
+  });
+});
