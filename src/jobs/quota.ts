@@ -174,6 +174,25 @@ export async function settle(
   return true;
 }
 
+/** How a job's reservation was settled, if it was. */
+export async function settlementOf(
+  db: Db,
+  scope: QuotaScope,
+  jobId: string,
+): Promise<'commit' | 'refund' | undefined> {
+  const [row] = await db
+    .select({ kind: usageLedger.kind })
+    .from(usageLedger)
+    .where(
+      and(
+        eq(usageLedger.guildId, scope.guildId),
+        eq(usageLedger.userId, scope.userId),
+        inArray(usageLedger.idempotencyKey, [`${jobId}:commit`, `${jobId}:refund`]),
+      ),
+    );
+  return row?.kind as 'commit' | 'refund' | undefined;
+}
+
 /** Units reserved today for jobs not yet settled (queued or running): not the user's to reset. */
 async function inFlightOn(db: Db, scope: QuotaScope, day: string): Promise<number> {
   const [row] = await db

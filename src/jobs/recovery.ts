@@ -68,9 +68,18 @@ export async function startRecovery(
 
   await recover();
   await sweep().catch((err) => log.error({ err }, 'retention sweep failed'));
+  // a timer's run is skipped while its last one is still waiting (an outage): no pile-up of
+  // queries in the driver's queue for when the database comes back
   const every = (ms: number, what: string, fn: () => Promise<void>) => {
+    let busy = false;
     const t = setInterval(() => {
-      fn().catch((err) => log.error({ err }, `${what} failed`));
+      if (busy) return;
+      busy = true;
+      fn()
+        .catch((err) => log.error({ err }, `${what} failed`))
+        .finally(() => {
+          busy = false;
+        });
     }, ms);
     t.unref();
     return t;

@@ -17,7 +17,7 @@ import { FairQueue } from './fair-queue.ts';
 import { JobChannel } from './job-channel.ts';
 import { finishJob, getJob, insertJob, loadLatent, markRunning, newJobId, saveLatent } from './job-store.ts';
 import type { Slot } from './limiters.ts';
-import { reserve, settle, usage } from './quota.ts';
+import { reserve, settle, settlementOf, usage } from './quota.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
 import { retrying } from './retry.ts';
 import type {
@@ -371,9 +371,11 @@ export class JobService {
   private async run(r: Running): Promise<void> {
     const { held } = r;
     const stopped = () => this.stopped;
+    let engineDone: Promise<void> | undefined;
     try {
       const row = await retrying('starting a job', () => markRunning(this.o.db, held.id, this.instanceId), {
         stopped,
+        forMs: this.o.dbRetryMs,
         onRetry: (err, attempt) =>
           this.log.warn({ jobId: held.id, err, attempt }, 'could not mark a job running; retrying'),
       });
@@ -384,20 +386,21 @@ export class JobService {
       }
       held.row = row;
       this.emit({ type: 'started', jobId: held.id, attempt: row.attempts }, held.channel);
-      const { outcome, engineDone } = this.execute(r);
-      const result = await outcome;
+      const execution = this.execute(r);
+      engineDone = execution.engineDone;
+      const result = await execution.outcome;
       if (this.stopped && !r.cancelRequested && result.status !== 'done') {
         this.interrupt(held); // left unfinished in the database for whoever starts next
       } else {
         await this.end(held, result);
       }
-      // an aborted engine stops between steps: the job's slot stays taken until then
-      await engineDone;
     } catch (err) {
       // the database stayed away: let the job go; recovery takes it up once it is stale
       this.log.error({ jobId: held.id, err }, 'job bookkeeping failed; left for recovery');
       this.interrupt(held);
     } finally {
+      // an aborted engine stops between steps: the job's slot stays taken until then
+      await engineDone;
       this.running.delete(held.id);
       this.afterQueueChange();
     }
@@ -492,7 +495,12 @@ export class JobService {
               ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
               ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
             };
-            if (!(await finishJob(t, h.id, owner, outcome.status, extra))) return undefined; // someone else ended it
+            if (!(await finishJob(t, h.id, owner, outcome.status, extra))) {
+              // ended already: by someone else, or by an attempt of ours that answered too late
+              const row = await getJob(t, h.id);
+              if (row?.status !== outcome.status || row.owner !== owner) return undefined;
+              return (await settlementOf(t, scope, h.id)) !== undefined;
+            }
             if (outcome.status === 'done' && outcome.images.latent)
               await saveLatent(t, h.id, outcome.images.latent);
             // quota: only a job that produced images is charged
@@ -500,6 +508,7 @@ export class JobService {
           }),
         {
           stopped: () => this.stopped,
+          forMs: this.o.dbRetryMs,
           onRetry: (err, attempt) =>
             this.log.warn({ jobId: h.id, err, attempt }, 'could not settle a job; retrying'),
         },

@@ -116,6 +116,8 @@ export interface JobServiceOptions {
   /** How often this process says it is alive, and after how long a silent owner counts as dead. */
   heartbeatMs?: number;
   staleMs?: number;
+  /** How long a job's bookkeeping is retried through a database outage before it is let go. */
+  dbRetryMs?: number;
   /** A job started this many times (each ended by a dead process) is failed, not started again. */
   maxAttempts?: number;
   /** Recovery re-queues an unfinished job created less than this long ago; older ones fail. */

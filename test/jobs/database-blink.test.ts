@@ -1,0 +1,124 @@
+// PostgreSQL goes away mid-job (a private server, stopped and started again): every job still
+// ends done or refunded, no dispatch slot is lost, and the ledger balances job by job.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from '../../src/db/client.ts';
+import { jobs, usageLedger } from '../../src/db/schema.ts';
+import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import type { Limiters } from '../../src/jobs/limiters.ts';
+import type { JobEvent, JobService } from '../../src/jobs/service.ts';
+import { createTestJobService } from '../support/job-service.ts';
+import { type PrivateServer, startPrivatePostgres } from '../support/private-servers.ts';
+import { StandInEngine } from '../support/stand-in-engine.ts';
+
+const req = (prompt: string): GenerationRequest => ({
+  ...DEFAULT_REQUEST,
+  prompt,
+  seed: 1,
+  width: 64,
+  height: 64,
+});
+const until = async (cond: () => boolean | Promise<boolean>, ms = 30_000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('a PostgreSQL blink', () => {
+  let pg: PrivateServer;
+  let database: Database;
+  let service: JobService;
+  let limiters: Limiters;
+  let engine: StandInEngine;
+  let events: JobEvent[];
+
+  beforeAll(async () => {
+    pg = await startPrivatePostgres();
+    database = await openDatabase({ url: pg.url, max: 4 });
+  }, 60_000);
+  afterAll(async () => {
+    await database?.close();
+    await pg?.destroy();
+  });
+  afterEach(async () => {
+    if (!pg.running) await pg.start();
+    await service?.stop();
+    await limiters?.close();
+  });
+
+  const setUp = async (o: { dbRetryMs: number; staleMs?: number }) => {
+    engine = new StandInEngine();
+    ({ service, limiters } = createTestJobService(database.db, engine, {
+      perUser: 3,
+      namespace: `blink-${Date.now()}`,
+      heartbeatMs: 100,
+      staleMs: o.staleMs ?? 60_000,
+      dbRetryMs: o.dbRetryMs,
+    }));
+    events = [];
+    service.on((e) => events.push(e));
+    await service.start();
+  };
+  const submit = (userId: string, prompt: string) =>
+    service.submit({ kind: 'imagine', guildId: 'g', channelId: 'c', userId, request: req(prompt) });
+
+  /** Every job of these ended, each reserved once and settled once: commit if done, else refund. */
+  const expectBalanced = async (ids: string[]) => {
+    const rows = (await database.db.select().from(jobs)).filter((r) => ids.includes(r.id));
+    const ledger = await database.db.select().from(usageLedger);
+    expect(rows).toHaveLength(ids.length);
+    for (const row of rows) {
+      expect(['done', 'failed', 'cancelled']).toContain(row.status);
+      const own = ledger.filter((l) => l.jobId === row.id);
+      expect(own.filter((l) => l.kind === 'reserve')).toHaveLength(1);
+      expect(own.filter((l) => l.kind !== 'reserve').map((l) => l.kind)).toEqual([
+        row.status === 'done' ? 'commit' : 'refund',
+      ]);
+    }
+    return rows;
+  };
+
+  it('settling retries through a short outage: the job ends done, charged once, and the next one runs', async () => {
+    await setUp({ dbRetryMs: 60_000 });
+    const a = await submit('u1', 'a');
+    const b = await submit('u2', 'b');
+    const call = await engine.nextCall();
+    await pg.stop();
+    call.finish(); // the engine is done while the database is away
+    await new Promise((r) => setTimeout(r, 1_000)); // a few failed settle attempts
+    expect(events.some((e) => e.type === 'done')).toBe(false);
+    await pg.start();
+    expect(await a.result).toMatchObject({ type: 'done' });
+    (await engine.nextCall()).finish(); // b got the slot once a was settled
+    expect(await b.result).toMatchObject({ type: 'done' });
+    await expectBalanced([a.jobId, b.jobId]);
+    expect(engine.calls).toHaveLength(2); // nothing ran twice
+  });
+
+  it('a longer outage: bookkeeping gives up, slots are released, and recovery finishes every job after', async () => {
+    await setUp({ dbRetryMs: 500, staleMs: 300 });
+    const a = await submit('u1', 'a');
+    const b = await submit('u2', 'b');
+    const first = await engine.nextCall();
+    await pg.kill();
+    first.finish(); // a cannot be settled; b cannot be marked running
+    // both handles are told the job was let go, and no slot stays taken
+    expect(await a.result).toMatchObject({ type: 'interrupted' });
+    expect(await b.result).toMatchObject({ type: 'interrupted' });
+    await until(() => service.entries().length === 0); // b's slot came back
+    expect(service.heldIds()).toEqual([]);
+    await pg.start();
+    // recovery takes both up again (stale: nobody heartbeats them) and runs them to the end
+    const doneIds = () => new Set(events.filter((e) => e.type === 'done').map((e) => e.jobId));
+    for (let n = 0; n < 2; n++) (await engine.nextCall()).finish(); // a again, then b
+    await until(() => doneIds().has(a.jobId) && doneIds().has(b.jobId));
+    await expectBalanced([a.jobId, b.jobId]);
+    expect(
+      events
+        .filter((e) => e.type === 'requeued')
+        .map((e) => e.jobId)
+        .sort(),
+    ).toEqual([a.jobId, b.jobId].sort());
+  });
+});
