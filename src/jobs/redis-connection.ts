@@ -85,11 +85,18 @@ export function connectAdmissionRedis(url: string): AdmissionRedis {
     connection,
     async ping() {
       let timer: NodeJS.Timeout | undefined;
+      let onError = (_err: Error) => {};
+      // gives up at the deadline with the last connection error, or at once on a refused
+      // password, which retrying will not mend
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(
           () => reject(lastError ?? new Error(`timed out after ${CONNECT_TIMEOUT_S} s`)),
           CONNECT_TIMEOUT_S * 1000,
         );
+        onError = (err) => {
+          if (/^(WRONGPASS|NOAUTH)/.test(err.message)) reject(err);
+        };
+        client.on('error', onError);
       });
       try {
         // Bottleneck's ready waits for both connections (commands and pub/sub) the first time;
@@ -112,6 +119,7 @@ export function connectAdmissionRedis(url: string): AdmissionRedis {
         throw unavailable(err);
       } finally {
         clearTimeout(timer);
+        client.off('error', onError);
       }
     },
   };
