@@ -34,11 +34,6 @@ export class LimiterPool {
     private readonly idleMs: number,
   ) {}
 
-  /** Limiters alive now (for tests and metrics). */
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** Runs `fn` with the key's limiter, which stays while `fn` runs. */
   run<T>(key: string, fn: (limiter: Bottleneck) => Promise<T>): Promise<T> {
     return this.hold(key, fn, () => false).then(({ result }) => result);
