@@ -1,5 +1,8 @@
-// Structured logging. Secrets are scrubbed twice: known fields by pino's redact paths, and any
-// occurrence of a secret value anywhere in a line (a message, an error stack, a URL) on write.
+// Structured logging. Secrets are scrubbed three ways: known fields by pino's redact paths; any
+// occurrence of a secret value (bot token, passwords) or of anything shaped like a Discord
+// interaction token anywhere in a line (a message, an error stack, a URL) on write; and errors
+// are serialized without the query parameters that drizzle and PGlite attach to them.
+import { DrizzleQueryError } from 'drizzle-orm/errors';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -37,9 +40,51 @@ function secretForms(secrets: readonly string[]): string[] {
   return [...forms].sort((a, b) => b.length - a.length);
 }
 
+/**
+ * Discord interaction tokens, which a job row carries and a failed query repeats in its
+ * parameters. Real ones are base64 of "interaction:<id>:<secret>", so they start with
+ * `aW50ZXJhY3Rpb246`; anything else shaped like a token (64 or more base64url characters mixing
+ * upper case, lower case and digits) goes too. Hex hashes, ids and prose never match.
+ */
+const INTERACTION_TOKEN = /aW50ZXJhY3Rpb246[A-Za-z0-9+_-]*/g;
+const TOKEN_SHAPED = /[A-Za-z0-9_-]{64,}/g;
+const MIXED = [/[A-Z]/, /[a-z]/, /[0-9]/];
+
 export function scrub(line: string, forms: readonly string[]): string {
   let out = line;
   for (const f of forms) out = out.split(f).join(REDACTED);
+  out = out.replace(INTERACTION_TOKEN, REDACTED);
+  return out.replace(TOKEN_SHAPED, (run) => (MIXED.every((re) => re.test(run)) ? REDACTED : run));
+}
+
+/** Error fields that hold query parameters or row values (PGlite, postgres.js, drizzle). */
+const UNSAFE_ERROR_FIELDS = new Set(['params', 'parameters', 'args', 'queryOptions', 'detail', 'cause']);
+
+/**
+ * pino's error serializer, minus what must not reach a log: a DrizzleQueryError's message and
+ * stack list every parameter (an interaction token among them), so it is logged as its cause's
+ * message and code plus the SQL text; parameter and row-value fields are dropped at every level
+ * of the cause chain.
+ */
+export function serializeError(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error)) return err;
+  const cause = err.cause !== undefined && depth < 8 ? serializeError(err.cause, depth + 1) : undefined;
+  const causeFields = (cause ?? {}) as { message?: unknown; code?: unknown };
+  const type = err.constructor?.name || err.name;
+  const out: Record<string, unknown> = { type };
+  if (err instanceof DrizzleQueryError) {
+    out.message = typeof causeFields.message === 'string' ? causeFields.message : 'query failed';
+    if (causeFields.code !== undefined) out.code = causeFields.code;
+    out.query = err.query;
+  } else {
+    out.message = err.message;
+    for (const [k, v] of Object.entries(err)) if (!UNSAFE_ERROR_FIELDS.has(k)) out[k] = v;
+  }
+  // the stack's first line repeats the message: keep only the frames under our own header
+  const frames = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+  out.stack = [`${type}: ${out.message}`, ...frames].join('\n');
+  if (err instanceof AggregateError) out.errors = err.errors.map((e) => serializeError(e, depth + 1));
+  if (cause !== undefined) out.cause = cause;
   return out;
 }
 
@@ -57,7 +102,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: REDACTED },
-      hooks: forms.length ? { streamWrite: (line) => scrub(line, forms) } : {},
+      // errors under the keys our code logs them with
+      serializers: { err: serializeError, error: serializeError, cause: serializeError },
+      hooks: { streamWrite: (line) => scrub(line, forms) },
     },
     options.destination ?? pino.destination(1),
   );

@@ -6,6 +6,7 @@ import { startBot } from './discord/bot.ts';
 import { createLogger } from './log.ts';
 import { missingForBot } from './preflight.ts';
 import { startServices } from './services.ts';
+import { UnavailableError } from './unavailable.ts';
 
 function fail(lines: string[]): never {
   process.stderr.write(`hiresbot cannot start:\n${lines.map((l) => `  - ${l}`).join('\n')}\n`);
@@ -26,7 +27,11 @@ async function main(): Promise<void> {
   if (missing.length > 0) fail(missing);
 
   const log = createLogger({ level: config.logLevel, secrets: secretsOf(config) });
-  const services = await startServices(config, log);
+  const services = await startServices(config, log).catch((err: unknown) => {
+    // a server named by a setting cannot be reached: a start-up problem like a bad setting
+    if (err instanceof UnavailableError) fail([err.message]);
+    throw err;
+  });
   const bot = await startBot(config, log).catch(async (err: unknown) => {
     await services.stop();
     throw err;

@@ -30,6 +30,13 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
     await database.close();
   };
   try {
+    // Redis before the model: a wrong REDIS_URL is reported in seconds, not after the load
+    limiters = createLimiters({
+      perUser: config.queue.perUser,
+      queueMax: config.queue.max,
+      redisUrl: config.redisUrl,
+    });
+    await limiters.ping();
     engine = await EnginePool.start(
       config.model.workers,
       {
@@ -41,11 +48,6 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     );
     log.info({ model: engine.model, workers: config.model.workers }, 'model loaded');
-    limiters = createLimiters({
-      perUser: config.queue.perUser,
-      queueMax: config.queue.max,
-      redisUrl: config.redisUrl,
-    });
     jobs = new JobService({
       db: database.db,
       engine,

@@ -1,7 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, secretsOf } from '../src/config.ts';
+import { openDatabase } from '../src/db/client.ts';
+import { jobs } from '../src/db/schema.ts';
+import { DEFAULT_REQUEST } from '../src/diffusion/request.ts';
 import { createLogger } from '../src/log.ts';
+import { UserError } from '../src/user-error.ts';
 
 function capture() {
   const lines: string[] = [];
@@ -63,5 +68,89 @@ describe('createLogger', () => {
     log.info({ event: { job: { interactionToken: 'aW50ZXJhY3Rpb24' } } }, 'event');
     expect(out.lines.join('')).not.toContain('aW50ZXJhY3Rpb24');
     expect(JSON.parse(out.lines[0] ?? '{}').job).toEqual({ id: 'j1', interactionToken: '[REDACTED]' });
+  });
+});
+
+/** Shaped like Discord's: base64 of "interaction:<id>:<alphanumeric secret>". */
+function interactionToken(): string {
+  const secret = randomBytes(48).toString('hex');
+  return Buffer.from(`interaction:1234567890123456789:${secret}`).toString('base64').replace(/=+$/, '');
+}
+
+describe('interaction tokens and failed queries in the log', () => {
+  it('logs a failed insert as its cause and SQL text, never its parameters, however deep in the chain', async () => {
+    const database = await openDatabase({ pgliteDir: 'memory://' });
+    const token = interactionToken();
+    const row = {
+      id: 'job-1',
+      kind: 'imagine' as const,
+      guildId: 'g',
+      channelId: 'c',
+      userId: 'u',
+      request: { ...DEFAULT_REQUEST, seed: 1, prompt: 'prompt-that-is-a-parameter' },
+      denoises: [0.5],
+      seed: 1,
+      cost: 1,
+      interactionToken: token,
+    };
+    let failure: unknown;
+    try {
+      await database.db.insert(jobs).values(row);
+      await database.db.insert(jobs).values(row); // same id: a real duplicate-key failure
+    } catch (err) {
+      failure = err;
+    } finally {
+      await database.close();
+    }
+    expect((failure as Error).message).toContain(token); // what drizzle would have logged
+
+    const out = capture();
+    const log = createLogger({ destination: out.stream });
+    log.error({ err: failure }, 'could not record a new job');
+    log.error(
+      {
+        err: new UserError(
+          'unavailable',
+          'The database did not answer.',
+          { service: 'database' },
+          { cause: failure },
+        ),
+      },
+      'wrapped',
+    );
+    const all = out.lines.join('');
+    expect(all).not.toContain(token);
+    expect(all).not.toContain('prompt-that-is-a-parameter');
+    expect(all).not.toContain('params');
+    const err = JSON.parse(out.lines[0] ?? '{}').err;
+    expect(err).toMatchObject({
+      type: 'DrizzleQueryError',
+      message: 'duplicate key value violates unique constraint "jobs_pkey"',
+      code: '23505',
+    });
+    expect(err.query).toMatch(/^insert into "jobs" \(.*\) values \(\$1, /);
+    expect(err.stack).toMatch(/^DrizzleQueryError: duplicate key value[^\n]*\n\s+at /);
+    expect(JSON.parse(out.lines[1] ?? '{}').err.cause).toMatchObject({
+      type: 'DrizzleQueryError',
+      code: '23505',
+    });
+  });
+
+  it('scrubs anything shaped like an interaction token from every line, and leaves hashes and ids', () => {
+    const out = capture();
+    const log = createLogger({ destination: out.stream });
+    const token = interactionToken();
+    const unprefixed = randomBytes(60).toString('base64url').replace(/^/, 'Ab9');
+    const sha256 = 'a'.repeat(8) + randomBytes(28).toString('hex');
+    log.warn(`PATCH https://discord.com/api/v10/webhooks/42/${token}/messages/@original failed`);
+    log.warn({ url: `/webhooks/42/${encodeURIComponent(token)}`, other: unprefixed }, 'retry');
+    log.info({ model: sha256, jobId: 'mfx3k2a1b2c3d4e5' }, 'loaded');
+    const all = out.lines.join('');
+    expect(all).not.toContain(token.slice(16, 60));
+    expect(all).not.toContain(unprefixed.slice(0, 40));
+    expect(JSON.parse(out.lines[0] ?? '{}').msg).toBe(
+      'PATCH https://discord.com/api/v10/webhooks/42/[REDACTED]/messages/@original failed',
+    );
+    expect(JSON.parse(out.lines[2] ?? '{}')).toMatchObject({ model: sha256, jobId: 'mfx3k2a1b2c3d4e5' });
   });
 });

@@ -2,9 +2,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freshDatabase } from './support/databases.ts';
 import { writeTinyModel } from './support/tiny-model.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -88,5 +90,76 @@ describe('npm start with everything in place but a token Discord rejects', () =>
     expect(out).toMatch(/hiresbot stopped: An invalid token was provided\.\n$/);
     expect(out).not.toContain('Gsecret');
     expect(out).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('npm start with a DATABASE_URL or REDIS_URL that leads nowhere', () => {
+  /** A folder with a token and a tiny model, so that start-up gets as far as the servers. */
+  function readyFolder(env: string): string {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+    writeTinyModel(path.join(cwd, 'models', 'tiny-sd'), { layout: 'optimum' });
+    writeFileSync(path.join(cwd, '.env'), `DISCORD_TOKEN=abc.def.ghi\n${env}\n`);
+    return cwd;
+  }
+  /** Runs `npm start`; `at(text)` is when a line containing `text` arrived on stdout. */
+  async function run(cwd: string) {
+    const { PATH, HOME } = process.env;
+    const child = spawn(tsx, [path.join(root, 'src', 'main.ts')], { cwd, env: { PATH, HOME } });
+    let stdout = '';
+    let stderr = '';
+    const arrivals: { at: number; text: string }[] = [];
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      arrivals.push({ at: Date.now(), text: String(d) });
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    const at = (text: string) => arrivals.find((a) => a.text.includes(text))?.at;
+    return { code, stdout, stderr, exitedAt: Date.now(), at };
+  }
+  async function listen(server: ReturnType<typeof createTcpServer>) {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return (server.address() as { port: number }).port;
+  }
+
+  it('nothing at DATABASE_URL: one line naming it and the cause, not the password or the query', async () => {
+    const probe = createTcpServer();
+    const port = await listen(probe);
+    await new Promise((r) => probe.close(r)); // now nothing listens there
+    const cwd = readyFolder(`DATABASE_URL=postgres://bot:s3cret-pw@127.0.0.1:${port}/hires`);
+    const out = await run(cwd);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toBe(
+      `hiresbot cannot start:\n  - DATABASE_URL: cannot connect to 127.0.0.1:${port} (connection refused)\n`,
+    );
+    expect(out.stdout + out.stderr).not.toContain('s3cret-pw');
+    expect(out.stdout + out.stderr).not.toContain('Failed query');
+  });
+
+  it('a REDIS_URL server that never answers: one line naming it, within 10 s, no ioredis stack', async () => {
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((s) => sockets.push(s));
+    const port = await listen(silent);
+    // PostgreSQL rather than a new PGlite folder, whose creation takes half a minute on a busy machine
+    const db = await freshDatabase('postgres');
+    try {
+      const url = 'url' in db.location ? db.location.url : '';
+      const cwd = readyFolder(`DATABASE_URL=${url}\nREDIS_URL=redis://:r3dis-pw@127.0.0.1:${port}`);
+      const out = await run(cwd);
+      expect(out.code).toBe(1);
+      expect(out.stderr).toBe(
+        `hiresbot cannot start:\n  - REDIS_URL: cannot connect to 127.0.0.1:${port} (timed out after 8 s)\n`,
+      );
+      expect(out.stdout + out.stderr).not.toContain('r3dis-pw');
+      expect(out.stdout).not.toContain('model loaded'); // Redis is checked before the model loads
+      // from the moment the database was ready (Redis comes next) to the exit
+      expect(out.exitedAt - (out.at('database ready') ?? 0)).toBeLessThan(10_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+      await db.destroy();
+    }
   });
 });

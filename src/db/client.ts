@@ -12,6 +12,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { addressOf, CONNECT_TIMEOUT_S, connectFailureReason, UnavailableError } from '../unavailable.ts';
 import * as schema from './schema.ts';
 
 export type Schema = typeof schema;
@@ -26,7 +27,10 @@ export interface Database {
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', '..', 'migrations');
 
 export interface DatabaseOptions {
-  /** postgres:// URL; when unset, PGlite in `pgliteDir` (or in memory when that is `memory://`). */
+  /**
+   * postgres:// URL (DATABASE_URL); when unset, PGlite in `pgliteDir` (or in memory when that is
+   * `memory://`). A server that cannot be reached is an UnavailableError naming DATABASE_URL.
+   */
   url?: string | undefined;
   pgliteDir?: string;
   /** Pool size for PostgreSQL. */
@@ -38,10 +42,20 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     const client = postgres(options.url, {
       max: options.max ?? 10,
       onnotice: () => {},
-      connect_timeout: 10,
+      // a server that accepts the connection and never answers fails start-up in seconds
+      connect_timeout: CONNECT_TIMEOUT_S,
       // reconnect soon after an outage: the default backoff grows to 20 s per attempt
       backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 2),
     });
+    try {
+      await client`select 1`;
+    } catch (err) {
+      await client.end({ timeout: 0 }).catch(() => {});
+      // one line naming the variable and the cause, instead of the migrator's "Failed query: …"
+      throw new UnavailableError('DATABASE_URL', addressOf(options.url, 5432), connectFailureReason(err), {
+        cause: err,
+      });
+    }
     const db = drizzlePostgres(client, { schema });
     await migratePostgres(db, { migrationsFolder: MIGRATIONS_DIR });
     return { db: db as unknown as Db, kind: 'postgres', close: () => client.end({ timeout: 5 }) };
