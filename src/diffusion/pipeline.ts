@@ -7,6 +7,7 @@
 import type * as ort from 'onnxruntime-node';
 import { createCfgDenoiser, type TimestepRounding } from './cfg-denoiser.ts';
 import { type Conditioning, encodePrompt } from './conditioning.ts';
+import { hiresSchedule } from './hires-schedule.ts';
 import { encodePng, latentPreviewPng, toRgbBytes } from './image.ts';
 import { formatInfotext } from './infotext.ts';
 import { upscaleLatent } from './latent-upscale.ts';
@@ -170,9 +171,7 @@ export class Pipeline {
     // fresh noise from the same seed at the hires shape (A1111 builds a new ImageRNG)
     const rng = new ImageRng(shape, noiseSpec(req));
     const noise = rng.first();
-    const steps = req.hiresSteps || req.steps;
-    const total = Math.trunc(steps / Math.min(req.denoise, 0.999));
-    const tEnc = steps - 1;
+    const { total, tEnc } = hiresSchedule(req.hiresSteps || req.steps, req.denoise);
     const info = SAMPLER_INFO[req.sampler];
     if (info.timesteps) {
       // A1111 CompVisSampler.sample_img2img: noise to ᾱ[ts[t_enc]], then run ts[:t_enc]

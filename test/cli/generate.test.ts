@@ -95,6 +95,15 @@ describe('npm run generate', () => {
     [['--width', '500'], 'hiresbot generate: --width must be a multiple of 8 (got 500)'],
     [['--steps', 'ten'], 'hiresbot generate: --steps must be a number (got "ten")'],
     [['--wat'], "hiresbot generate: Unknown option '--wat'"],
+    // used to abort the whole process: a 2000-step DDIM grid has a stride of 0
+    [
+      ['--sampler', 'DDIM', '--denoise', '0.01', '--steps', '20'],
+      'hiresbot generate: --denoise must be at least 0.02 with 20 hires steps (got 0.01)',
+    ],
+    [
+      ['--denoise', '0.000001', '--steps', '150'],
+      'hiresbot generate: --denoise must be at least 0.15 with 150 hires steps (got 0.000001)',
+    ],
   ])('exits 2 with one line for %j', (extra, message) => {
     const run = generate([...common, '--out', path.join(work, 'x'), ...extra]);
     expect(run.status).toBe(2);

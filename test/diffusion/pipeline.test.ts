@@ -9,7 +9,7 @@ import { loadSdModel, ModelLoadError, type SdModel } from '../../src/diffusion/m
 import { createGenerator } from '../../src/diffusion/noise/image-rng.ts';
 import { Pipeline } from '../../src/diffusion/pipeline.ts';
 import { promptToChunks } from '../../src/diffusion/prompt/chunks.ts';
-import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import { DEFAULT_REQUEST, type GenerationRequest, RequestError } from '../../src/diffusion/request.ts';
 import { ddimTimesteps } from '../../src/diffusion/samplers.ts';
 import { SD1_SCHEDULE } from '../../src/diffusion/schedule.ts';
 import { karrasSigmas, uniformSigmas } from '../../src/diffusion/sigmas.ts';
@@ -229,6 +229,27 @@ describe('hires pass', () => {
     const want = closedForm(xi, hires.shape, muCfg, sigmas[0] as number, sigmas[39] as number);
     expect(maxAbsDiff(hires.data, want)).toBeLessThan(0.01);
   });
+});
+
+describe('hires schedule bounds in the pipeline itself', () => {
+  // a request that skipped validation (an old job row, a direct caller) must not reach the sampler
+  it.each([
+    ['DDIM', 0.01, 20, 'must be at least 0.02 with 20 hires steps (got 0.01)'],
+    ['Euler', 0.000001, 150, 'must be at least 0.15 with 150 hires steps (got 0.000001)'],
+  ] as const)(
+    '%s at denoise %f, %i steps is refused before sampling',
+    async (sampler, denoise, steps, message) => {
+      const p = new Pipeline(models.fp32 as SdModel, { modelHash: '0' });
+      const base = { data: new Float32Array(4 * 8 * 8), shape: [4, 8, 8] as [number, number, number] };
+      const progress: number[] = [];
+      await expect(
+        p.hiresPass(request({ sampler, denoise, steps }), base, { onProgress: (e) => progress.push(e.step) }),
+      ).rejects.toThrow(
+        new RequestError('denoise', `${message}; lower values need a schedule of more than 1000 steps`),
+      );
+      expect(progress).toEqual([]);
+    },
+  );
 });
 
 describe('fp16 and int64-timestep exports', () => {
