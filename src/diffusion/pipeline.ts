@@ -6,7 +6,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { createCfgDenoiser, type TimestepRounding } from './cfg-denoiser.ts';
-import { type Conditioning, encodePrompt } from './conditioning.ts';
+import { type Conditioning, encodePrompt, tokenizePrompt } from './conditioning.ts';
 import { hiresSchedule } from './hires-schedule.ts';
 import { encodePng, latentPreviewPng, toRgbBytes } from './image.ts';
 import { formatInfotext } from './infotext.ts';
@@ -96,8 +96,11 @@ export class Pipeline {
   private async conditioning(req: GenerationRequest): Promise<Conds> {
     const key = JSON.stringify([req.prompt, req.negative]);
     if (this.conds?.key !== key) {
-      const cond = await encodePrompt(this.model, req.prompt);
-      const uncond = await encodePrompt(this.model, req.negative);
+      // both checked before either reaches the text encoder
+      const prompt = tokenizePrompt(this.model, 'prompt', req.prompt);
+      const negative = tokenizePrompt(this.model, 'negative', req.negative);
+      const cond = await encodePrompt(this.model, prompt);
+      const uncond = await encodePrompt(this.model, negative);
       this.conds = { key, cond, uncond };
     }
     return this.conds;
