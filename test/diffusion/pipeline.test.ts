@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenizePrompt } from '../../src/diffusion/conditioning.ts';
 import { loadSdModel, ModelLoadError, type SdModel } from '../../src/diffusion/model/sd-model.ts';
 import { createGenerator } from '../../src/diffusion/noise/image-rng.ts';
 import { Pipeline } from '../../src/diffusion/pipeline.ts';
@@ -104,10 +105,15 @@ describe('loading model folders', () => {
       log: { warn: (w) => warnings.push(w), info: () => {} },
     });
     await m.release();
-    if (m.executionProviders.includes('cuda')) return; // a machine with onnxruntime's CUDA build
-    expect(m.executionProviders).toEqual(['cpu']);
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^execution providers \[cuda, cpu\] failed for .*FALLING BACK TO CPU/);
+    if (m.executionProviders.includes('cuda')) {
+      // onnxruntime's CUDA build on a machine with a GPU: every part loaded there, without a word
+      expect(m.executionProviders).toEqual(['cuda', 'cpu']);
+      expect(warnings).toEqual([]);
+    } else {
+      expect(m.executionProviders).toEqual(['cpu']);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^execution providers \[cuda, cpu\] failed for .*FALLING BACK TO CPU/);
+    }
   });
 
   it('names every missing part of an incomplete folder', async () => {
@@ -228,6 +234,20 @@ describe('hires pass', () => {
     const muCfg = mc.map((m, c) => (mu0[c] as number) + 7 * (m - (mu0[c] as number)));
     const want = closedForm(xi, hires.shape, muCfg, sigmas[0] as number, sigmas[39] as number);
     expect(maxAbsDiff(hires.data, want)).toBeLessThan(0.01);
+  });
+});
+
+describe('prompt length', () => {
+  it('takes 10 chunks of 75 tokens and refuses an 11th before the text encoder runs', () => {
+    const model = models.fp32 as SdModel;
+    // "fox," is two tokens; 375 of them fill 10 chunks exactly (the commas fall on chunk ends)
+    expect(tokenizePrompt(model, 'prompt', 'fox,'.repeat(375)).chunks).toHaveLength(10);
+    expect(() => tokenizePrompt(model, 'negative', 'fox,'.repeat(376))).toThrow(
+      new RequestError(
+        'negative',
+        'must fit in 10 chunks of 75 tokens, 750 tokens in all (got 752 tokens in 11 chunks)',
+      ),
+    );
   });
 });
 
