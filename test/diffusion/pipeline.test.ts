@@ -1,4 +1,4 @@
-// The pipeline on real ONNX sessions of the tiny model (test/support/tiny-model.ts), whose UNet is
+// The pipeline on real ONNX sessions of the tiny model (src/diffusion/model/tiny-model.ts), whose UNet is
 // the exact denoiser for N(mu(cond), s²I). Reference: the probability-flow closed form, with
 // mu_cfg = mu_u + cfg·(mu_c − mu_u) and mu_c = mean over tokens of sin(id·(c+1)·0.001 + c).
 import { mkdtempSync, rmSync } from 'node:fs';
