@@ -1,30 +1,61 @@
 // Offline generation with the bot's own engine: `npm run generate -- --model DIR --prompt … --out DIR`.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { config as loadDotenv } from 'dotenv';
-import { parseCliArgs, USAGE, UsageError } from './cli/args.ts';
+import { type CliJob, parseCliArgs, USAGE, UsageError, usageErrorFor } from './cli/args.ts';
+import { prepareOutDir, writeFileReplacing } from './cli/out-dir.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { compareSheet } from './diffusion/compare-sheet.ts';
+import type { GenerationResult } from './diffusion/pipeline.ts';
+import { commandLineBytes, MAX_COMMAND_LINE_BYTES } from './engine/command-line.ts';
 import { Engine, EngineError } from './engine/engine.ts';
 
-async function main(argv: string[]): Promise<number> {
-  let job: ReturnType<typeof parseCliArgs>;
-  try {
-    job = parseCliArgs(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(argv.length === 0 ? `${USAGE}\n` : `hiresbot generate: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+/** Everything checked before the model loads: flags, settings, the command line, the out folder. */
+function prepare(argv: string[]): { job: CliJob; providers: string[] } {
+  const bytes = commandLineBytes();
+  if (bytes > MAX_COMMAND_LINE_BYTES) {
+    throw new UsageError(
+      `the command line is ${bytes} bytes, more than the ${MAX_COMMAND_LINE_BYTES} the engine allows: pass long prompts with --prompt-file FILE and --negative-file FILE`,
+    );
   }
+  const job = parseCliArgs(argv);
   loadDotenv({ quiet: true });
   let providers: string[];
   try {
     providers = loadConfig(process.env).model.executionProviders;
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`hiresbot generate: ${err.problems.join('; ')}\n`);
+    if (err instanceof ConfigError) throw new UsageError(err.problems.join('; '), { cause: err });
+    throw err;
+  }
+  prepareOutDir(job.outDir);
+  return { job, providers };
+}
+
+async function writeImages(job: CliJob, result: GenerationResult): Promise<void> {
+  writeFileReplacing(path.join(job.outDir, 'base.png'), result.base.png);
+  if (result.upscaled.length === 1) {
+    const [only] = result.upscaled;
+    writeFileReplacing(path.join(job.outDir, 'upscaled.png'), only?.png as Buffer);
+    process.stdout.write(`${only?.infotext}\n`);
+    return;
+  }
+  for (const u of result.upscaled) {
+    writeFileReplacing(path.join(job.outDir, `upscaled-${u.denoise}.png`), u.png);
+    process.stdout.write(`${u.infotext}\n\n`);
+  }
+  const sheet = await compareSheet(
+    result.upscaled.map((u) => ({ png: u.png, label: `denoise ${u.denoise}` })),
+  );
+  writeFileReplacing(path.join(job.outDir, 'compare.png'), sheet);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let job: CliJob;
+  let providers: string[];
+  try {
+    ({ job, providers } = prepare(argv));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(argv.length === 0 ? `${USAGE}\n` : `hiresbot generate: ${err.message}\n`);
       return 2;
     }
     throw err;
@@ -51,23 +82,17 @@ async function main(argv: string[]): Promise<number> {
         if (tty) process.stderr.write(`\r${e.pass} ${e.step}/${e.total}   ${e.step === e.total ? '\n' : ''}`);
       },
     });
-    mkdirSync(job.outDir, { recursive: true });
-    writeFileSync(path.join(job.outDir, 'base.png'), result.base.png);
-    if (result.upscaled.length === 1) {
-      const [only] = result.upscaled;
-      writeFileSync(path.join(job.outDir, 'upscaled.png'), only?.png as Buffer);
-      process.stdout.write(`${only?.infotext}\n`);
-    } else {
-      for (const u of result.upscaled) {
-        writeFileSync(path.join(job.outDir, `upscaled-${u.denoise}.png`), u.png);
-        process.stdout.write(`${u.infotext}\n\n`);
-      }
-      const sheet = await compareSheet(
-        result.upscaled.map((u) => ({ png: u.png, label: `denoise ${u.denoise}` })),
-      );
-      writeFileSync(path.join(job.outDir, 'compare.png'), sheet);
-    }
+    await writeImages(job, result);
     return 0;
+  } catch (err) {
+    // a prompt past the chunk cap is found by the engine, which has the model's tokenizer
+    if (err instanceof EngineError && err.kind === 'request' && err.option) {
+      process.stderr.write(
+        `hiresbot generate: ${usageErrorFor(err.option, err.message, job.textFlags).message}\n`,
+      );
+      return 2;
+    }
+    throw err;
   } finally {
     await engine.close();
   }

@@ -15,13 +15,13 @@ import {
   resolveSeed,
   validateRequest,
 } from '../diffusion/request.ts';
+import { readPromptFile } from './prompt-file.ts';
+import { UsageError } from './usage-error.ts';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 export const USAGE =
-  'usage: npm run generate -- --model DIR --prompt TEXT [--negative TEXT] [--seed N] [--steps N] [--cfg F] [--sampler NAME] [--scheduler NAME] [--width N] [--height N] [--hires-scale F] [--hires-steps N] [--upscaler NAME] [--denoise F[,F…]] [--rng cpu|nv] [--ensd N] --out DIR';
+  'usage: npm run generate -- --model DIR (--prompt TEXT | --prompt-file FILE) [--negative TEXT | --negative-file FILE] [--seed N] [--steps N] [--cfg F] [--sampler NAME] [--scheduler NAME] [--width N] [--height N] [--hires-scale F] [--hires-steps N] [--upscaler NAME] [--denoise F[,F…]] [--rng cpu|nv] [--ensd N] --out DIR';
 
 export interface CliJob {
   modelDir: string;
@@ -29,12 +29,16 @@ export interface CliJob {
   request: GenerationRequest;
   /** One upscaled image per value; more than one also writes compare.png. */
   denoises: number[];
+  /** The flag each text option came from, to name it in a later error about that text. */
+  textFlags: { prompt: string; negative: string };
 }
 
 const FLAGS = {
   model: { type: 'string' },
   prompt: { type: 'string' },
+  'prompt-file': { type: 'string' },
   negative: { type: 'string' },
+  'negative-file': { type: 'string' },
   seed: { type: 'string' },
   steps: { type: 'string' },
   cfg: { type: 'string' },
@@ -59,16 +63,60 @@ function number(flag: string, raw: string | undefined, fallback: number): number
   return n;
 }
 
+/**
+ * `--seed -1` as `--seed=-1`: node's parseArgs takes a value that starts with a dash for a flag,
+ * and "-1" is the documented random seed (any negative number is at least not a flag).
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : '';
+    if (name in FLAGS && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/** The text of `--NAME TEXT` or `--NAME-file FILE`; at most one of them. */
+function text(values: Values, name: 'prompt' | 'negative'): { text: string | undefined; flag: string } {
+  const inline = values[name];
+  const file = values[`${name}-file`];
+  if (inline !== undefined && file !== undefined) {
+    throw new UsageError(`--${name} and --${name}-file cannot both be given`);
+  }
+  if (file === undefined) return { text: inline, flag: name };
+  // UTF-8 takes at most 3 bytes per UTF-16 unit, the unit promptChars counts
+  return { text: readPromptFile(`${name}-file`, file, 3 * CLI_LIMITS.promptChars), flag: `${name}-file` };
+}
+
+type Values = { [K in keyof typeof FLAGS]?: string };
+
 export function parseCliArgs(argv: string[]): CliJob {
-  let values: { [K in keyof typeof FLAGS]?: string };
+  let values: Values;
   try {
-    ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args: joinNegativeValues(argv),
+      options: FLAGS,
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0] ?? 'bad arguments');
   }
   if (!values.model) throw new UsageError('--model DIR is required (a Stable Diffusion ONNX folder)');
-  if (values.prompt === undefined) throw new UsageError('--prompt TEXT is required');
+  if (values.prompt === undefined && values['prompt-file'] === undefined) {
+    throw new UsageError('--prompt TEXT or --prompt-file FILE is required');
+  }
   if (!values.out) throw new UsageError('--out DIR is required (where base.png and upscaled.png go)');
+  const prompt = text(values, 'prompt');
+  const negative = text(values, 'negative');
+  const textFlags = { prompt: prompt.flag, negative: negative.flag };
 
   try {
     const sampler = values.sampler ? parseSamplerName(values.sampler) : { sampler: DEFAULT_REQUEST.sampler };
@@ -82,8 +130,8 @@ export function parseCliArgs(argv: string[]): CliJob {
       );
     const request: GenerationRequest = {
       ...DEFAULT_REQUEST,
-      prompt: values.prompt,
-      negative: values.negative ?? '',
+      prompt: prompt.text ?? '',
+      negative: negative.text ?? '',
       seed: resolveSeed(seed),
       steps: number('steps', values.steps, DEFAULT_REQUEST.steps),
       cfg: number('cfg', values.cfg, DEFAULT_REQUEST.cfg),
@@ -99,9 +147,15 @@ export function parseCliArgs(argv: string[]): CliJob {
       ensd: number('ensd', values.ensd, DEFAULT_REQUEST.ensd),
     };
     for (const denoise of denoises) validateRequest({ ...request, denoise }, CLI_LIMITS);
-    return { modelDir: values.model, outDir: values.out, request, denoises };
+    return { modelDir: values.model, outDir: values.out, request, denoises, textFlags };
   } catch (err) {
-    if (err instanceof RequestError) throw new UsageError(`--${err.message}`);
+    if (err instanceof RequestError) throw usageErrorFor(err.option, err.message, textFlags);
     throw err;
   }
+}
+
+/** A request problem worded with the flag the user typed (`--prompt-file` for a prompt from a file). */
+export function usageErrorFor(option: string, message: string, textFlags: CliJob['textFlags']): UsageError {
+  const flag = option === 'prompt' || option === 'negative' ? textFlags[option] : option;
+  return new UsageError(`--${flag}${message.slice(option.length)}`);
 }

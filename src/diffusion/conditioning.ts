@@ -5,8 +5,9 @@
 import * as ort from 'onnxruntime-node';
 import { floatsOf } from './model/float-tensor.ts';
 import type { SdModel } from './model/sd-model.ts';
-import { CHUNK_LENGTH, promptToChunks } from './prompt/chunks.ts';
+import { CHUNK_LENGTH, promptToChunks, type TokenizedPrompt } from './prompt/chunks.ts';
 import { applyEmphasis } from './prompt/emphasis.ts';
+import { RequestError } from './request-error.ts';
 
 export interface Conditioning {
   /** [1, 77·chunks, hidden], float32. */
@@ -19,8 +20,29 @@ export interface Conditioning {
 
 const TOKENS_PER_CHUNK = CHUNK_LENGTH + 2;
 
-export async function encodePrompt(model: SdModel, prompt: string): Promise<Conditioning> {
-  const { chunks, tokenCount } = promptToChunks(prompt, model.tokenizer);
+/**
+ * The most 75-token chunks a prompt may use. A1111 has no cap, but every chunk adds 77 tokens to
+ * the UNet's cross-attention context at every step: 10 chunks (a 770-token context, three times
+ * the longest prompts in common use) keep that memory within 10× a short prompt's, where 150
+ * chunks ("a, " × 5500) would need gigabytes per attention at hires sizes.
+ */
+export const MAX_PROMPT_CHUNKS = 10;
+
+/** A1111's chunking of `text`, refused with a RequestError naming `option` past MAX_PROMPT_CHUNKS. */
+export function tokenizePrompt(model: SdModel, option: string, text: string): TokenizedPrompt {
+  const tokenized = promptToChunks(text, model.tokenizer);
+  if (tokenized.chunks.length > MAX_PROMPT_CHUNKS) {
+    throw new RequestError(
+      option,
+      `must fit in ${MAX_PROMPT_CHUNKS} chunks of ${CHUNK_LENGTH} tokens, ${MAX_PROMPT_CHUNKS * CHUNK_LENGTH} tokens in all (got ${tokenized.tokenCount} tokens in ${tokenized.chunks.length} chunks)`,
+    );
+  }
+  return tokenized;
+}
+
+/** One text-encoder batch of all chunks, emphasis applied per chunk. */
+export async function encodePrompt(model: SdModel, tokenized: TokenizedPrompt): Promise<Conditioning> {
+  const { chunks, tokenCount } = tokenized;
   const { session, idsType, output } = model.textEncoder;
   const n = chunks.length * TOKENS_PER_CHUNK;
   const flat = chunks.flatMap((c) => c.tokens);

@@ -6,7 +6,8 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { createCfgDenoiser, type TimestepRounding } from './cfg-denoiser.ts';
-import { type Conditioning, encodePrompt } from './conditioning.ts';
+import { type Conditioning, encodePrompt, tokenizePrompt } from './conditioning.ts';
+import { hiresSchedule } from './hires-schedule.ts';
 import { encodePng, latentPreviewPng, toRgbBytes } from './image.ts';
 import { formatInfotext } from './infotext.ts';
 import { upscaleLatent } from './latent-upscale.ts';
@@ -95,8 +96,11 @@ export class Pipeline {
   private async conditioning(req: GenerationRequest): Promise<Conds> {
     const key = JSON.stringify([req.prompt, req.negative]);
     if (this.conds?.key !== key) {
-      const cond = await encodePrompt(this.model, req.prompt);
-      const uncond = await encodePrompt(this.model, req.negative);
+      // both checked before either reaches the text encoder
+      const prompt = tokenizePrompt(this.model, 'prompt', req.prompt);
+      const negative = tokenizePrompt(this.model, 'negative', req.negative);
+      const cond = await encodePrompt(this.model, prompt);
+      const uncond = await encodePrompt(this.model, negative);
       this.conds = { key, cond, uncond };
     }
     return this.conds;
@@ -170,9 +174,7 @@ export class Pipeline {
     // fresh noise from the same seed at the hires shape (A1111 builds a new ImageRNG)
     const rng = new ImageRng(shape, noiseSpec(req));
     const noise = rng.first();
-    const steps = req.hiresSteps || req.steps;
-    const total = Math.trunc(steps / Math.min(req.denoise, 0.999));
-    const tEnc = steps - 1;
+    const { total, tEnc } = hiresSchedule(req.hiresSteps || req.steps, req.denoise);
     const info = SAMPLER_INFO[req.sampler];
     if (info.timesteps) {
       // A1111 CompVisSampler.sample_img2img: noise to ᾱ[ts[t_enc]], then run ts[:t_enc]

@@ -3,10 +3,20 @@
  * validated once at the edge with a short error naming the option and its range.
  */
 import { randomInt } from 'node:crypto';
+import { hiresSchedule } from './hires-schedule.ts';
 import { UPSCALERS, type Upscaler } from './latent-upscale.ts';
 import { NOISE_SOURCES, type NoiseSource } from './noise/image-rng.ts';
-import { LEGACY_SAMPLER_NAMES, SAMPLERS, type SamplerName } from './samplers.ts';
+import { RequestError } from './request-error.ts';
+import {
+  LEGACY_SAMPLER_NAMES,
+  MAX_DDIM_STEPS,
+  SAMPLER_INFO,
+  SAMPLERS,
+  type SamplerName,
+} from './samplers.ts';
 import { SCHEDULERS, type Scheduler } from './sigmas.ts';
+
+export { RequestError };
 
 export interface GenerationRequest {
   prompt: string;
@@ -60,17 +70,6 @@ export interface RequestLimits {
 }
 
 export const CLI_LIMITS: RequestLimits = { promptChars: 20_000, steps: 150, baseSide: 2048, hiresSide: 4096 };
-
-/** A problem with one option of a request, worded for the person who typed it. */
-export class RequestError extends Error {
-  override name = 'RequestError';
-  constructor(
-    readonly option: string,
-    message: string,
-  ) {
-    super(`${option} ${message}`);
-  }
-}
 
 /** A1111: seed −1 (or none) → `random.randrange(4294967294)`. */
 export function resolveSeed(seed: number | undefined): number {
@@ -133,6 +132,18 @@ function checkInt(option: string, v: number, min: number, max: number) {
   }
 }
 
+/**
+ * Text that PostgreSQL, JSON and the tokenizer all take as it is: no NUL (a text column refuses
+ * it) and no unpaired UTF-16 surrogate (`\p{Cs}` matches only lone ones under the u flag; the
+ * same test as `String.prototype.isWellFormed`, which TypeScript's ES2023 lib does not declare).
+ */
+function checkText(option: string, text: string) {
+  if (text.includes('\u0000')) throw new RequestError(option, 'must not contain NUL characters (\\u0000)');
+  if (/\p{Cs}/u.test(text)) {
+    throw new RequestError(option, 'must be valid Unicode text (it has an unpaired surrogate)');
+  }
+}
+
 function checkNumber(option: string, v: number, min: number, max: number) {
   if (!Number.isFinite(v) || v < min || v > max) {
     throw new RequestError(option, `must be a number from ${min} to ${max} (got ${v})`);
@@ -152,11 +163,18 @@ export function validateRequest(
     if (text.length > limits.promptChars) {
       throw new RequestError(option, `must be at most ${limits.promptChars} characters (got ${text.length})`);
     }
+    checkText(option, text);
   }
   checkInt('seed', req.seed, 0, MAX_SEED);
   checkInt('subseed', req.subseed, 0, MAX_SEED);
   checkNumber('subseed-strength', req.subseedStrength, 0, 1);
   checkInt('steps', req.steps, 1, limits.steps);
+  if (SAMPLER_INFO[req.sampler].timesteps && req.steps > MAX_DDIM_STEPS) {
+    throw new RequestError(
+      'steps',
+      `must be at most ${MAX_DDIM_STEPS} with ${req.sampler} (got ${req.steps})`,
+    );
+  }
   checkNumber('cfg', req.cfg, 1, 30);
   for (const [option, side] of [
     ['width', req.width],
@@ -177,6 +195,7 @@ export function validateRequest(
   if (!(req.denoise > 0 && req.denoise <= 1)) {
     throw new RequestError('denoise', `must be greater than 0 and at most 1 (got ${req.denoise})`);
   }
+  hiresSchedule(req.hiresSteps || req.steps, req.denoise);
   checkInt('ensd', req.ensd, 0, MAX_SEED);
   return req;
 }

@@ -3,6 +3,7 @@
  * and, for DDIM, `sd_samplers_timesteps_impl.py::ddim` expressed in σ-space. Each is a short
  * function over a float32 latent, updated in place; noise comes from the job's ImageRng.
  */
+import { SD1_TIMESTEPS } from './schedule.ts';
 import type { ResolvedScheduler, Scheduler } from './sigmas.ts';
 
 /** D(x; σ): the CFG-combined denoised latent (x0 estimate). */
@@ -175,8 +176,15 @@ export const LEGACY_SAMPLER_NAMES: Record<string, { sampler: SamplerName; schedu
   'DPM++ 2M SDE Exponential': { sampler: 'DPM++ 2M SDE', scheduler: 'Exponential' },
 };
 
+/** The most steps DDIM's grid can take: beyond it `1000 // steps` is 0 (A1111 fails there too). */
+export const MAX_DDIM_STEPS = SD1_TIMESTEPS;
+
 /** A1111 `CompVisSampler.get_timesteps`: clip(range(0, 1000, 1000 // steps) + 1, 0, 999). */
 export function ddimTimesteps(steps: number): number[] {
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_DDIM_STEPS) {
+    // a stride of 0 would loop for ever, growing the array until the process dies
+    throw new RangeError(`DDIM needs a whole number of steps from 1 to ${MAX_DDIM_STEPS} (got ${steps})`);
+  }
   const stride = Math.floor(1000 / steps);
   const out: number[] = [];
   for (let t = 0; t < 1000; t += stride) out.push(Math.min(Math.max(t + 1, 0), 999));

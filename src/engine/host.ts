@@ -4,7 +4,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { modelHash } from '../diffusion/model/model-hash.ts';
 import { loadSdModel } from '../diffusion/model/sd-model.ts';
 import { CancelledError, Pipeline, type ProgressEvent } from '../diffusion/pipeline.ts';
-import type { EngineSettings, FromWorker, ToWorker } from './protocol.ts';
+import { RequestError } from '../diffusion/request-error.ts';
+import type { EngineSettings, ErrorKind, FromWorker, ToWorker, WireError } from './protocol.ts';
 
 if (!parentPort) throw new Error('engine host must run in a worker thread');
 const port = parentPort;
@@ -12,6 +13,22 @@ const settings = workerData as EngineSettings;
 const send = (msg: FromWorker) => port.postMessage(msg);
 
 const running = new Map<number, AbortController>();
+
+/** What of an error survives the thread boundary: its name, message, stack and blamed option. */
+function toWire(err: unknown): WireError {
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  return {
+    name: err.name,
+    message: err.message,
+    ...(err.stack ? { stack: err.stack } : {}),
+    ...(err instanceof RequestError ? { option: err.option } : {}),
+  };
+}
+
+function kindOf(err: unknown): ErrorKind {
+  if (err instanceof CancelledError) return 'cancelled';
+  return err instanceof RequestError ? 'request' : 'internal';
+}
 
 async function main() {
   let pipeline: Pipeline;
@@ -33,7 +50,7 @@ async function main() {
     });
     send({ type: 'ready', model: { ...info, executionProviders: model.executionProviders } });
   } catch (err) {
-    send({ type: 'load-failed', message: err instanceof Error ? err.message : String(err) });
+    send({ type: 'load-failed', error: toWire(err) });
     return;
   }
 
@@ -44,7 +61,13 @@ async function main() {
       running.get(msg.id)?.abort();
       return;
     }
+    if (msg.type === 'exit') {
+      // messages are handled between onnxruntime calls, never inside one: a safe point to stop
+      process.exit(1);
+    }
     if (msg.type === 'close') {
+      // what is running stops at its next step, what is queued at once; then the sessions go
+      for (const controller of running.values()) controller.abort();
       void queue.then(async () => {
         await pipeline.model.release();
         port.close();
@@ -72,8 +95,7 @@ async function runJob(
       send({ type: 'upscaled', id: msg.id, result });
     }
   } catch (err) {
-    const kind = err instanceof CancelledError ? 'cancelled' : 'internal';
-    send({ type: 'failed', id: msg.id, kind, message: err instanceof Error ? err.message : String(err) });
+    send({ type: 'failed', id: msg.id, kind: kindOf(err), error: toWire(err) });
   }
 }
 

@@ -23,15 +23,27 @@ export type ToWorker =
   | { type: 'generate'; id: number; request: GenerationRequest; denoises: number[] }
   | { type: 'upscale'; id: number; request: GenerationRequest; latent: Latent; denoises: number[] }
   | { type: 'cancel'; id: number }
-  | { type: 'close' };
+  | { type: 'close' }
+  /** End the thread at once (Engine.kill). */
+  | { type: 'exit' };
 
-export type ErrorKind = 'cancelled' | 'internal';
+/** 'request': the request itself is at fault (a RequestError naming `option`); shown to the user. */
+export type ErrorKind = 'cancelled' | 'request' | 'internal';
+
+/** An error as it crosses the thread boundary: enough to log it with its stack on this side. */
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** The option a RequestError names. */
+  option?: string;
+}
 
 export type FromWorker =
   | { type: 'ready'; model: ModelInfo }
-  | { type: 'load-failed'; message: string }
+  | { type: 'load-failed'; error: WireError }
   | { type: 'log'; level: 'info' | 'warn'; message: string }
   | { type: 'progress'; id: number; event: ProgressEvent }
   | { type: 'generated'; id: number; result: GenerationResult }
   | { type: 'upscaled'; id: number; result: UpscaleResult }
-  | { type: 'failed'; id: number; kind: ErrorKind; message: string };
+  | { type: 'failed'; id: number; kind: ErrorKind; error: WireError };

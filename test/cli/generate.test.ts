@@ -1,5 +1,4 @@
 // `npm run generate` end to end: a child process on a tiny optimum-layout folder.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,24 +6,11 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../../src/diffusion/png-text.ts';
 import { writeTinyModel } from '../support/tiny-model.ts';
+import { generate as run } from './run-cli.ts';
 
-const root = path.resolve(import.meta.dirname, '..', '..');
 const work = mkdtempSync(path.join(tmpdir(), 'hiresbot-cli-'));
 const modelDir = path.join(work, 'tiny-sd15');
-
-function generate(args: string[]) {
-  const { PATH, HOME } = process.env;
-  return spawnSync(
-    path.join(root, 'node_modules', '.bin', 'tsx'),
-    [path.join(root, 'src', 'cli.ts'), ...args],
-    {
-      cwd: work,
-      env: { PATH, HOME },
-      encoding: 'utf8',
-      timeout: 60_000,
-    },
-  );
-}
+const generate = (args: string[]) => run(args, { cwd: work });
 
 beforeAll(() => {
   writeTinyModel(modelDir, { layout: 'optimum' });
@@ -48,7 +34,7 @@ describe('npm run generate', () => {
   it('writes base.png and upscaled.png of the right sizes with the infotext, byte-identical per seed', async () => {
     const out = [path.join(work, 'a'), path.join(work, 'b')];
     for (const dir of out) {
-      const run = generate([...common, '--steps', '6', '--hires-scale', '1.5', '--out', dir]);
+      const run = await generate([...common, '--steps', '6', '--hires-scale', '1.5', '--out', dir]);
       expect(run.stderr).toBe('');
       expect(run.status).toBe(0);
       expect(run.stdout).toContain('Seed: 1506386276, Size: 72x64');
@@ -68,7 +54,7 @@ describe('npm run generate', () => {
 
   it('a denoise list gives one upscaled image per value and a comparison sheet', async () => {
     const dir = path.join(work, 'list');
-    const run = generate([
+    const run = await generate([
       ...common,
       '--steps',
       '4',
@@ -95,15 +81,24 @@ describe('npm run generate', () => {
     [['--width', '500'], 'hiresbot generate: --width must be a multiple of 8 (got 500)'],
     [['--steps', 'ten'], 'hiresbot generate: --steps must be a number (got "ten")'],
     [['--wat'], "hiresbot generate: Unknown option '--wat'"],
-  ])('exits 2 with one line for %j', (extra, message) => {
-    const run = generate([...common, '--out', path.join(work, 'x'), ...extra]);
+    // used to abort the whole process: a 2000-step DDIM grid has a stride of 0
+    [
+      ['--sampler', 'DDIM', '--denoise', '0.01', '--steps', '20'],
+      'hiresbot generate: --denoise must be at least 0.02 with 20 hires steps (got 0.01)',
+    ],
+    [
+      ['--denoise', '0.000001', '--steps', '150'],
+      'hiresbot generate: --denoise must be at least 0.15 with 150 hires steps (got 0.000001)',
+    ],
+  ])('exits 2 with one line for %j', async (extra, message) => {
+    const run = await generate([...common, '--out', path.join(work, 'x'), ...extra]);
     expect(run.status).toBe(2);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toContain(message);
   });
 
-  it('exits 1 naming what is missing from a broken model folder', () => {
-    const run = generate(['--model', work, '--prompt', 'x', '--out', path.join(work, 'y')]);
+  it('exits 1 naming what is missing from a broken model folder', async () => {
+    const run = await generate(['--model', work, '--prompt', 'x', '--out', path.join(work, 'y')]);
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(
       `model folder ${work} is missing text_encoder/model.onnx (the CLIP text encoder)`,

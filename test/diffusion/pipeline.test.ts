@@ -1,15 +1,16 @@
-// The pipeline on real ONNX sessions of the tiny model (test/support/tiny-model.ts), whose UNet is
+// The pipeline on real ONNX sessions of the tiny model (src/diffusion/model/tiny-model.ts), whose UNet is
 // the exact denoiser for N(mu(cond), s²I). Reference: the probability-flow closed form, with
 // mu_cfg = mu_u + cfg·(mu_c − mu_u) and mu_c = mean over tokens of sin(id·(c+1)·0.001 + c).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenizePrompt } from '../../src/diffusion/conditioning.ts';
 import { loadSdModel, ModelLoadError, type SdModel } from '../../src/diffusion/model/sd-model.ts';
 import { createGenerator } from '../../src/diffusion/noise/image-rng.ts';
 import { Pipeline } from '../../src/diffusion/pipeline.ts';
 import { promptToChunks } from '../../src/diffusion/prompt/chunks.ts';
-import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import { DEFAULT_REQUEST, type GenerationRequest, RequestError } from '../../src/diffusion/request.ts';
 import { ddimTimesteps } from '../../src/diffusion/samplers.ts';
 import { SD1_SCHEDULE } from '../../src/diffusion/schedule.ts';
 import { karrasSigmas, uniformSigmas } from '../../src/diffusion/sigmas.ts';
@@ -104,10 +105,15 @@ describe('loading model folders', () => {
       log: { warn: (w) => warnings.push(w), info: () => {} },
     });
     await m.release();
-    if (m.executionProviders.includes('cuda')) return; // a machine with onnxruntime's CUDA build
-    expect(m.executionProviders).toEqual(['cpu']);
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^execution providers \[cuda, cpu\] failed for .*FALLING BACK TO CPU/);
+    if (m.executionProviders.includes('cuda')) {
+      // onnxruntime's CUDA build on a machine with a GPU: every part loaded there, without a word
+      expect(m.executionProviders).toEqual(['cuda', 'cpu']);
+      expect(warnings).toEqual([]);
+    } else {
+      expect(m.executionProviders).toEqual(['cpu']);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^execution providers \[cuda, cpu\] failed for .*FALLING BACK TO CPU/);
+    }
   });
 
   it('names every missing part of an incomplete folder', async () => {
@@ -229,6 +235,41 @@ describe('hires pass', () => {
     const want = closedForm(xi, hires.shape, muCfg, sigmas[0] as number, sigmas[39] as number);
     expect(maxAbsDiff(hires.data, want)).toBeLessThan(0.01);
   });
+});
+
+describe('prompt length', () => {
+  it('takes 10 chunks of 75 tokens and refuses an 11th before the text encoder runs', () => {
+    const model = models.fp32 as SdModel;
+    // "fox," is two tokens; 375 of them fill 10 chunks exactly (the commas fall on chunk ends)
+    expect(tokenizePrompt(model, 'prompt', 'fox,'.repeat(375)).chunks).toHaveLength(10);
+    expect(() => tokenizePrompt(model, 'negative', 'fox,'.repeat(376))).toThrow(
+      new RequestError(
+        'negative',
+        'must fit in 10 chunks of 75 tokens, 750 tokens in all (got 752 tokens in 11 chunks)',
+      ),
+    );
+  });
+});
+
+describe('hires schedule bounds in the pipeline itself', () => {
+  // a request that skipped validation (an old job row, a direct caller) must not reach the sampler
+  it.each([
+    ['DDIM', 0.01, 20, 'must be at least 0.02 with 20 hires steps (got 0.01)'],
+    ['Euler', 0.000001, 150, 'must be at least 0.15 with 150 hires steps (got 0.000001)'],
+  ] as const)(
+    '%s at denoise %f, %i steps is refused before sampling',
+    async (sampler, denoise, steps, message) => {
+      const p = new Pipeline(models.fp32 as SdModel, { modelHash: '0' });
+      const base = { data: new Float32Array(4 * 8 * 8), shape: [4, 8, 8] as [number, number, number] };
+      const progress: number[] = [];
+      await expect(
+        p.hiresPass(request({ sampler, denoise, steps }), base, { onProgress: (e) => progress.push(e.step) }),
+      ).rejects.toThrow(
+        new RequestError('denoise', `${message}; lower values need a schedule of more than 1000 steps`),
+      );
+      expect(progress).toEqual([]);
+    },
+  );
 });
 
 describe('fp16 and int64-timestep exports', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { hiresSchedule, MAX_SCHEDULE_STEPS } from '../../src/diffusion/hires-schedule.ts';
 import {
   DEFAULT_REQUEST,
   type GenerationRequest,
@@ -42,8 +43,63 @@ describe('validateRequest', () => {
     [{ prompt: '   ' }, 'prompt must not be empty'],
     [{ seed: -1 }, 'seed must be a whole number from 0 to 4294967295 (got -1)'],
     [{ cfg: 0 }, 'cfg must be a number from 1 to 30 (got 0)'],
+    // the hires schedule is trunc(steps / denoise) levels long: at most the 1000 training timesteps
+    [
+      { sampler: 'DDIM', denoise: 0.01, steps: 20 },
+      'denoise must be at least 0.02 with 20 hires steps (got 0.01); lower values need a schedule of more than 1000 steps',
+    ],
+    [{ sampler: 'DDIM', denoise: 0.02, steps: 20 }, undefined],
+    [
+      { denoise: 0.000001, steps: 50 },
+      'denoise must be at least 0.05 with 50 hires steps (got 0.000001); lower values need a schedule of more than 1000 steps',
+    ],
+    [
+      { denoise: 0.02, steps: 20, hiresSteps: 30 },
+      'denoise must be at least 0.03 with 30 hires steps (got 0.02); lower values need a schedule of more than 1000 steps',
+    ],
+    [{ prompt: 'a\u0000b' }, 'prompt must not contain NUL characters (\\u0000)'],
+    [{ negative: 'x\u0000' }, 'negative must not contain NUL characters (\\u0000)'],
+    [{ prompt: 'fox \uD83E' }, 'prompt must be valid Unicode text (it has an unpaired surrogate)'],
+    [{ negative: '\uDD8A fox' }, 'negative must be valid Unicode text (it has an unpaired surrogate)'],
+    [{ prompt: 'a fox \uD83E\uDD8A' }, undefined],
   ])('%j → %s', (over, message) => {
     expect(problem(over as Partial<GenerationRequest>)).toBe(message);
+  });
+});
+
+describe('validateRequest with a DDIM-sized step limit', () => {
+  it('refuses more than 1000 DDIM steps, which A1111’s grid cannot take', () => {
+    const limits = { ...LIMITS, steps: 2000 };
+    expect(() => validateRequest({ ...ok, sampler: 'DDIM', steps: 1001, denoise: 1 }, limits)).toThrow(
+      new RequestError('steps', 'must be at most 1000 with DDIM (got 1001)'),
+    );
+    expect(() => validateRequest({ ...ok, sampler: 'Euler', steps: 1001, denoise: 1 }, limits)).toThrow(
+      /^denoise must be at least 1.001 with 1001 hires steps/,
+    );
+  });
+});
+
+describe('hiresSchedule (A1111 setup_img2img_steps with the steps given)', () => {
+  it.each([
+    [20, 0.7, { total: 28, tEnc: 19 }],
+    [20, 1, { total: 20, tEnc: 19 }], // min(denoise, 0.999): trunc(20.02)
+    [150, 1, { total: 150, tEnc: 149 }],
+    [40, 0.5, { total: 80, tEnc: 39 }],
+    [20, 0.02, { total: 1000, tEnc: 19 }],
+    [1, 0.001, { total: 1000, tEnc: 0 }],
+  ])('%i steps at denoise %f → %j', (steps, denoise, want) => {
+    expect(hiresSchedule(steps, denoise)).toEqual(want);
+  });
+
+  it('refuses a schedule longer than the model’s training timesteps, naming denoise', () => {
+    expect(MAX_SCHEDULE_STEPS).toBe(1000);
+    expect(() => hiresSchedule(20, 0.0199)).toThrow(
+      new RequestError(
+        'denoise',
+        'must be at least 0.02 with 20 hires steps (got 0.0199); lower values need a schedule of more than 1000 steps',
+      ),
+    );
+    expect(() => hiresSchedule(150, 0.000001)).toThrow(/^denoise must be at least 0.15 with 150 hires steps/);
   });
 });
 

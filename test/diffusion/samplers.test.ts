@@ -112,6 +112,16 @@ describe('sampler table', () => {
     expect(ddimTimesteps(30).at(-1)).toBe(991);
   });
 
+  it('DDIM timesteps: 1000 steps is the whole grid; more, or a fraction, is refused instead of looping', () => {
+    expect(ddimTimesteps(1000)).toEqual(Array.from({ length: 1000 }, (_, i) => Math.min(i + 1, 999)));
+    // 1000 // 1001 = 0: a zero stride used to grow the grid until V8 ran out of memory
+    expect(() => ddimTimesteps(1001)).toThrow(
+      new RangeError('DDIM needs a whole number of steps from 1 to 1000 (got 1001)'),
+    );
+    expect(() => ddimTimesteps(0)).toThrow(RangeError);
+    expect(() => ddimTimesteps(2.5)).toThrow(RangeError);
+  });
+
   it('Uniform with Euler is the sampler’s own schedule', () => {
     assertClose([uniformSigmas(SD1_SCHEDULE, 5)[0] as number], [SD1_SCHEDULE.sigmaMax], {
       atol: 0,

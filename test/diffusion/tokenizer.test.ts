@@ -1,6 +1,7 @@
 // Reference: test/fixtures/clip-token-ids.json (openai CLIP SimpleTokenizer; cross-checked
 // against HF transformers 4.57.6 slow CLIPTokenizer with ftfy, which is what A1111 runs).
 import { describe, expect, it } from 'vitest';
+import { ModelLoadError } from '../../src/diffusion/model/model-files.ts';
 import { ClipTokenizer } from '../../src/diffusion/tokenizer/clip-tokenizer.ts';
 import { normalizeClipText } from '../../src/diffusion/tokenizer/normalize.ts';
 import { CLIP_TOKENIZER_DIR, readFixture } from '../support/fixtures.ts';
@@ -54,7 +55,7 @@ describe('ClipTokenizer on the real SD 1.x vocab', () => {
 
   it('names the missing file when a folder is incomplete', () => {
     expect(() => ClipTokenizer.fromFolder('/nonexistent/tokenizer')).toThrow(
-      'tokenizer file missing: /nonexistent/tokenizer/vocab.json',
+      new ModelLoadError('/nonexistent/tokenizer/vocab.json is missing'),
     );
   });
 });

@@ -3,16 +3,15 @@
  * session's inputs and outputs are read, not assumed (ids int32/int64, timestep float32/float16/
  * int64 of rank 0 or 1, fp16 exports); anything else fails here, naming the file and the want.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
+import { ModelLoadError, readJsonFile, requireRegularFile } from './model-files.ts';
+
+export { ModelLoadError };
 
 export type FloatType = 'float32' | 'float16';
-
-export class ModelLoadError extends Error {
-  override name = 'ModelLoadError';
-}
 
 export interface LoadLog {
   warn(msg: string): void;
@@ -119,20 +118,33 @@ function expectRank(meta: ort.InferenceSession.TensorValueMetadata, file: string
   }
 }
 
+/** The external-data file names the diffusers script and optimum write beside a model.onnx. */
+const EXTERNAL_DATA = ['weights.pb', 'model.onnx_data'];
+
 /** The external-data file beside a model.onnx, if the export has one. */
 function weightsFileOf(dir: string): string {
-  for (const name of ['weights.pb', 'model.onnx_data']) {
+  for (const name of EXTERNAL_DATA) {
     const p = path.join(dir, name);
     if (existsSync(p)) return p;
   }
   return path.join(dir, 'model.onnx');
 }
 
+/** onnxruntime opens a part's model.onnx and its external data: both must be regular files. */
+function checkPartFiles(partDir: string): void {
+  requireRegularFile(path.join(partDir, 'model.onnx'));
+  for (const name of EXTERNAL_DATA) {
+    const p = path.join(partDir, name);
+    if (existsSync(p)) requireRegularFile(p);
+  }
+}
+
 function readScalingFactor(dir: string): number {
   for (const part of ['vae_decoder', 'vae']) {
     const file = path.join(dir, part, 'config.json');
     if (!existsSync(file)) continue;
-    const value = (JSON.parse(readFileSync(file, 'utf8')) as { scaling_factor?: unknown }).scaling_factor;
+    const config = readJsonFile(file) as { scaling_factor?: unknown } | null;
+    const value = config?.scaling_factor;
     if (typeof value === 'number' && value > 0) return value;
   }
   return 0.18215;
@@ -148,6 +160,10 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
   }
   if (missing.length > 0) {
     throw new ModelLoadError(`model folder ${dir} is missing ${missing.join(', ')}`);
+  }
+  for (const part of [...Object.keys(PARTS), 'vae_encoder']) {
+    if (part === 'vae_encoder' && !existsSync(path.join(dir, part, 'model.onnx'))) continue;
+    checkPartFiles(path.join(dir, part));
   }
 
   let providers = [...(options.executionProviders ?? ['cpu'])];

@@ -2,8 +2,9 @@
  * CLIP byte-level BPE (openai CLIP `simple_tokenizer.py`, HF `CLIPTokenizer`), loaded from a
  * model folder's `tokenizer/vocab.json` + `merges.txt`; special ids read from the folder.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { ModelLoadError, readJsonFile, readTextFile } from '../model/model-files.ts';
 import { normalizeClipText } from './normalize.ts';
 
 const SPLIT =
@@ -56,7 +57,7 @@ export class ClipTokenizer {
     });
     const id = (tokenText: string, what: string) => {
       const v = vocab[tokenText];
-      if (v === undefined) throw new Error(`tokenizer vocab.json has no ${what} token "${tokenText}"`);
+      if (v === undefined) throw new Error(`has no ${what} token "${tokenText}"`);
       return v;
     };
     const eos = id(special.eos ?? '<|endoftext|>', 'end-of-text');
@@ -70,31 +71,29 @@ export class ClipTokenizer {
 
   /** Loads `vocab.json`, `merges.txt` and, when present, `special_tokens_map.json` from a folder. */
   static fromFolder(dir: string): ClipTokenizer {
-    const read = (name: string) => {
-      const file = path.join(dir, name);
-      try {
-        return readFileSync(file, 'utf8');
-      } catch {
-        throw new Error(`tokenizer file missing: ${file}`);
-      }
-    };
-    const vocab = JSON.parse(read('vocab.json')) as Record<string, number>;
-    // As CLIP and HF do: skip the "#version" header, keep the 49152 − 256 − 2 merges.
-    const merges = read('merges.txt')
-      .trim()
-      .split('\n')
-      .slice(1, 49152 - 256 - 2 + 1);
-    let special: Record<string, unknown> = {};
-    try {
-      special = JSON.parse(readFileSync(path.join(dir, 'special_tokens_map.json'), 'utf8'));
-    } catch {
-      // optional: CLIP's defaults apply
+    const vocabFile = path.join(dir, 'vocab.json');
+    const vocab = readJsonFile(vocabFile);
+    if (!isVocab(vocab)) {
+      throw new ModelLoadError(`${vocabFile} must be a JSON object mapping each token to a whole-number id`);
     }
-    return new ClipTokenizer(vocab, merges, {
-      bos: tokenContent(special.bos_token),
-      eos: tokenContent(special.eos_token),
-      pad: tokenContent(special.pad_token),
-    });
+    const mergesFile = path.join(dir, 'merges.txt');
+    const merges = parseMerges(readTextFile(mergesFile), mergesFile);
+    const specialFile = path.join(dir, 'special_tokens_map.json');
+    // optional: without it CLIP's defaults apply
+    const special = existsSync(specialFile) ? readJsonFile(specialFile) : {};
+    if (typeof special !== 'object' || special === null || Array.isArray(special)) {
+      throw new ModelLoadError(`${specialFile} must be a JSON object`);
+    }
+    const entries = special as Record<string, unknown>;
+    try {
+      return new ClipTokenizer(vocab, merges, {
+        bos: tokenContent(entries.bos_token),
+        eos: tokenContent(entries.eos_token),
+        pad: tokenContent(entries.pad_token),
+      });
+    } catch (err) {
+      throw new ModelLoadError(`${vocabFile} ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Token ids of `text`, without BOS/EOS, padding or truncation. */
@@ -145,4 +144,26 @@ export class ClipTokenizer {
     if (this.cache.size < 100_000) this.cache.set(token, ids);
     return ids;
   }
+}
+
+function isVocab(value: unknown): value is Record<string, number> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((id) => Number.isInteger(id))
+  );
+}
+
+/** As CLIP and HF do: skip the "#version" header, keep the first 49152 − 256 − 2 merges. */
+function parseMerges(text: string, file: string): string[] {
+  const lines = text
+    .trim()
+    .split(/\r?\n/)
+    .slice(1, 49152 - 256 - 2 + 1);
+  const bad = lines.findIndex((line) => !/^\S+ \S+$/.test(line));
+  if (bad >= 0) {
+    throw new ModelLoadError(`${file} line ${bad + 2} is not a merge of two symbols separated by a space`);
+  }
+  return lines;
 }

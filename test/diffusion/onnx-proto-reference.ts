@@ -1,6 +1,5 @@
-// A small typed layer over onnx-proto for writing test models: nodes, constants, I/O, external data.
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
+// The reference for src/diffusion/model/onnx-graph.ts: the same builder over onnx-proto (protobufjs
+// code generated from onnx.proto), which the ONNX writer's bytes are compared with.
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
@@ -92,11 +91,11 @@ export class GraphBuilder {
     return this.op('Cast', [x], { to: ELEM[to] });
   }
 
-  /** Writes `<dir>/model.onnx` (and the external-data file beside it). */
-  write(dir: string, graphName: string, opset = 17): void {
+  /** The ModelProto bytes, encoded by protobufjs. */
+  encode(graphName: string, opset = 17, producer = 'hiresbot'): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 8,
-      producerName: 'hiresbot-test-support',
+      producerName: producer,
       opsetImport: [{ domain: '', version: opset }],
       graph: {
         name: graphName,
@@ -106,8 +105,12 @@ export class GraphBuilder {
         output: this.outputs,
       },
     });
-    writeFileSync(path.join(dir, 'model.onnx'), onnx.ModelProto.encode(model).finish());
-    if (this.external) writeFileSync(path.join(dir, this.external.file), Buffer.concat(this.external.chunks));
+    return onnx.ModelProto.encode(model).finish();
+  }
+
+  /** The external-data file's bytes. */
+  externalBytes(): Buffer {
+    return Buffer.concat(this.external?.chunks ?? []);
   }
 }
 

@@ -1,0 +1,66 @@
+/**
+ * The CLI's output folder: checked before any work (a bad `--out` used to surface only after the
+ * whole generation), and written file by file through a temporary name in the same folder, so a
+ * full disk leaves the previous image or none, never a truncated PNG that looks complete.
+ */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import { UsageError } from './usage-error.ts';
+
+function codeOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err);
+}
+
+function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+}
+
+/** Creates `dir` if need be and proves it writable by writing and removing a probe file. */
+export function prepareOutDir(dir: string): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${dir} must be a folder`);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new UsageError(`--out ${dir} cannot be created (${codeOf(err)})`, { cause: err });
+  }
+  const probe = tempNameFor(path.join(dir, 'probe'));
+  try {
+    writeFileDurably(probe, Buffer.alloc(0));
+  } catch (err) {
+    throw new UsageError(`--out ${dir} is not writable (${codeOf(err)})`, { cause: err });
+  } finally {
+    rmSync(probe, { force: true });
+  }
+}
+
+function writeFileDurably(file: string, data: Uint8Array): void {
+  const fd = openSync(file, 'w');
+  try {
+    for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Replaces `file` with `data` whole, or throws and leaves `file` as it was. */
+export function writeFileReplacing(file: string, data: Uint8Array): void {
+  const temp = tempNameFor(file);
+  try {
+    writeFileDurably(temp, data);
+    renameSync(temp, file);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw new Error(`cannot write ${file} (${codeOf(err)})`, { cause: err });
+  }
+}

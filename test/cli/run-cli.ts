@@ -1,0 +1,33 @@
+// Runs `npm run generate`'s entry point as a child process, as a user would, with a clean env.
+// Asynchronously: a test worker blocked in spawnSync cannot answer vitest's own calls.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+const cli = path.join(root, 'src', 'cli.ts');
+
+export interface CliRun {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `ulimitFileKb` caps the size of any file the process writes (bash `ulimit -f`): a full disk. */
+export function generate(args: string[], options: { cwd: string; ulimitFileKb?: number }): Promise<CliRun> {
+  const { PATH, HOME } = process.env;
+  const [command, argv] =
+    options.ulimitFileKb === undefined
+      ? [tsx, [cli, ...args]]
+      : ['bash', ['-c', `ulimit -f ${options.ulimitFileKb} && exec "$0" "$@"`, tsx, cli, ...args]];
+  const child = spawn(command, argv, { cwd: options.cwd, env: { PATH, HOME }, timeout: 120_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+  });
+}
