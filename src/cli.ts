@@ -17,15 +17,17 @@ function prepare(argv: string[]): { job: CliJob; providers: string[] } {
       `the command line is ${bytes} bytes, more than the ${MAX_COMMAND_LINE_BYTES} the engine allows: pass long prompts with --prompt-file FILE and --negative-file FILE`,
     );
   }
-  const job = parseCliArgs(argv);
   loadDotenv({ quiet: true });
-  let providers: string[];
+  let config: ReturnType<typeof loadConfig>;
   try {
-    providers = loadConfig(process.env).model.executionProviders;
+    config = loadConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.problems.join('; '), { cause: err });
     throw err;
   }
+  // RNG_SOURCE and ENSD are the defaults of --rng and --ensd, as they are of the bot's requests
+  const job = parseCliArgs(argv, { rng: config.generation.rng, ensd: config.generation.ensd });
+  const providers = config.model.executionProviders;
   prepareOutDir(job.outDir);
   return { job, providers };
 }

@@ -109,6 +109,7 @@ const envSchema = z.object({
   RNG_SOURCE: enumVar(['nv', 'cpu'] as const, 'nv'),
   ENSD: intVar(0, 4_294_967_295, 0),
   PREVIEW_EVERY: intVar(0, 150, 5),
+  LATENT_RETENTION_DAYS: intVar(1, 3650, 7),
 });
 
 export interface Config {
@@ -123,6 +124,8 @@ export interface Config {
   redisUrl: string | undefined;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   queue: { max: number; perUser: number; jobTimeoutMs: number };
+  /** Base latents (what 🔁 Re-upscale starts from) are kept this many days. */
+  retention: { latentDays: number };
   quota: { dailyUnits: number; resetHourUtc: number };
   limits: { promptChars: number; steps: number; baseSide: number; hiresSide: number };
   generation: { rng: 'nv' | 'cpu'; ensd: number; previewEvery: number };
@@ -163,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     logLevel: e.LOG_LEVEL,
     queue: { max: e.QUEUE_MAX, perUser: e.USER_MAX_JOBS, jobTimeoutMs: e.JOB_TIMEOUT_S * 1000 },
+    retention: { latentDays: e.LATENT_RETENTION_DAYS },
     quota: { dailyUnits: e.QUOTA_DAILY_UNITS, resetHourUtc: e.QUOTA_RESET_HOUR_UTC },
     limits: {
       promptChars: e.MAX_PROMPT_CHARS,

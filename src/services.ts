@@ -54,6 +54,7 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       limiters,
       quota: { dailyUnits: config.quota.dailyUnits, resetHourUtc: config.quota.resetHourUtc },
       concurrency: config.model.workers,
+      retention: { latentDays: config.retention.latentDays },
       jobTimeoutMs: config.queue.jobTimeoutMs,
       limits: config.limits,
       log: {

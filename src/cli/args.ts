@@ -97,7 +97,16 @@ function text(values: Values, name: 'prompt' | 'negative'): { text: string | und
 
 type Values = { [K in keyof typeof FLAGS]?: string };
 
-export function parseCliArgs(argv: string[]): CliJob {
+/** Defaults that come from the settings (RNG_SOURCE, ENSD) rather than from A1111's own. */
+export interface CliDefaults {
+  rng: GenerationRequest['rng'];
+  ensd: number;
+}
+
+export function parseCliArgs(
+  argv: string[],
+  defaults: CliDefaults = { rng: DEFAULT_REQUEST.rng, ensd: DEFAULT_REQUEST.ensd },
+): CliJob {
   let values: Values;
   try {
     ({ values } = parseArgs({
@@ -143,8 +152,8 @@ export function parseCliArgs(argv: string[]): CliJob {
       hiresSteps: number('hires-steps', values['hires-steps'], DEFAULT_REQUEST.hiresSteps),
       upscaler: values.upscaler ? parseUpscalerName(values.upscaler) : DEFAULT_REQUEST.upscaler,
       denoise: denoises[0] as number,
-      rng: values.rng ? parseNoiseSource(values.rng) : DEFAULT_REQUEST.rng,
-      ensd: number('ensd', values.ensd, DEFAULT_REQUEST.ensd),
+      rng: values.rng ? parseNoiseSource(values.rng) : defaults.rng,
+      ensd: number('ensd', values.ensd, defaults.ensd),
     };
     for (const denoise of denoises) validateRequest({ ...request, denoise }, CLI_LIMITS);
     return { modelDir: values.model, outDir: values.out, request, denoises, textFlags };

@@ -444,7 +444,11 @@ export class JobService {
           };
         }
         if (r.cancel.signal.aborted) return { status: 'cancelled' };
-        const crashed = (error as { kind?: string }).kind === 'crashed';
+        const kind = (error as { kind?: string }).kind;
+        if (kind === 'request') {
+          return { status: 'failed', reason: 'bad-option', message: (error as Error).message };
+        }
+        const crashed = kind === 'crashed';
         this.log.error({ jobId: row.id, err: error }, crashed ? 'the engine died under a job' : 'job failed');
         const message = error instanceof Error ? error.message : String(error);
         return { status: 'failed', reason: crashed ? 'engine-crashed' : 'error', message };

@@ -47,6 +47,8 @@ export interface JobTimings {
 
 export type FailureReason =
   | 'error'
+  /** The engine refused the request (e.g. a prompt past the chunk cap); the message names the option. */
+  | 'bad-option'
   | 'timeout'
   /** The engine worker died under the job (it is restarted; the job is not retried). */
   | 'engine-crashed'

@@ -1,5 +1,5 @@
 // `npm run generate` end to end: a child process on a tiny optimum-layout folder.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -95,6 +95,36 @@ describe('npm run generate', () => {
     expect(run.status).toBe(2);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.stderr).toContain(message);
+  });
+
+  it('RNG_SOURCE and ENSD from .env are the defaults of --rng and --ensd; the flags still win', async () => {
+    const home = path.join(work, 'with-env');
+    mkdirSync(home);
+    writeFileSync(path.join(home, '.env'), 'RNG_SOURCE=cpu\nENSD=31337\n');
+    const args = (out: string, extra: string[] = []) => [
+      ...common,
+      '--steps',
+      '4',
+      '--sampler',
+      'Euler a',
+      '--hires-scale',
+      '1',
+      '--out',
+      path.join(home, out),
+      ...extra,
+    ];
+    const fromEnv = await run(args('env'), { cwd: home });
+    expect(fromEnv.stderr).toBe('');
+    expect(fromEnv.stdout).toMatch(/ENSD: 31337, RNG: CPU/);
+    // the same job spelled out on the command line, run from a folder without .env: the same image
+    const spelled = await run(args('flags', ['--rng', 'cpu', '--ensd', '31337']), { cwd: work });
+    expect(spelled.stderr).toBe('');
+    expect(readFileSync(path.join(home, 'flags', 'base.png'))).toEqual(
+      readFileSync(path.join(home, 'env', 'base.png')),
+    );
+    const overridden = await run(args('nv', ['--rng', 'nv', '--ensd', '0']), { cwd: home });
+    expect(overridden.stdout).not.toMatch(/ENSD|RNG/);
+    expect(spelled.status).toBe(0);
   });
 
   it('exits 1 naming what is missing from a broken model folder', async () => {

@@ -97,4 +97,27 @@ describe('job service with the real engine', () => {
         .every((e) => e.type === 'progress' && e.progress.pass === 'hires'),
     ).toBe(true);
   });
+
+  it('a prompt the engine refuses (past 10 chunks) fails as a bad option, refunded, and the engine goes on', async () => {
+    const request = {
+      ...DEFAULT_REQUEST,
+      prompt: 'a, '.repeat(400),
+      seed: 5,
+      width: 64,
+      height: 64,
+      steps: 2,
+    };
+    const h = await service.submit({ kind: 'imagine', guildId: 'g2', channelId: 'c', userId: 'u3', request });
+    const final = await h.result;
+    expect(final).toMatchObject({ type: 'failed', reason: 'bad-option', refunded: true });
+    expect(final.type === 'failed' && final.message).toMatch(/^prompt must fit in 10 chunks of 75 tokens/);
+    const next = await service.submit({
+      kind: 'imagine',
+      guildId: 'g2',
+      channelId: 'c',
+      userId: 'u3',
+      request: { ...request, prompt: 'a lighthouse' },
+    });
+    expect((await next.result).type).toBe('done');
+  });
 });
