@@ -32,8 +32,12 @@ export class EditThrottle<T> {
       /** A failed progress edit is reported here and not retried (the next state replaces it). */
       onError?: (err: unknown) => void;
       timers?: ThrottleTimers;
+      /** When the message was last written before the throttle took over (its first reply). */
+      lastSentAt?: number;
     } = {},
-  ) {}
+  ) {
+    if (o.lastSentAt !== undefined) this.lastSentAt = o.lastSentAt;
+  }
 
   private get interval(): number {
     return this.o.intervalMs ?? 2000;

@@ -111,6 +111,17 @@ describe('EditThrottle', () => {
     expect(sent.map((s) => s.value)).toEqual(['a', 'b']);
   });
 
+  it('counts the reply written before it took over', async () => {
+    const { sent, send } = recorder();
+    const t = new EditThrottle(send, { lastSentAt: 0 });
+    await vi.advanceTimersByTimeAsync(500);
+    t.push('a');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sent).toEqual([]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sent).toEqual([{ value: 'a', at: 2000 }]);
+  });
+
   it('uses the interval it is given', async () => {
     const { sent, send } = recorder();
     const t = new EditThrottle(send, { intervalMs: 500 });
