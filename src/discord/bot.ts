@@ -5,6 +5,7 @@ import { commands as allCommands } from '../../commands/index.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Command, CommandContext } from './command.ts';
+import { errorForLog } from './log-error.ts';
 import { inviteUrl, registerCommands } from './register.ts';
 import { attachRouter, createRouter } from './router.ts';
 import { followRecovered } from './run-job.ts';
@@ -71,7 +72,10 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
       });
       log.info(result, result.updated ? 'slash commands registered' : 'slash commands unchanged');
     } catch (err) {
-      log.error({ err }, 'could not register the slash commands; Discord keeps the previous ones');
+      log.error(
+        { err: errorForLog(err) },
+        'could not register the slash commands; Discord keeps the previous ones',
+      );
     }
   }
   return {

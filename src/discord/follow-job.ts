@@ -6,6 +6,7 @@
 import { compareSheet } from '../diffusion/compare-sheet.ts';
 import type { FrontEndLog } from './command.ts';
 import { EditThrottle } from './edit-throttle.ts';
+import { errorForLog } from './log-error.ts';
 import type { ReplyPayload } from './render/payload.ts';
 import { forChannel, type ResultView, renderCancelled, renderFailed, renderResult } from './render/result.ts';
 import { initialProgress, type JobView, reduceProgress, renderStatus } from './render/status.ts';
@@ -66,7 +67,8 @@ export async function followJob(o: FollowOptions): Promise<void> {
       // the first reply went out just now
       lastSentAt: Date.now(),
       onError: (err) => {
-        if (!(err instanceof TokenTooOld)) log.warn({ err, jobId: handle.jobId }, 'progress edit failed');
+        if (!(err instanceof TokenTooOld))
+          log.warn({ err: errorForLog(err), jobId: handle.jobId }, 'progress edit failed');
       },
     },
   );

@@ -10,6 +10,7 @@ import { UserError } from '../user-error.ts';
 import { type Command, type CommandContext, isCommand } from './command.ts';
 import { type ComponentId, parseCustomId } from './custom-id.ts';
 import { JobError } from './job-error.ts';
+import { errorForLog } from './log-error.ts';
 import { renderInternalError, renderUserError } from './render/errors.ts';
 import type { ReplyPayload } from './render/payload.ts';
 import { toSendOptions } from './reply.ts';
@@ -105,7 +106,7 @@ export function createRouter(commands: readonly Command[], ctx: CommandContext):
           const jobId = err instanceof JobError ? err.jobId : undefined;
           ctx.log.error(
             {
-              err,
+              err: errorForLog(err),
               jobId,
               interactionId: interaction.id,
               command: interaction.isCommand() ? interaction.commandName : undefined,

@@ -16,6 +16,7 @@ import type { RequestNote } from './build-request.ts';
 import type { CommandContext } from './command.ts';
 import { followJob } from './follow-job.ts';
 import { JobError } from './job-error.ts';
+import { errorForLog } from './log-error.ts';
 import { renderUserError } from './render/errors.ts';
 import { initialProgress, type JobView, renderStatus } from './render/status.ts';
 import { DEFAULT_UPLOAD_LIMIT } from './render/uploads.ts';
@@ -162,6 +163,6 @@ export async function followRecovered(
       editIntervalMs: ctx.editIntervalMs,
     });
   } catch (err) {
-    ctx.log.error({ err, jobId: info.jobId }, 'could not deliver a recovered job');
+    ctx.log.error({ err: errorForLog(err), jobId: info.jobId }, 'could not deliver a recovered job');
   }
 }

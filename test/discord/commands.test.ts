@@ -2,7 +2,7 @@
 // and discord.js over real sockets to the Discord stand-in; the job service is the scripted
 // in-memory one until phase 2 wires the real one.
 import sharp from 'sharp';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RunningBot } from '../../src/discord/bot.ts';
 import {
   ADMIN,
@@ -53,6 +53,9 @@ beforeEach(resetServices);
 afterEach(resetServices);
 
 const EPHEMERAL = 64;
+
+/** Re-checks until it passes: for what the bot does after its last request (logs, records). */
+const eventually = <T>(check: () => T) => vi.waitFor(check, { timeout: 10_000, interval: 20 });
 
 /** The interaction's reply once it satisfies `check`. */
 function replyWhen(
@@ -148,7 +151,7 @@ describe('/imagine', () => {
       `hb:delete:${job.jobId}`,
       `hb:upscale:${job.jobId}`,
     ]);
-    expect(services.recorded.get(job.jobId)).toEqual([done.id]);
+    await eventually(() => expect(services.recorded.get(job.jobId)).toEqual([done.id]));
   });
 
   it('refuses a bound that a crafted interaction slipped past Discord, ephemerally and at no charge', async () => {
@@ -452,10 +455,31 @@ describe('errors', () => {
     const reply = await createdFor(click);
     expect(reply.content).toContain(`job \`${job.jobId}\``);
     expect(reply.content).not.toContain('database');
-    const line = logs.find((l) => l.msg === 'interaction failed' && l.jobId === job.jobId);
-    expect(line).toBeTruthy();
+    const line = await eventually(() => {
+      const found = logs.find((l) => l.msg === 'interaction failed' && l.jobId === job.jobId);
+      if (!found) throw new Error('not logged yet');
+      return found;
+    });
     expect(JSON.stringify(line)).toContain('database connection lost');
     expect(JSON.stringify(logs)).not.toContain(click.token);
+  });
+
+  it('a reply deleted under a running job: the failed edits are logged with the job id, never the token', async () => {
+    const { i, job } = await imagine(ALICE);
+    (standIn.original(i) as StoredMessage).deleted = true;
+    job.emit({ type: 'progress', pass: 'base', step: 1, total: 30 });
+    const warned = await eventually(() => {
+      const line = logs.find((l) => l.msg === 'progress edit failed' && l.jobId === job.jobId);
+      if (!line) throw new Error('not logged yet');
+      return line;
+    });
+    expect(warned.err).toMatchObject({ code: 10008, status: 404, method: 'PATCH' });
+    expect(String((warned.err as { url: string }).url)).toContain('/webhooks/');
+    job.cancel();
+    await eventually(() =>
+      expect(logs.some((l) => l.msg === 'interaction failed' && l.jobId === job.jobId)).toBe(true),
+    );
+    expect(JSON.stringify(logs)).not.toContain(i.token);
   });
 
   it('a failed job says nothing was charged', async () => {
@@ -488,7 +512,7 @@ describe('a job that outlives its interaction token', () => {
       expect(body.message_reference?.message_id).toBe(standIn.original(i)?.id);
       const posted = standIn.message(post.messageId as string) as StoredMessage;
       expect(await dimensions(posted)).toEqual(['3-base.png png 512x512', '3-hires.png png 1024x1024']);
-      expect(services.recorded.get(job.jobId)).toEqual([posted.id]);
+      await eventually(() => expect(services.recorded.get(job.jobId)).toEqual([posted.id]));
     } finally {
       standIn.advance(-(TOKEN_LIFETIME_MS + 1_000));
     }
