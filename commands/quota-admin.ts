@@ -142,7 +142,7 @@ export default {
         break;
       }
       default:
-        throw new UserError('bad-option', `Unknown subcommand "${sub}".`);
+        throw new UserError('bad-option', `Unknown subcommand "${sub}".`, { option: 'subcommand' });
     }
     // mentions render as names; allowed_mentions parse [] keeps them from pinging
     await interaction.reply(toSendOptions(ephemeral(`✅ ${done}`)));

@@ -186,11 +186,8 @@ function build(options: GenerationOptions, ctx: BuildContext) {
   if (blocked !== undefined) {
     throw new UserError(
       'bad-option',
-      `Your prompt contains “${blocked}”, which this server does not allow.`,
-      {
-        option: 'prompt',
-        blockedWord: blocked,
-      },
+      `Your prompt contains “${blocked}”, which this server does not allow. Remove it and try again.`,
+      { option: 'prompt' },
     );
   }
 

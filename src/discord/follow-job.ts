@@ -12,11 +12,14 @@ import { forChannel, type ResultView, renderCancelled, renderFailed, renderResul
 import { initialProgress, type JobView, reduceProgress, renderStatus } from './render/status.ts';
 import { fitUploads } from './render/uploads.ts';
 import { isExpiredToken, type ReplyTarget } from './reply.ts';
-import type { FinalEvent, FrontEndServices, JobHandle } from './services.ts';
+import type { FinalJobEvent, FrontEndServices, JobEvents } from './services.ts';
 
 export interface FollowOptions {
   target: ReplyTarget;
-  handle: JobHandle;
+  jobId: string;
+  /** Where the job stood when its reply was written. */
+  position: number;
+  events: JobEvents;
   view: JobView;
   /** The reply's message id, when known (the channel fallback answers it). */
   messageId?: string;
@@ -31,11 +34,11 @@ export interface FollowOptions {
 /** The token is (nearly) 15 minutes old: edits must stop; the result goes to the channel. */
 class TokenTooOld extends Error {}
 
-const isFinal = (e: { type: string }): e is FinalEvent =>
-  e.type === 'done' || e.type === 'failed' || e.type === 'cancelled';
+const isFinal = (e: { type: string }): e is FinalJobEvent =>
+  e.type === 'done' || e.type === 'failed' || e.type === 'cancelled' || e.type === 'interrupted';
 
 export async function finalPayload(
-  end: FinalEvent,
+  end: Exclude<FinalJobEvent, { type: 'interrupted' }>,
   view: JobView,
   services: FrontEndServices,
   uploadLimit: number,
@@ -55,7 +58,7 @@ export async function finalPayload(
 }
 
 export async function followJob(o: FollowOptions): Promise<void> {
-  const { target, handle, view, log } = o;
+  const { target, jobId, view, log } = o;
   let messageId = o.messageId;
   const throttle = new EditThrottle<ReplyPayload>(
     async (p) => {
@@ -67,18 +70,27 @@ export async function followJob(o: FollowOptions): Promise<void> {
       // the first reply went out just now
       lastSentAt: Date.now(),
       onError: (err) => {
-        if (!(err instanceof TokenTooOld))
-          log.warn({ err: errorForLog(err), jobId: handle.jobId }, 'progress edit failed');
+        if (!(err instanceof TokenTooOld)) log.warn({ err: errorForLog(err), jobId }, 'progress edit failed');
       },
     },
   );
-  let state = initialProgress(handle.position);
-  for await (const event of handle.events) {
+  let state = initialProgress(o.position);
+  // the reply already shows the first state; an event that changes nothing visible is no edit
+  let shown = renderStatus(view, state);
+  for await (const event of o.events) {
     if (isFinal(event)) break;
     state = reduceProgress(state, event);
-    throttle.push(renderStatus(view, state));
+    const next = renderStatus(view, state);
+    if (next.content === shown.content && next.files[0]?.data === shown.files[0]?.data) continue;
+    shown = next;
+    throttle.push(next);
   }
-  const end = await handle.result;
+  const end = await o.events.result;
+  if (end.type === 'interrupted') {
+    // this process is stopping; the job stays unfinished and the next start answers it
+    throttle.close();
+    return;
+  }
   const payload = await finalPayload(end, view, o.services, o.uploadLimit);
   let delivered: string | undefined;
   try {
@@ -88,5 +100,5 @@ export async function followJob(o: FollowOptions): Promise<void> {
     if (!(err instanceof TokenTooOld) && !isExpiredToken(err)) throw err;
   }
   if (delivered === undefined) delivered = await target.post(forChannel(payload, o.ownerId), messageId);
-  if (end.type === 'done') await o.services.recordMessages(handle.jobId, [delivered]);
+  if (end.type === 'done') await o.services.recordMessages(jobId, [delivered]);
 }

@@ -20,7 +20,7 @@ async function loadJob(jobId: string, guildId: string, ctx: CommandContext): Pro
   const job = await ctx.services.job(jobId);
   // a job from another server is "not found" here: ids must not leak across servers
   if (!job || job.guildId !== guildId)
-    throw new UserError('not-found', 'That image is no longer available.', { jobId });
+    throw new UserError('not-found', 'That image is no longer available.', { what: 'image' });
   return job;
 }
 
@@ -34,10 +34,13 @@ async function recheck(job: JobInfo, guildId: string, ctx: CommandContext, denoi
     );
     const blocked = findBlockedWord(request.prompt, settings.blockedWords);
     if (blocked) {
-      throw new UserError('bad-option', 'That prompt contains a word this server no longer allows.', {
-        option: 'prompt',
-        blockedWord: blocked,
-      });
+      throw new UserError(
+        'bad-option',
+        `That prompt contains “${blocked}”, which this server no longer allows.`,
+        {
+          option: 'prompt',
+        },
+      );
     }
     return request;
   } catch (err) {
@@ -74,17 +77,19 @@ export async function runJobComponent(
     }
     case 'upscale': {
       if (!interaction.isStringSelectMenu())
-        throw new UserError('bad-option', 'Pick a denoise value from the menu.');
+        throw new UserError('bad-option', 'Pick a denoise value from the menu.', { option: 'denoise' });
       const denoise = Number(interaction.values[0]);
       if (!(denoise > 0 && denoise <= 1)) {
         throw new UserError(
           'bad-option',
           `denoise must be greater than 0 and at most 1 (got ${interaction.values[0]})`,
+          { option: 'denoise' },
         );
       }
       // a re-upscaled image starts again from the base latent its own parent kept
       const parentJobId = job.kind === 'upscale' ? job.parentJobId : job.jobId;
-      if (!parentJobId) throw new UserError('not-found', 'That image is no longer available to upscale.');
+      if (!parentJobId)
+        throw new UserError('not-found', 'That image is no longer available to upscale.', { what: 'image' });
       const request = await recheck(job, requester.guildId, ctx, denoise);
       await startJob(
         interaction,
@@ -130,7 +135,10 @@ export async function runJobComponent(
     }
     case 'delete': {
       if (job.userId !== requester.userId && !requester.isAdmin) {
-        throw new UserError('not-allowed', 'Only its owner or an admin can delete this image.');
+        throw new UserError('not-allowed', 'Only its owner or an admin can delete this image.', {
+          action: 'delete',
+          reason: 'not-owner',
+        });
       }
       await interaction.deferUpdate();
       await interaction.deleteReply();

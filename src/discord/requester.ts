@@ -1,7 +1,6 @@
 // Who is asking, from an interaction: ids, roles, and Manage Server as Discord computed it for
 // this member in this channel (the server-side check behind every admin action).
 import { type BaseInteraction, GuildMember, PermissionFlagsBits } from 'discord.js';
-import { UserError } from '../user-error.ts';
 import type { Requester } from './services.ts';
 
 export function isAdmin(interaction: BaseInteraction): boolean {
@@ -10,7 +9,8 @@ export function isAdmin(interaction: BaseInteraction): boolean {
 
 export function requesterOf(interaction: BaseInteraction): Requester {
   if (!interaction.inGuild() || !interaction.channelId) {
-    throw new UserError('not-allowed', 'This bot works in servers only.');
+    // every command is registered for servers only, so only a crafted interaction gets here
+    throw new Error('an interaction from outside a server');
   }
   const member = interaction.member;
   const roleIds = member instanceof GuildMember ? [...member.roles.cache.keys()] : [...member.roles];

@@ -42,11 +42,13 @@ export function createRouter(commands: readonly Command[], ctx: CommandContext):
   async function dispatch(interaction: Interaction): Promise<{ jobId?: string }> {
     if (interaction.isChatInputCommand()) {
       const command = byName.get(interaction.commandName);
-      if (!command) throw new UserError('not-found', 'This command is no longer available.');
+      if (!command)
+        throw new UserError('not-found', 'This command is no longer available.', { what: 'command' });
       if (command.admin && !isAdmin(interaction)) {
         throw new UserError(
           'not-allowed',
           `You need the Manage Server permission to use /${interaction.commandName}.`,
+          { action: 'admin' },
         );
       }
       await command.execute(interaction, ctx);
@@ -56,18 +58,19 @@ export function createRouter(commands: readonly Command[], ctx: CommandContext):
       const parsed = parseCustomId(interaction.customId);
       if (!parsed.ok) {
         if (parsed.reason === 'foreign') return {};
-        throw new UserError('not-found', 'This button is out of date.');
+        throw new UserError('not-found', 'This button is out of date.', { what: 'button' });
       }
       const id: ComponentId = parsed.id;
       const command = byAction.get(id.action);
       const jobId = 'jobId' in id ? id.jobId : undefined;
       try {
         if (interaction.isModalSubmit()) {
-          if (!command?.onModal) throw new UserError('not-found', 'This form is out of date.');
+          if (!command?.onModal)
+            throw new UserError('not-found', 'This form is out of date.', { what: 'button' });
           await command.onModal(interaction, id, ctx);
         } else {
           if (!command?.onComponent || !('jobId' in id))
-            throw new UserError('not-found', 'This button is out of date.');
+            throw new UserError('not-found', 'This button is out of date.', { what: 'button' });
           await command.onComponent(interaction, id, ctx);
         }
       } catch (err) {

@@ -112,7 +112,9 @@ export async function startJob(
         expiresAt,
         channelId: requester.channelId,
       }),
-      handle,
+      jobId: handle.jobId,
+      position: handle.position,
+      events: handle,
       view,
       messageId: replyId,
       ownerId: requester.userId,
@@ -135,14 +137,14 @@ export async function followRecovered(
   job: RecoveredJob,
   ctx: CommandContext,
 ): Promise<void> {
-  const { info, handle } = job;
+  const { info } = job;
   const view: JobView = {
     jobId: info.jobId,
     kind: info.kind,
     request: info.request,
     denoises: info.denoises,
-    cost: handle.cost,
-    usage: handle.usage,
+    cost: info.cost,
+    usage: undefined,
     notes: [],
   };
   try {
@@ -154,7 +156,9 @@ export async function followRecovered(
         expiresAt: job.interaction?.expiresAt ?? new Date(0),
         channelId: info.channelId,
       }),
-      handle,
+      jobId: info.jobId,
+      position: 0,
+      events: job.events,
       view,
       ownerId: info.userId,
       services: ctx.services,

@@ -5,10 +5,15 @@
  * end turns that into words.
  */
 import type { GenerationRequest } from '../diffusion/request.ts';
+import type { JobKind } from '../jobs/cost.ts';
+import type { Usage } from '../jobs/quota.ts';
+import type { FinalJobEvent, JobEvent, JobHandle } from '../jobs/types.ts';
 import type { ModelInfo } from './build-request.ts';
 import type { GuildSettings, StoredGuildSettings } from './settings.ts';
 
-export type JobKind = 'imagine' | 'upscale';
+/** The job service's own types: what `submit` returns and what a job tells, as plain data. */
+export type { FinalJobEvent, JobEvent, JobHandle, JobKind, Usage };
+
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 /** Who asks, where: enough for quotas (roles), ownership and admin checks. */
@@ -21,51 +26,8 @@ export interface Requester {
   isAdmin: boolean;
 }
 
-export interface Usage {
-  used: number;
-  /** Daily budget; Infinity when unlimited. */
-  budget: number;
-  remaining: number;
-  blocked: boolean;
-  resetsAt: Date;
-}
-
-export interface OutputImage {
-  /** PNG bytes with the `parameters` text chunk. */
-  png: Buffer;
-  width: number;
-  height: number;
-  infotext: string;
-}
-
-export type Pass = 'base' | 'hires';
-
-export type JobEvent =
-  | { type: 'queued'; jobId: string; position: number }
-  | { type: 'position'; jobId: string; position: number }
-  | { type: 'started'; jobId: string }
-  | { type: 'progress'; jobId: string; pass: Pass; step: number; total: number; preview?: Buffer }
-  | {
-      type: 'done';
-      jobId: string;
-      images: { base?: OutputImage; upscaled: (OutputImage & { denoise: number })[] };
-      usage: Usage;
-      timings: { totalMs: number };
-    }
-  | { type: 'failed'; jobId: string; reason: string; error: { code: string; message: string } }
-  | { type: 'cancelled'; jobId: string };
-
-export type FinalEvent = Extract<JobEvent, { type: 'done' | 'failed' | 'cancelled' }>;
-
-/** One submitted job: its price, where it stands, and its events (this job's only). */
-export interface JobHandle {
-  jobId: string;
-  cost: number;
-  usage: Usage;
-  position: number;
-  events: AsyncIterable<JobEvent>;
-  result: Promise<FinalEvent>;
-}
+/** A job's events without its numbers: what `JobService.watch` gives for a job a restart took over. */
+export type JobEvents = Pick<JobHandle, 'result' | typeof Symbol.asyncIterator>;
 
 export interface SubmitInput {
   kind: JobKind;
@@ -120,7 +82,7 @@ export interface GuildSettingsChange {
 export interface RecoveredJob {
   info: JobInfo;
   interaction: { token: string; expiresAt: Date } | undefined;
-  handle: JobHandle;
+  events: JobEvents;
 }
 
 export interface FrontEndServices {
@@ -132,7 +94,7 @@ export interface FrontEndServices {
   updateGuildSettings(guildId: string, change: GuildSettingsChange, by: string): Promise<StoredGuildSettings>;
   /** The price in quota units (pure; the same rule the job service charges by). */
   cost(kind: JobKind, request: GenerationRequest, hiresPasses: number): number;
-  /** Reserves the cost and queues the job; throws a UserError (quota, queue full, blocked, …). */
+  /** Reserves the cost and queues the job (`JobService.submit`); throws a UserError (quota, queue full, …). */
   submit(input: SubmitInput): Promise<JobHandle>;
   /** Owner or admin; throws a UserError (not-found, not-allowed, already-finished). */
   cancel(jobId: string, by: { userId: string; isAdmin: boolean }): Promise<void>;

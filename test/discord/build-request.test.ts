@@ -186,7 +186,8 @@ describe('blocked words', () => {
     const stored = { blockedWords: ['gore'] };
     expect(refused(build({ prompt: 'a lot of GORE, please' }, stored))).toMatchObject({
       code: 'bad-option',
-      context: { option: 'prompt', blockedWord: 'gore' },
+      message: 'Your prompt contains “gore”, which this server does not allow. Remove it and try again.',
+      context: { option: 'prompt' },
     });
     expect(build({ prompt: 'gorgeous gorestuff' }, stored).ok).toBe(true);
     expect(build({ prompt: 'a cat', negative: 'gore' }, stored).ok).toBe(true);

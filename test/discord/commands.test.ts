@@ -136,8 +136,8 @@ describe('/imagine', () => {
     expect(ack?.type).toBe(4);
     expect((standIn.original(i)?.flags ?? 0) & EPHEMERAL).toBe(0);
 
-    job.emit({ type: 'started' });
-    job.emit({ type: 'progress', pass: 'base', step: 10, total: 30 });
+    job.start();
+    job.progress({ pass: 'base', step: 10, total: 30 });
     await replyWhen(i, (m) => m.content.includes('Drawing'), 'a progress edit');
     const done = await finished(i, job);
     expect(await dimensions(done)).toEqual(['42-base.png png 512x512', '42-hires.png png 1024x1024']);
@@ -467,7 +467,7 @@ describe('errors', () => {
   it('a reply deleted under a running job: the failed edits are logged with the job id, never the token', async () => {
     const { i, job } = await imagine(ALICE);
     (standIn.original(i) as StoredMessage).deleted = true;
-    job.emit({ type: 'progress', pass: 'base', step: 1, total: 30 });
+    job.progress({ pass: 'base', step: 1, total: 30 });
     const warned = await eventually(() => {
       const line = logs.find((l) => l.msg === 'progress edit failed' && l.jobId === job.jobId);
       if (!line) throw new Error('not logged yet');

@@ -24,10 +24,11 @@ describe('progress edits', () => {
   it('fold a burst of steps into one edit showing the latest, with its preview, then the final edit', async () => {
     const i = standIn.slash(GUILD, ALICE, 'imagine', { prompt: 'a busy job', seed: 5 });
     const job = await services.nextJob();
-    job.emit({ type: 'started' });
+    await standIn.waitUntil(() => (standIn.original(i)?.content.includes('Queued') ? true : undefined));
+    job.start();
     const preview = await testPng(64, 64);
     for (let step = 1; step <= 30; step++) {
-      job.emit({ type: 'progress', pass: 'base', step, total: 30, ...(step === 25 ? { preview } : {}) });
+      job.progress({ pass: 'base', step, total: 30, ...(step === 25 ? { preview } : {}) });
     }
     const edits = () =>
       standIn.requests({ route: 'PATCH /webhooks/:app/:token/messages/:message', token: i.token });

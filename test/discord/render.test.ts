@@ -4,12 +4,14 @@ import { ComponentType } from 'discord.js';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
+import type { JobRow } from '../../src/db/schema.ts';
 import { renderInternalError, renderUserError, userErrorText } from '../../src/discord/render/errors.ts';
 import { renderQueue, renderQuota, renderSettings } from '../../src/discord/render/info.ts';
 import { noteText } from '../../src/discord/render/notes.ts';
 import type { ReplyPayload } from '../../src/discord/render/payload.ts';
 import {
   type DoneEvent,
+  type FailedEvent,
   forChannel,
   type ResultView,
   renderCancelled,
@@ -28,6 +30,7 @@ import { codeBlock, units } from '../../src/discord/render/text.ts';
 import { fitUploads } from '../../src/discord/render/uploads.ts';
 import type { JobEvent, Usage } from '../../src/discord/services.ts';
 import { BUILT_IN_DEFAULTS, effectiveSettings } from '../../src/discord/settings.ts';
+import type { FailureReason } from '../../src/jobs/types.ts';
 import { UserError } from '../../src/user-error.ts';
 
 const usage: Usage = {
@@ -57,9 +60,18 @@ const done: DoneEvent = {
   type: 'done',
   jobId: view.jobId,
   images: { base: image(512, 512, 'base'), upscaled: [{ ...image(1024, 1024, 'hires'), denoise: 0.6 }] },
+  job: {} as JobRow,
   usage,
-  timings: { totalMs: 41_230 },
+  timings: { queuedMs: 0, hiresMs: [], decodeMs: 0, totalMs: 41_230 },
 };
+const failedWith = (reason: FailureReason, message = 'boom'): FailedEvent => ({
+  type: 'failed',
+  jobId: view.jobId,
+  job: {} as JobRow,
+  reason,
+  message,
+  refunded: true,
+});
 const resultView: ResultView = { ...view, upscaleCost: 3 };
 
 function customIds(p: ReplyPayload): string[] {
@@ -83,9 +95,13 @@ describe('status while waiting and running', () => {
 
   it('running: one bar per pass and the latest preview', () => {
     const events: JobEvent[] = [
-      { type: 'started', jobId: view.jobId },
-      { type: 'progress', jobId: view.jobId, pass: 'base', step: 30, total: 30, preview: png('p1') },
-      { type: 'progress', jobId: view.jobId, pass: 'hires', step: 9, total: 18 },
+      { type: 'started', jobId: view.jobId, attempt: 1 },
+      {
+        type: 'progress',
+        jobId: view.jobId,
+        progress: { pass: 'base', step: 30, total: 30, preview: png('p1') },
+      },
+      { type: 'progress', jobId: view.jobId, progress: { pass: 'hires', step: 9, total: 18 } },
     ];
     const state = events.reduce(reduceProgress, initialProgress(1));
     const p = renderStatus(view, state);
@@ -100,9 +116,7 @@ describe('status while waiting and running', () => {
     const progress = (step: number): JobEvent => ({
       type: 'progress',
       jobId: view.jobId,
-      pass: 'hires',
-      step,
-      total: 10,
+      progress: { pass: 'hires', step, total: 10 },
     });
     const state = [progress(1), progress(10), progress(1), progress(4)].reduce(
       reduceProgress,
@@ -170,22 +184,14 @@ describe('the final reply', () => {
   });
 
   it('failure and cancellation say nothing was charged', () => {
-    const failed = renderFailed(view, {
-      type: 'failed',
-      jobId: view.jobId,
-      reason: 'error',
-      error: { code: 'internal', message: 'boom' },
-    });
+    const failed = renderFailed(view, failedWith('error'));
     expect(failed.content).toContain('something went wrong on our side (job `m3x9k2a1b2c3`');
     expect(failed.content).not.toContain('boom');
     expect(failed.content).toContain('Nothing was charged.');
-    const timeout = renderFailed(view, {
-      type: 'failed',
-      jobId: view.jobId,
-      reason: 'timeout',
-      error: { code: 'timeout', message: '' },
-    });
+    const timeout = renderFailed(view, failedWith('timeout'));
     expect(timeout.content).toContain('it took longer than this bot allows');
+    expect(renderFailed(view, failedWith('engine-crashed')).content).toContain('the image engine crashed');
+    expect(renderFailed(view, failedWith('restart-expired')).content).toContain('the bot restarted');
     expect(renderCancelled(view).content).toContain('✖️ **Cancelled**');
   });
 
@@ -217,13 +223,8 @@ describe('text members typed cannot break the message or ping anyone', () => {
       renderStatus(nastyView, initialProgress(1)),
       renderResult({ ...nastyView, upscaleCost: 1 }, done),
       renderCancelled(nastyView),
-      renderFailed(nastyView, {
-        type: 'failed',
-        jobId: 'x',
-        reason: 'error',
-        error: { code: 'x', message: '' },
-      }),
-      renderUserError(new UserError('bad-option', nasty)),
+      renderFailed(nastyView, failedWith('error')),
+      renderUserError(new UserError('bad-option', nasty, { option: 'prompt' })),
       renderInternalError('abcd'),
       renderParameters([{ label: 'x', infotext: nasty }]),
       renderQuota(usage, 4),
@@ -259,28 +260,31 @@ describe('user errors, from code and context', () => {
       'This job costs 4 units and you have 1.5 of 50 left today (your quota resets <t:1893542400:R>). Fewer steps, a smaller size or a lower hires scale cost less; see /quota.',
     ],
     [
-      new UserError('queue-full', 'raw', { n: 20 }),
+      new UserError('queue-full', 'raw', { waiting: 20, max: 20 }),
       'The queue is full (20 jobs waiting or running). Try again in a few minutes.',
     ],
     [
       new UserError('user-limit', 'raw', { limit: 2 }),
       'You already have 2 jobs queued or running; wait for one to finish or cancel it (see /queue).',
     ],
-    [new UserError('user-limit', 'as the service says'), 'as the service says'],
     [
-      new UserError('blocked', 'raw'),
+      // a context from an older or other sender without the field: the service's own sentence
+      new UserError('user-limit', 'as the service says', {} as { limit: number }),
+      'as the service says',
+    ],
+    [
+      new UserError('blocked', 'raw', {}),
       'You are blocked from generating images in this server. Ask a server admin if you think this is a mistake.',
     ],
     [
-      new UserError('bad-option', 'raw', { option: 'prompt', blockedWord: 'gore' }),
-      'Your prompt contains “gore”, which this server does not allow. Remove it and try again.',
-    ],
-    [
-      new UserError('bad-option', 'steps must be a whole number from 1 to 50 (got 51)'),
+      new UserError('bad-option', 'steps must be a whole number from 1 to 50 (got 51)', { option: 'steps' }),
       'steps must be a whole number from 1 to 50 (got 51)',
     ],
     [
-      new UserError('not-allowed', 'Only its owner or an admin can cancel this job.'),
+      new UserError('not-allowed', 'Only its owner or an admin can cancel this job.', {
+        action: 'cancel',
+        reason: 'not-owner',
+      }),
       'Only its owner or an admin can cancel this job.',
     ],
   ])('%s', (err, text) => {

@@ -1,18 +1,18 @@
 /**
- * An in-memory FrontEndServices for the Discord tests of phase 1, until the job service exposes
- * its per-job handle: each submitted job waits until the test drives it (queued, progress, done,
- * failed, cancelled). Quotas are a plain per-member tally with the same refusals the real service
+ * An in-memory FrontEndServices for the Discord tests of phase 1, until the real job service is
+ * wired behind the interface: each submitted job's events go through the job service's own
+ * JobChannel, and the test drives them (started, progress, done, failed, cancelled). Quotas are a plain per-member tally with the same refusals the real service
  * raises (UserError code + context), so "refused costs nothing" and "charged to the presser" are
  * checked on what the front end asked for, not on how the real ledger stores it.
  */
 import sharp from 'sharp';
 import { loadConfig } from '../../src/config.ts';
-import type { GenerationRequest } from '../../src/diffusion/request.ts';
+import type { JobRow } from '../../src/db/schema.ts';
+import type { ProgressEvent } from '../../src/diffusion/pipeline.ts';
+import { type GenerationRequest, hiresSize } from '../../src/diffusion/request.ts';
 import type {
-  FinalEvent,
   FrontEndServices,
   GuildSettingsChange,
-  JobEvent,
   JobHandle,
   JobInfo,
   JobKind,
@@ -30,42 +30,9 @@ import {
   type StoredGuildSettings,
 } from '../../src/discord/settings.ts';
 import { jobCost } from '../../src/jobs/cost.ts';
+import { JobChannel } from '../../src/jobs/job-channel.ts';
+import type { FailureReason } from '../../src/jobs/types.ts';
 import { UserError } from '../../src/user-error.ts';
-
-/** An async stream the test pushes into; ends after the first final event. */
-class EventStream implements AsyncIterable<JobEvent> {
-  private readonly buffered: JobEvent[] = [];
-  private waiting: ((r: IteratorResult<JobEvent>) => void) | undefined;
-  private ended = false;
-
-  push(event: JobEvent): void {
-    if (this.ended) throw new Error(`job already ended; cannot push ${event.type}`);
-    if (event.type === 'done' || event.type === 'failed' || event.type === 'cancelled') this.ended = true;
-    const w = this.waiting;
-    if (w) {
-      this.waiting = undefined;
-      w({ value: event, done: false });
-    } else this.buffered.push(event);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<JobEvent> {
-    let finished = false;
-    return {
-      next: () => {
-        const next = this.buffered.shift();
-        if (next) {
-          if (next.type === 'done' || next.type === 'failed' || next.type === 'cancelled') finished = true;
-          return Promise.resolve({ value: next, done: false });
-        }
-        if (finished || (this.ended && this.buffered.length === 0))
-          return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => {
-          this.waiting = resolve;
-        });
-      },
-    };
-  }
-}
 
 export async function testPng(width: number, height: number, shade = 128): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: { r: shade, g: 64, b: 200 } } })
@@ -74,11 +41,8 @@ export async function testPng(width: number, height: number, shade = 128): Promi
 }
 
 export class ScriptedJob {
-  readonly stream = new EventStream();
-  private settle!: (e: FinalEvent) => void;
-  readonly result = new Promise<FinalEvent>((resolve) => {
-    this.settle = resolve;
-  });
+  /** The job service's own per-job event stream. */
+  readonly channel = new JobChannel();
 
   constructor(
     readonly info: JobInfo,
@@ -90,24 +54,33 @@ export class ScriptedJob {
     return this.info.jobId;
   }
 
-  emit(event: WithoutJobId<Exclude<JobEvent, FinalEvent>>): void {
-    this.stream.push({ ...event, jobId: this.jobId } as JobEvent);
+  get handleEvents() {
+    return {
+      result: this.channel.result,
+      [Symbol.asyncIterator]: () => this.channel[Symbol.asyncIterator](),
+    };
+  }
+
+  start(): void {
+    this.info.status = 'running';
+    this.channel.push({ type: 'started', jobId: this.jobId, attempt: 1 });
+  }
+
+  progress(progress: ProgressEvent): void {
+    this.channel.push({ type: 'progress', jobId: this.jobId, progress });
   }
 
   /** Ends the job with images of the request's real sizes (tiny solid PNGs). */
-  async finish(o: { totalMs?: number; bigUpscale?: Buffer } = {}): Promise<void> {
+  async finish(o: { totalMs?: number } = {}): Promise<void> {
     const r = this.info.request;
-    const target = {
-      width: Math.trunc((r.width * r.hiresScale) / 8) * 8,
-      height: Math.trunc((r.height * r.hiresScale) / 8) * 8,
-    };
+    const target = hiresSize(r);
     const base =
       this.info.kind === 'imagine'
         ? { png: await testPng(r.width, r.height, 40), width: r.width, height: r.height, infotext: 'base' }
         : undefined;
     const upscaled = await Promise.all(
       this.info.denoises.map(async (denoise, i) => ({
-        png: o.bigUpscale ?? (await testPng(target.width, target.height, 100 + i * 40)),
+        png: await testPng(target.width, target.height, 100 + i * 40),
         width: target.width,
         height: target.height,
         infotext: `hires ${denoise}`,
@@ -115,34 +88,51 @@ export class ScriptedJob {
       })),
     );
     this.info.status = 'done';
-    this.end({
+    this.channel.push({
       type: 'done',
       jobId: this.jobId,
+      job: this.row(),
       images: { ...(base ? { base } : {}), upscaled },
       usage: this.services.usageOf(this.input.requester),
-      timings: { totalMs: o.totalMs ?? 12_345 },
+      timings: { queuedMs: 5, hiresMs: [], decodeMs: 1, totalMs: o.totalMs ?? 12_345 },
     });
   }
 
-  fail(code = 'internal', message = 'engine crashed'): void {
+  fail(reason: FailureReason = 'error', message = 'engine crashed'): void {
     this.info.status = 'failed';
     this.services.refund(this);
-    this.end({ type: 'failed', jobId: this.jobId, reason: 'error', error: { code, message } });
+    this.channel.push({
+      type: 'failed',
+      jobId: this.jobId,
+      job: this.row(),
+      reason,
+      message,
+      refunded: true,
+    });
   }
 
   cancel(): void {
     this.info.status = 'cancelled';
     this.services.refund(this);
-    this.end({ type: 'cancelled', jobId: this.jobId });
+    this.channel.push({ type: 'cancelled', jobId: this.jobId, job: this.row(), refunded: true });
   }
 
-  private end(event: FinalEvent): void {
-    this.stream.push(event);
-    this.settle(event);
+  /** The job row the real service would attach (only the fields the front end could read). */
+  private row(): JobRow {
+    return {
+      id: this.jobId,
+      kind: this.info.kind,
+      guildId: this.info.guildId,
+      channelId: this.info.channelId,
+      userId: this.info.userId,
+      request: this.info.request,
+      denoises: this.info.denoises,
+      seed: this.info.request.seed,
+      cost: this.info.cost,
+      status: this.info.status,
+    } as JobRow;
   }
 }
-
-type WithoutJobId<T> = T extends unknown ? Omit<T, 'jobId'> : never;
 
 let counter = 0;
 
@@ -217,12 +207,12 @@ export class ScriptedServices implements FrontEndServices {
     const cost = jobCost(input.kind, input.request, input.denoises.length);
     const usage = this.usageOf(input.requester);
     if (usage.blocked)
-      throw new UserError('blocked', 'You are blocked from generating images in this server.');
+      throw new UserError('blocked', 'You are blocked from generating images in this server.', {});
     if (usage.used + cost > usage.budget) {
       throw new UserError('quota-exhausted', 'not enough quota', { cost, ...usage });
     }
     if (input.parentJobId && this.jobs.get(input.parentJobId)?.info.status !== 'done') {
-      throw new UserError('not-found', 'That image is no longer available to upscale.');
+      throw new UserError('not-found', 'That image is no longer available to upscale.', { what: 'image' });
     }
     this.submissions.push(input);
     const key = `${input.requester.guildId}:${input.requester.userId}`;
@@ -246,13 +236,22 @@ export class ScriptedServices implements FrontEndServices {
     this.order.push(job);
     const waiter = this.waiters.shift();
     if (waiter) waiter(this.order[this.taken++] as ScriptedJob);
+    job.channel.push({
+      type: 'queued',
+      jobId,
+      position: 1,
+      queueLength: 1,
+      cost,
+      usage: this.usageOf(input.requester),
+    });
     return {
       jobId,
       cost,
       usage: this.usageOf(input.requester),
       position: 1,
-      events: job.stream,
-      result: job.result,
+      subscribe: (listener) => job.channel.subscribe(listener),
+      result: job.channel.result,
+      [Symbol.asyncIterator]: () => job.channel[Symbol.asyncIterator](),
     };
   }
 
@@ -270,12 +269,15 @@ export class ScriptedServices implements FrontEndServices {
 
   async cancel(jobId: string, by: { userId: string; isAdmin: boolean }): Promise<void> {
     const job = this.jobs.get(jobId);
-    if (!job) throw new UserError('not-found', 'No such job.');
+    if (!job) throw new UserError('not-found', 'No such job.', { what: 'job' });
     if (job.info.userId !== by.userId && !by.isAdmin) {
-      throw new UserError('not-allowed', 'Only its owner or an admin can cancel this job.');
+      throw new UserError('not-allowed', 'Only its owner or an admin can cancel this job.', {
+        action: 'cancel',
+        reason: 'not-owner',
+      });
     }
     if (job.info.status !== 'queued' && job.info.status !== 'running') {
-      throw new UserError('already-finished', 'That job has already finished.');
+      throw new UserError('already-finished', 'That job has already finished.', { status: 'done' });
     }
     this.cancels.push({ jobId, by });
     job.cancel();
@@ -343,16 +345,9 @@ export class ScriptedServices implements FrontEndServices {
   recover(job: ScriptedJob): ScriptedJob {
     const fresh = new ScriptedJob(job.info, job.input, this);
     this.jobs.set(job.jobId, fresh);
-    const handle: JobHandle = {
-      jobId: job.jobId,
-      cost: job.info.cost,
-      usage: this.usageOf(job.input.requester),
-      position: 1,
-      events: fresh.stream,
-      result: fresh.result,
-    };
-    for (const l of this.recoveredListeners)
-      l({ info: job.info, interaction: job.input.interaction, handle });
+    for (const l of this.recoveredListeners) {
+      l({ info: job.info, interaction: job.input.interaction, events: fresh.handleEvents });
+    }
     return fresh;
   }
 }

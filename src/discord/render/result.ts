@@ -1,14 +1,14 @@
 // The final edit of a job's reply: the images, a short summary and the buttons; or what ended it.
 import { hiresSize } from '../../diffusion/request.ts';
-import type { FinalEvent, OutputImage, Usage } from '../services.ts';
+import type { FinalJobEvent, Usage } from '../services.ts';
 import { resultRows } from './components.ts';
-import { isUserErrorCode, userErrorText } from './errors.ts';
 import { notesBlock } from './notes.ts';
 import { type FileOut, payload, type ReplyPayload } from './payload.ts';
 import type { JobView } from './status.ts';
 import { codeBlock, duration, promptBlock, samplerLabel, units } from './text.ts';
 
-export type DoneEvent = Extract<FinalEvent, { type: 'done' }>;
+export type DoneEvent = Extract<FinalJobEvent, { type: 'done' }>;
+export type FailedEvent = Extract<FinalJobEvent, { type: 'failed' }>;
 
 export interface ResultView extends JobView {
   /** The price of one more hires pass from this job's base (the re-upscale menu shows it). */
@@ -28,8 +28,8 @@ function summary(view: ResultView, done: DoneEvent): string {
   ].join('\n');
 }
 
-function costLeft(usage: Usage): string {
-  return Number.isFinite(usage.budget) ? ` (${units(usage.remaining)} left today)` : '';
+function costLeft(usage: Usage | undefined): string {
+  return usage && Number.isFinite(usage.budget) ? ` (${units(usage.remaining)} left today)` : '';
 }
 
 function resultFiles(view: ResultView, done: DoneEvent): FileOut[] {
@@ -68,20 +68,30 @@ export function renderResult(view: ResultView, done: DoneEvent, extraNotes: stri
   });
 }
 
-export function renderFailed(view: JobView, event: Extract<FinalEvent, { type: 'failed' }>): ReplyPayload {
-  const why =
-    event.reason === 'timeout'
-      ? 'it took longer than this bot allows'
-      : event.reason === 'restart-expired'
-        ? 'the bot restarted and could not pick it up again in time'
-        : isUserErrorCode(event.error.code)
-          ? userErrorText({ code: event.error.code, message: event.error.message, context: {} })
-          : `something went wrong on our side (job \`${view.jobId}\`; a server admin can look it up in the bot's log)`;
+/** Why a job stopped, in words; internal details stay in the log. */
+function failureText(view: JobView, event: FailedEvent): string {
+  switch (event.reason) {
+    case 'timeout':
+      return 'it took longer than this bot allows';
+    case 'restart-expired':
+    case 'requeue-refused':
+      return 'the bot restarted and could not pick it up again in time';
+    case 'too-many-attempts':
+      return 'the bot stopped twice while drawing it, so it was not tried again';
+    case 'engine-crashed':
+      return `the image engine crashed (job \`${view.jobId}\`; it has been restarted, so try again)`;
+    default:
+      return `something went wrong on our side (job \`${view.jobId}\`; a server admin can look it up in the bot's log)`;
+  }
+}
+
+export function renderFailed(view: JobView, event: FailedEvent): ReplyPayload {
+  // a failed job is always refunded (here, or by the process that settled it)
   return payload(
     [
       `❌ **Failed** · job \`${view.jobId}\``,
       promptBlock(view.request.prompt),
-      `The job stopped: ${why}. Nothing was charged.`,
+      `The job stopped: ${failureText(view, event)}. Nothing was charged.`,
     ].join('\n'),
   );
 }
@@ -118,5 +128,3 @@ export function forChannel(reply: ReplyPayload, ownerId: string): ReplyPayload {
     allowedMentions: { parse: [], users: [ownerId] },
   };
 }
-
-export type { OutputImage };

@@ -15,7 +15,8 @@ export interface JobView {
   request: GenerationRequest;
   denoises: number[];
   cost: number;
-  usage: Usage;
+  /** The owner's usage after reserving this job; unknown for a job a restart took over. */
+  usage: Usage | undefined;
   notes: RequestNote[];
 }
 
@@ -40,18 +41,20 @@ export function initialProgress(position: number): ProgressState {
 export function reduceProgress(state: ProgressState, event: JobEvent): ProgressState {
   switch (event.type) {
     case 'queued':
+    case 'requeued':
     case 'position':
       return { ...state, position: event.position };
     case 'started':
       return { ...state, phase: 'running' };
     case 'progress': {
-      const next = { ...state, phase: 'running' as const, preview: event.preview ?? state.preview };
-      const step = { step: event.step, total: event.total };
-      if (event.pass === 'base') return { ...next, base: step };
+      const { pass, step: at, total, preview } = event.progress;
+      const next = { ...state, phase: 'running' as const, preview: preview ?? state.preview };
+      const step = { step: at, total };
+      if (pass === 'base') return { ...next, base: step };
       const hires = [...state.hires];
       const current = hires.at(-1);
       // a hires pass counts from step 1 again: that is the next denoise value's pass
-      if (!current || event.step < current.step) hires.push(step);
+      if (!current || at < current.step) hires.push(step);
       else hires[hires.length - 1] = step;
       return { ...next, hires };
     }
@@ -65,8 +68,8 @@ export function progressBar(step: number, total: number, width = 12): string {
   return `${'▰'.repeat(filled)}${'▱'.repeat(width - filled)} ${step}/${total}`;
 }
 
-export function costLine(cost: number, usage: Usage): string {
-  return Number.isFinite(usage.budget)
+export function costLine(cost: number, usage: Usage | undefined): string {
+  return usage && Number.isFinite(usage.budget)
     ? `Cost ${units(cost)} units · ${units(usage.remaining)} of ${units(usage.budget)} left today`
     : `Cost ${units(cost)} units`;
 }
