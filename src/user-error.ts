@@ -11,7 +11,8 @@ export interface UserErrorContexts {
   'user-limit': { limit: number };
   'quota-exhausted': { cost: number; remaining: number; budget: number; resetsAt: Date };
   blocked: Record<string, never>;
-  'not-found': { what: 'job' | 'image' };
+  /** `command`, `button`: a stale registration or a component from an old version of the bot. */
+  'not-found': { what: 'job' | 'image' | 'command' | 'button' };
   'not-allowed': { action: 'cancel' | 'delete' | 'admin'; reason?: 'not-owner' | 'other-process' };
   'already-finished': { status: 'done' | 'failed' | 'cancelled' };
   'shutting-down': Record<string, never>;

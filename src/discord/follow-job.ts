@@ -1,0 +1,104 @@
+/**
+ * Follows one job from its first reply to its last edit: queue position and progress through the
+ * edit throttle, then the images (or what ended the job). Only this job's events are read, from
+ * its handle; after the 15-minute token the result goes to the channel as a new message.
+ */
+import { compareSheet } from '../diffusion/compare-sheet.ts';
+import type { FrontEndLog } from './command.ts';
+import { EditThrottle } from './edit-throttle.ts';
+import { errorForLog } from './log-error.ts';
+import type { ReplyPayload } from './render/payload.ts';
+import { forChannel, type ResultView, renderCancelled, renderFailed, renderResult } from './render/result.ts';
+import { initialProgress, type JobView, reduceProgress, renderStatus } from './render/status.ts';
+import { fitUploads } from './render/uploads.ts';
+import { isExpiredToken, type ReplyTarget } from './reply.ts';
+import type { FinalJobEvent, FrontEndServices, JobEvents } from './services.ts';
+
+export interface FollowOptions {
+  target: ReplyTarget;
+  jobId: string;
+  /** Where the job stood when its reply was written. */
+  position: number;
+  events: JobEvents;
+  view: JobView;
+  /** The reply's message id, when known (the channel fallback answers it). */
+  messageId?: string;
+  ownerId: string;
+  services: FrontEndServices;
+  log: FrontEndLog;
+  uploadLimit: number;
+  /** Minimum time between two edits of the reply. */
+  editIntervalMs?: number;
+}
+
+/** The token is (nearly) 15 minutes old: edits must stop; the result goes to the channel. */
+class TokenTooOld extends Error {}
+
+const isFinal = (e: { type: string }): e is FinalJobEvent =>
+  e.type === 'done' || e.type === 'failed' || e.type === 'cancelled' || e.type === 'interrupted';
+
+export async function finalPayload(
+  end: Exclude<FinalJobEvent, { type: 'interrupted' }>,
+  view: JobView,
+  services: FrontEndServices,
+  uploadLimit: number,
+): Promise<ReplyPayload> {
+  if (end.type === 'failed') return renderFailed(view, end);
+  if (end.type === 'cancelled') return renderCancelled(view);
+  const result: ResultView = { ...view, upscaleCost: services.cost('upscale', view.request, 1) };
+  if (view.denoises.length > 1) {
+    result.sheet = await compareSheet(
+      end.images.upscaled.map((u) => ({ png: u.png, label: `denoise ${u.denoise}` })),
+    );
+  }
+  const rendered = renderResult(result, end);
+  const fitted = await fitUploads(rendered.files, uploadLimit);
+  if (fitted.notes.length === 0) return rendered;
+  return { ...renderResult(result, end, fitted.notes), files: fitted.files };
+}
+
+export async function followJob(o: FollowOptions): Promise<void> {
+  const { target, jobId, view, log } = o;
+  let messageId = o.messageId;
+  const throttle = new EditThrottle<ReplyPayload>(
+    async (p) => {
+      if (target.expired()) throw new TokenTooOld();
+      messageId = await target.edit(p);
+    },
+    {
+      intervalMs: o.editIntervalMs,
+      // the first reply went out just now
+      lastSentAt: Date.now(),
+      onError: (err) => {
+        if (!(err instanceof TokenTooOld)) log.warn({ err: errorForLog(err), jobId }, 'progress edit failed');
+      },
+    },
+  );
+  let state = initialProgress(o.position);
+  // the reply already shows the first state; an event that changes nothing visible is no edit
+  let shown = renderStatus(view, state);
+  for await (const event of o.events) {
+    if (isFinal(event)) break;
+    state = reduceProgress(state, event);
+    const next = renderStatus(view, state);
+    if (next.content === shown.content && next.files[0]?.data === shown.files[0]?.data) continue;
+    shown = next;
+    throttle.push(next);
+  }
+  const end = await o.events.result;
+  if (end.type === 'interrupted') {
+    // this process is stopping; the job stays unfinished and the next start answers it
+    throttle.close();
+    return;
+  }
+  const payload = await finalPayload(end, view, o.services, o.uploadLimit);
+  let delivered: string | undefined;
+  try {
+    await throttle.final(payload);
+    delivered = messageId;
+  } catch (err) {
+    if (!(err instanceof TokenTooOld) && !isExpiredToken(err)) throw err;
+  }
+  if (delivered === undefined) delivered = await target.post(forChannel(payload, o.ownerId), messageId);
+  if (end.type === 'done') await o.services.recordMessages(jobId, [delivered]);
+}

@@ -1,0 +1,70 @@
+/**
+ * An A1111 infotext as members paste it: multi-line from a modal, or squashed onto one line by a
+ * slash option (Discord turns the line breaks into spaces). The one-line form gets its breaks
+ * back, then `parseInfotext` reads it exactly as it reads a PNG's `parameters`.
+ */
+import { parseInfotext, parseInfotextFields } from '../diffusion/infotext.ts';
+import { type GenerationRequest, RequestError } from '../diffusion/request.ts';
+
+export interface PastedInfotext {
+  request: Partial<GenerationRequest>;
+  /** Keys we do not reproduce (face restoration, other upscalers, …). */
+  ignored: string[];
+  model: { hash?: string; name?: string };
+}
+
+export type PasteResult =
+  | { ok: true; value: PastedInfotext }
+  | { ok: false; option: string; message: string };
+
+/** A1111 writes the key/value line starting with `Steps:`; it holds at least three pairs. */
+function isParamLine(text: string): boolean {
+  return parseInfotextFields(text).params.size >= 3;
+}
+
+/** Puts back the two line breaks a one-line paste lost: before `Negative prompt:` and `Steps:`. */
+export function restoreLineBreaks(text: string): string {
+  const flat = text.replace(/\r\n?/g, '\n').trim();
+  if (flat.includes('\n')) return flat;
+  let head = flat;
+  let params = '';
+  const starts = [...flat.matchAll(/(?<=^|\s)Steps:\s/g)].map((m) => m.index);
+  for (const at of starts.reverse()) {
+    if (isParamLine(flat.slice(at))) {
+      head = flat.slice(0, at).trim();
+      params = flat.slice(at).trim();
+      break;
+    }
+  }
+  const negativeAt = head.search(/(?<=^|\s)Negative prompt:/);
+  const lines =
+    negativeAt >= 0 ? [head.slice(0, negativeAt).trim(), head.slice(negativeAt).trim()] : head ? [head] : [];
+  if (params) lines.push(params);
+  return lines.join('\n');
+}
+
+export function readPastedInfotext(text: string): PasteResult {
+  const restored = restoreLineBreaks(text);
+  if (restored === '') return { ok: false, option: 'parameters', message: 'parameters is empty' };
+  try {
+    const { request, ignored } = parseInfotext(restored);
+    const { params } = parseInfotextFields(restored);
+    return {
+      ok: true,
+      value: { request, ignored, model: { hash: params.get('Model hash'), name: params.get('Model') } },
+    };
+  } catch (err) {
+    if (err instanceof RequestError) return { ok: false, option: err.option, message: err.message };
+    throw err;
+  }
+}
+
+/**
+ * Whether a pasted `Model hash` names the loaded model. A1111 writes the first 10 hex digits of
+ * the SHA-256 (older versions: an 8-digit hash of part of the file, which cannot match ours).
+ */
+export function sameModelHash(pasted: string, loaded: string): boolean {
+  const a = pasted.trim().toLowerCase();
+  const b = loaded.trim().toLowerCase();
+  return a.length > 0 && b.length > 0 && (a.startsWith(b) || b.startsWith(a));
+}

@@ -1,0 +1,172 @@
+/**
+ * Defer, delegate, render for every command or button that starts a job: submit it (the job
+ * service reserves the quota and queues it), answer within Discord's 3 s — ephemerally if it was
+ * refused, so nobody else sees it — then follow it to the end.
+ */
+import type {
+  ButtonInteraction,
+  ChatInputCommandInteraction,
+  Client,
+  ModalSubmitInteraction,
+  StringSelectMenuInteraction,
+} from 'discord.js';
+import type { GenerationRequest } from '../diffusion/request.ts';
+import { UserError } from '../user-error.ts';
+import type { RequestNote } from './build-request.ts';
+import type { CommandContext } from './command.ts';
+import { followJob } from './follow-job.ts';
+import { JobError } from './job-error.ts';
+import { errorForLog } from './log-error.ts';
+import { renderUserError } from './render/errors.ts';
+import { initialProgress, type JobView, renderStatus } from './render/status.ts';
+import { DEFAULT_UPLOAD_LIMIT } from './render/uploads.ts';
+import { toEditOptions, tokenTarget, toSendOptions } from './reply.ts';
+import { requesterOf } from './requester.ts';
+import type { JobHandle, JobKind, RecoveredJob } from './services.ts';
+
+export type StartingInteraction =
+  | ChatInputCommandInteraction
+  | ButtonInteraction
+  | StringSelectMenuInteraction
+  | ModalSubmitInteraction;
+
+export interface JobPlan {
+  kind: JobKind;
+  request: GenerationRequest;
+  denoises: number[];
+  notes: RequestNote[];
+  parentJobId?: string;
+}
+
+/** Interaction tokens live 15 minutes. */
+export const TOKEN_LIFETIME_MS = 15 * 60_000;
+/** How long a submission may take before the bot defers instead (Discord allows 3 s). */
+export const ACK_BUDGET_MS = 2_000;
+
+type Settled = { handle: JobHandle } | { error: unknown };
+
+export async function startJob(
+  interaction: StartingInteraction,
+  plan: JobPlan,
+  ctx: CommandContext,
+): Promise<void> {
+  const requester = requesterOf(interaction);
+  const expiresAt = new Date(interaction.createdTimestamp + TOKEN_LIFETIME_MS);
+  const submitting: Promise<Settled> = ctx.services
+    .submit({
+      kind: plan.kind,
+      requester,
+      request: plan.request,
+      denoises: plan.denoises,
+      ...(plan.parentJobId ? { parentJobId: plan.parentJobId } : {}),
+      interaction: { token: interaction.token, expiresAt },
+    })
+    .then(
+      (handle) => ({ handle }),
+      (error: unknown) => ({ error }),
+    );
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ACK_BUDGET_MS);
+  });
+  const early = await Promise.race([submitting, budget]);
+  clearTimeout(timer);
+
+  let settled: Settled;
+  if (early === undefined) {
+    // the queue is slow to answer: hold the interaction with a public "thinking…" reply
+    await interaction.deferReply();
+    settled = await submitting;
+    if ('error' in settled) {
+      if (!(settled.error instanceof UserError)) throw settled.error;
+      await interaction.deleteReply();
+      await interaction.followUp(toSendOptions(renderUserError(settled.error)));
+      return;
+    }
+  } else {
+    settled = early;
+    if ('error' in settled) throw settled.error;
+  }
+
+  const { handle } = settled;
+  const view: JobView = {
+    jobId: handle.jobId,
+    kind: plan.kind,
+    request: plan.request,
+    denoises: plan.denoises,
+    cost: handle.cost,
+    usage: handle.usage,
+    notes: plan.notes,
+  };
+  try {
+    const first = renderStatus(view, initialProgress(handle.position));
+    const replyId = interaction.deferred
+      ? (await interaction.editReply(toEditOptions(first))).id
+      : (await interaction.reply({ ...toSendOptions(first), withResponse: true })).resource?.message?.id;
+
+    await followJob({
+      target: tokenTarget({
+        client: interaction.client,
+        applicationId: interaction.applicationId,
+        token: interaction.token,
+        expiresAt,
+        channelId: requester.channelId,
+      }),
+      jobId: handle.jobId,
+      position: handle.position,
+      events: handle,
+      view,
+      messageId: replyId,
+      ownerId: requester.userId,
+      services: ctx.services,
+      log: ctx.log,
+      uploadLimit: interaction.attachmentSizeLimit ?? DEFAULT_UPLOAD_LIMIT,
+      editIntervalMs: ctx.editIntervalMs,
+    });
+  } catch (err) {
+    throw new JobError(handle.jobId, err);
+  }
+}
+
+/**
+ * A job a restart took over: its reply is edited through the stored token while that is valid,
+ * otherwise the result is posted in its channel. Errors are logged; there is no member to answer.
+ */
+export async function followRecovered(
+  client: Client<true>,
+  job: RecoveredJob,
+  ctx: CommandContext,
+): Promise<void> {
+  const { info } = job;
+  const view: JobView = {
+    jobId: info.jobId,
+    kind: info.kind,
+    request: info.request,
+    denoises: info.denoises,
+    cost: info.cost,
+    usage: undefined,
+    notes: [],
+  };
+  try {
+    await followJob({
+      target: tokenTarget({
+        client,
+        applicationId: client.application.id,
+        token: job.interaction?.token ?? '',
+        expiresAt: job.interaction?.expiresAt ?? new Date(0),
+        channelId: info.channelId,
+      }),
+      jobId: info.jobId,
+      position: 0,
+      events: job.events,
+      view,
+      ownerId: info.userId,
+      services: ctx.services,
+      log: ctx.log,
+      uploadLimit: DEFAULT_UPLOAD_LIMIT,
+      editIntervalMs: ctx.editIntervalMs,
+    });
+  } catch (err) {
+    ctx.log.error({ err: errorForLog(err), jobId: info.jobId }, 'could not deliver a recovered job');
+  }
+}
