@@ -1,4 +1,4 @@
-// Wiring only: settings → logger → checks → bot.
+// Wiring only: settings → logger → checks → services → bot.
 import { existsSync } from 'node:fs';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, secretsOf } from './config.ts';
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     if (err instanceof UnavailableError) fail([err.message]);
     throw err;
   });
-  const bot = await startBot(config, log).catch(async (err: unknown) => {
+  const bot = await startBot(config, log, { services: services.frontEnd }).catch(async (err: unknown) => {
     await services.stop();
     throw err;
   });

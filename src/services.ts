@@ -1,7 +1,11 @@
-// Everything the bot runs besides Discord: database (migrated), engine worker, limiters, jobs.
+// Everything the bot runs besides the Discord client: database (migrated), engine workers,
+// limiters, jobs, and the front end's view of them (made before the jobs start, so that jobs a
+// restart takes over wait for the bot to follow them).
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
 import { resolveModelDir } from './diffusion/model-dir.ts';
+import { createBackend } from './discord/backend.ts';
+import type { FrontEndServices } from './discord/services.ts';
 import { EnginePool } from './engine/engine-pool.ts';
 import { createLimiters, type Limiters } from './jobs/limiters.ts';
 import { JobService } from './jobs/service.ts';
@@ -12,6 +16,7 @@ export interface Services {
   engine: EnginePool;
   limiters: Limiters;
   jobs: JobService;
+  frontEnd: FrontEndServices;
   stop(): Promise<void>;
 }
 
@@ -48,11 +53,12 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     );
     log.info({ model: engine.model, workers: config.model.workers }, 'model loaded');
+    const quota = { dailyUnits: config.quota.dailyUnits, resetHourUtc: config.quota.resetHourUtc };
     jobs = new JobService({
       db: database.db,
       engine,
       limiters,
-      quota: { dailyUnits: config.quota.dailyUnits, resetHourUtc: config.quota.resetHourUtc },
+      quota,
       concurrency: config.model.workers,
       retention: { latentDays: config.retention.latentDays },
       jobTimeoutMs: config.queue.jobTimeoutMs,
@@ -63,8 +69,16 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
         error: (o, m) => log.error(o, m),
       },
     });
+    const loaded = engine.model;
+    const frontEnd = createBackend({
+      config,
+      db: database.db,
+      jobs,
+      quota,
+      model: () => ({ name: loaded.name, hash: loaded.hash }),
+    });
     await jobs.start();
-    return { database, engine, limiters, jobs, stop };
+    return { database, engine, limiters, jobs, frontEnd, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -132,3 +132,22 @@ export const quotaPolicies = pgTable(
   (t) => [primaryKey({ columns: [t.guildId, t.scope, t.targetId] })],
 );
 export type QuotaPolicyRow = typeof quotaPolicies.$inferSelect;
+
+/**
+ * A server's own generation settings (/settings): defaults under what members type, limits that
+ * may only narrow the bot's MAX_* settings (null = the bot's), and a prompt word blocklist.
+ */
+export const guildSettings = pgTable('guild_settings', {
+  guildId: text('guild_id').primaryKey(),
+  defaults: jsonb('defaults')
+    .$type<Partial<Omit<GenerationRequest, 'prompt' | 'seed'>>>()
+    .notNull()
+    .default({}),
+  maxSteps: integer('max_steps'),
+  maxBaseSide: integer('max_base_side'),
+  maxHiresSide: integer('max_hires_side'),
+  blockedWords: jsonb('blocked_words').$type<string[]>().notNull().default([]),
+  updatedBy: text('updated_by'),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`),
+});
+export type GuildSettingsRow = typeof guildSettings.$inferSelect;

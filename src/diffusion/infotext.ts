@@ -48,8 +48,9 @@ export function formatInfotext(req: GenerationRequest, model: InfotextModel, hir
     ['Variation seed strength', req.subseedStrength !== 0 ? num(req.subseedStrength) : undefined],
     ['Denoising strength', hires ? num(req.denoise) : undefined],
     ['ENSD', req.ensd !== 0 && SAMPLER_INFO[req.sampler].usesEnsd ? num(req.ensd) : undefined],
-    // our "nv" is what A1111's default "GPU" source gives on NVIDIA cards, which it does not write
-    ['RNG', req.rng === 'cpu' ? 'CPU' : undefined],
+    // our "nv" is what A1111's default "GPU" source gives on NVIDIA cards; written as A1111 writes
+    // its "NV" source, so the image reproduces on any A1111 install, not only on NVIDIA cards
+    ['RNG', req.rng === 'cpu' ? 'CPU' : 'NV'],
     ['Hires upscale', hires ? num(req.hiresScale) : undefined],
     ['Hires steps', hires && req.hiresSteps !== 0 ? num(req.hiresSteps) : undefined],
     ['Hires upscaler', hires ? req.upscaler : undefined],

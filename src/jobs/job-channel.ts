@@ -1,7 +1,7 @@
 /**
  * One job's event stream. Events are kept from the first one on (only the latest progress event,
- * whose preview is the only big payload), so a subscriber that arrives late still sees where the
- * job stands, then every event after, until the final one closes the stream.
+ * with the latest preview: the only big payload), so a subscriber that arrives late still sees
+ * where the job stands, then every event after, until the final one closes the stream.
  */
 import type { FinalJobEvent, JobEvent } from './types.ts';
 
@@ -32,11 +32,17 @@ export class JobChannel {
 
   push(event: JobEvent): void {
     if (this.final) return;
+    let kept = event;
     if (event.type === 'progress') {
       const last = this.kept.at(-1);
-      if (last?.type === 'progress') this.kept.pop();
+      if (last?.type === 'progress') {
+        this.kept.pop();
+        // a late subscriber still gets the latest preview, whichever step drew it
+        const preview = event.progress.preview ?? last.progress.preview;
+        if (preview) kept = { ...event, progress: { ...event.progress, preview } };
+      }
     }
-    this.kept.push(event);
+    this.kept.push(kept);
     for (const l of this.listeners) l(event);
     if (isFinal(event)) {
       this.final = event;

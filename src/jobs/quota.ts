@@ -237,6 +237,26 @@ export async function resetUsage(
   });
 }
 
+/** A server's default daily budget per member, and whether the server set it (else the bot's). */
+export async function guildDailyUnits(
+  db: Db,
+  guildId: string,
+  settings: QuotaSettings,
+): Promise<{ dailyUnits: number; setHere: boolean }> {
+  const [row] = await db
+    .select({ dailyUnits: quotaPolicies.dailyUnits })
+    .from(quotaPolicies)
+    .where(
+      and(
+        eq(quotaPolicies.guildId, guildId),
+        eq(quotaPolicies.scope, 'guild'),
+        eq(quotaPolicies.targetId, guildId),
+      ),
+    );
+  const setHere = row?.dailyUnits !== null && row?.dailyUnits !== undefined;
+  return { dailyUnits: setHere ? (row?.dailyUnits as number) : settings.dailyUnits, setHere };
+}
+
 export type PolicyTarget =
   | { scope: 'guild' }
   | { scope: 'role'; roleId: string }

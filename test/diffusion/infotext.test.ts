@@ -10,9 +10,16 @@ const req: GenerationRequest = { ...DEFAULT_REQUEST, prompt: 'a cat', seed: 1506
 const model = { name: 'v1-5-pruned-emaonly', hash: '6ce0161689' };
 
 describe('formatInfotext', () => {
-  it('writes the keys in A1111 v1.10 order, as its example', () => {
+  it('writes the keys in A1111 v1.10 order, as its example (with RNG: NV, as A1111 writes its NV source)', () => {
     const text = formatInfotext(req, model, true);
-    expect(text).toBe(`a cat\n${A1111_EXAMPLE.replace('Version: v1.10.1', 'Version: hiresbot-0.1.0')}`);
+    const ours = A1111_EXAMPLE.replace('Version: v1.10.1', 'Version: hiresbot-0.1.0').replace(
+      'Denoising strength: 0.7, ',
+      'Denoising strength: 0.7, RNG: NV, ',
+    );
+    expect(text).toBe(`a cat\n${ours}`);
+    // read back, NV stays NV; an infotext without RNG (A1111's default GPU source) is NV too
+    expect(parseInfotext(text).request.rng).toBe('nv');
+    expect(parseInfotext(`a cat\n${A1111_EXAMPLE}`).request.rng).toBe('nv');
   });
 
   it('the base image carries no hires keys; Euler keeps "Automatic"', () => {

@@ -1,0 +1,146 @@
+/**
+ * The front end's `FrontEndServices` over the real parts: the job service (admission, quota
+ * reservation, queue, recovery), the quota ledger and the per-server settings table. Plain data
+ * in and out; the only state kept here is the list of jobs a restart took over before the bot
+ * was ready to follow them.
+ */
+import { and, asc, eq, inArray } from 'drizzle-orm';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/client.ts';
+import { type JobRow, jobs } from '../db/schema.ts';
+import { jobCost } from '../jobs/cost.ts';
+import { getJob } from '../jobs/job-store.ts';
+import {
+  guildDailyUnits,
+  type QuotaSettings,
+  resetUsage,
+  setBlocked,
+  setDailyUnits,
+  usage,
+} from '../jobs/quota.ts';
+import type { JobService } from '../jobs/service.ts';
+import type { ModelInfo } from './build-request.ts';
+import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
+import type { FrontEndServices, JobInfo, RecoveredJob } from './services.ts';
+import { effectiveSettings } from './settings.ts';
+
+export interface BackendParts {
+  config: Pick<Config, 'limits' | 'generation' | 'queue'>;
+  db: Db;
+  jobs: JobService;
+  quota: QuotaSettings;
+  model: () => ModelInfo;
+}
+
+function infoOf(row: JobRow): JobInfo {
+  return {
+    jobId: row.id,
+    kind: row.kind,
+    guildId: row.guildId,
+    channelId: row.channelId,
+    userId: row.userId,
+    status: row.status,
+    request: row.request,
+    denoises: row.denoises,
+    cost: row.cost,
+    parentJobId: row.parentJobId ?? undefined,
+    resultMessageIds: row.resultMessageIds ?? [],
+  };
+}
+
+/**
+ * Call before the job service starts: jobs it recovers at start are kept until the bot
+ * subscribes with `onRecovered` (it logs in after the services are up), then handed over.
+ */
+export function createBackend(parts: BackendParts): FrontEndServices {
+  const { db, jobs: service, quota } = parts;
+  const listeners = new Set<(job: RecoveredJob) => void>();
+  const unclaimed: RecoveredJob[] = [];
+
+  service.on((event) => {
+    if (event.type !== 'requeued') return;
+    const events = service.watch(event.jobId);
+    if (!events) return;
+    const row = event.job;
+    const recovered: RecoveredJob = {
+      info: infoOf(row),
+      interaction:
+        row.interactionToken && row.interactionExpiresAt
+          ? { token: row.interactionToken, expiresAt: row.interactionExpiresAt }
+          : undefined,
+      events,
+    };
+    if (listeners.size === 0) unclaimed.push(recovered);
+    for (const l of listeners) l(recovered);
+  });
+
+  return {
+    model: parts.model,
+    async guildSettings(guildId) {
+      return effectiveSettings(parts.config, await loadGuildSettings(db, guildId));
+    },
+    storedGuildSettings: (guildId) => loadGuildSettings(db, guildId),
+    updateGuildSettings: (guildId, change, by) => updateGuildSettings(db, guildId, change, by),
+    cost: jobCost,
+    submit: (input) =>
+      service.submit({
+        kind: input.kind,
+        guildId: input.requester.guildId,
+        channelId: input.requester.channelId,
+        userId: input.requester.userId,
+        roleIds: input.requester.roleIds,
+        request: input.request,
+        denoises: input.denoises,
+        ...(input.parentJobId ? { parentJobId: input.parentJobId } : {}),
+        interaction: input.interaction,
+      }),
+    cancel: (jobId, by) => service.cancel(jobId, by),
+    async job(jobId) {
+      const row = await getJob(db, jobId);
+      return row ? infoOf(row) : undefined;
+    },
+    async recordMessages(jobId, messageIds) {
+      await db.update(jobs).set({ resultMessageIds: messageIds }).where(eq(jobs.id, jobId));
+    },
+    usage: (r) => usage(db, { guildId: r.guildId, userId: r.userId, roleIds: r.roleIds }, quota),
+    async queue(r) {
+      const held = service.entries();
+      const positions = new Map(held.map((e) => [e.jobId, e.position]));
+      const mine = await db
+        .select()
+        .from(jobs)
+        .where(
+          and(
+            eq(jobs.guildId, r.guildId),
+            eq(jobs.userId, r.userId),
+            inArray(jobs.status, ['queued', 'running']),
+          ),
+        )
+        .orderBy(asc(jobs.createdAt));
+      return {
+        mine: mine.map((row) => ({
+          jobId: row.id,
+          kind: row.kind,
+          status: row.status as 'queued' | 'running',
+          // 0 while running; a job another process holds has no position known here
+          position: positions.get(row.id) ?? 0,
+          prompt: row.request.prompt,
+        })),
+        length: held.length,
+        max: parts.config.queue.max,
+      };
+    },
+    quota: {
+      guildDailyUnits: (guildId) => guildDailyUnits(db, guildId, quota),
+      setDailyUnits: (guildId, target, units, by) => setDailyUnits(db, guildId, target, units, by),
+      resetUser: (guildId, userId, by) => resetUsage(db, { guildId, userId }, quota, by),
+      setBlocked: (guildId, userId, blocked, by) => setBlocked(db, guildId, userId, blocked, by),
+    },
+    onRecovered(listener) {
+      listeners.add(listener);
+      // jobs recovered before anyone listened, and still held here
+      for (const job of unclaimed.splice(0)) if (service.watch(job.info.jobId)) listener(job);
+      return () => listeners.delete(listener);
+    },
+  };
+}
