@@ -48,7 +48,7 @@ describe('npm run generate', () => {
     }
     const text = readPngText(readFileSync(path.join(a, 'upscaled.png'))).get('parameters');
     expect(text).toMatch(
-      /^a red fox\nSteps: 6, Sampler: DPM\+\+ 2M, Schedule type: Karras, .*Model: tiny-sd15, Denoising strength: 0\.7, Hires upscale: 1\.5, Hires upscaler: Latent/,
+      /^a red fox\nSteps: 6, Sampler: DPM\+\+ 2M, Schedule type: Karras, .*Model: tiny-sd15, Denoising strength: 0\.7, RNG: NV, Hires upscale: 1\.5, Hires upscaler: Latent/,
     );
   });
 

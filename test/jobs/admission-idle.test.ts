@@ -69,7 +69,7 @@ describe('idle user limiters on Redis', () => {
     const here = open('held');
     const elsewhere = open('held'); // another bot process on the same Redis
     const slot = await here.users.tryAcquire('g:alice');
-    expect(slot).toBeDefined();
+    expect(slot?.release).toBeTypeOf('function'); // admitted: a slot to release
     await new Promise((r) => setTimeout(r, IDLE_MS * 5));
     expect(await elsewhere.users.tryAcquire('g:alice')).toBeUndefined();
     expect(await here.users.held('g:alice')).toBe(1);
@@ -81,7 +81,7 @@ describe('idle user limiters on Redis', () => {
       again = await elsewhere.users.tryAcquire('g:alice');
       return again !== undefined;
     }, 5_000);
-    expect(again).toBeDefined();
+    expect(again?.release).toBeTypeOf('function'); // admitted: a slot to release
     again?.release();
   });
 });

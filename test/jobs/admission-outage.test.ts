@@ -56,26 +56,26 @@ describe('admission gates when Redis fails', () => {
 
   it('a FLUSHALL mid-life: the next tryAcquire is admitted and limits count again', async () => {
     const l = create();
-    expect(await l.users.tryAcquire('alice')).toBeDefined();
-    expect(await l.queue.tryAcquire('all')).toBeDefined();
+    expect((await l.users.tryAcquire('alice'))?.release).toBeTypeOf('function'); // admitted: a slot to release
+    expect((await l.queue.tryAcquire('all'))?.release).toBeTypeOf('function'); // admitted: a slot to release
     await admin.flushall();
     // Redis forgot every slot: both gates start from zero and count again
     const slot = await l.users.tryAcquire('bob');
-    expect(slot).toBeDefined();
+    expect(slot?.release).toBeTypeOf('function'); // admitted: a slot to release
     expect(await l.users.tryAcquire('bob')).toBeUndefined();
-    expect(await l.queue.tryAcquire('all')).toBeDefined();
+    expect((await l.queue.tryAcquire('all'))?.release).toBeTypeOf('function'); // admitted: a slot to release
     expect(await l.queue.held('all')).toBe(1);
     slot?.release();
   });
 
   it('a Redis restart mid-life: once it answers again the next tryAcquire is admitted', async () => {
     const l = create();
-    expect(await l.users.tryAcquire('alice')).toBeDefined();
+    expect((await l.users.tryAcquire('alice'))?.release).toBeTypeOf('function'); // admitted: a slot to release
     await redis.restart();
     await l.ping();
-    expect(await l.users.tryAcquire('bob')).toBeDefined();
+    expect((await l.users.tryAcquire('bob'))?.release).toBeTypeOf('function'); // admitted: a slot to release
     expect(await l.users.tryAcquire('bob')).toBeUndefined();
-    expect(await l.queue.tryAcquire('all')).toBeDefined();
+    expect((await l.queue.tryAcquire('all'))?.release).toBeTypeOf('function'); // admitted: a slot to release
   });
 
   it('Redis hung (SIGSTOP): tryAcquire and held fail as unavailable within seconds, then recover', async () => {
@@ -92,7 +92,7 @@ describe('admission gates when Redis fails', () => {
     // the cause stays attached for the log
     expect(((acquire as { error: Error }).error.cause as Error).message).toMatch(/timed out|did not answer/);
     const slot = await l.users.tryAcquire('alice');
-    expect(slot).toBeDefined();
+    expect(slot?.release).toBeTypeOf('function'); // admitted: a slot to release
     expect(await l.users.tryAcquire('alice')).toBeUndefined();
     expect(await l.users.held('alice')).toBe(1);
   });
@@ -106,8 +106,8 @@ describe('admission gates when Redis fails', () => {
     expect(acquire.ms).toBeLessThan(ANSWER_BOUND_MS);
     await redis.start();
     await l.ping();
-    expect(await l.users.tryAcquire('alice')).toBeDefined();
-    expect(await l.queue.tryAcquire('all')).toBeDefined();
+    expect((await l.users.tryAcquire('alice'))?.release).toBeTypeOf('function'); // admitted: a slot to release
+    expect((await l.queue.tryAcquire('all'))?.release).toBeTypeOf('function'); // admitted: a slot to release
   });
 
   it('a limiter made while Redis hung is replaced, so that user is admitted once Redis answers', async () => {
@@ -117,7 +117,7 @@ describe('admission gates when Redis fails', () => {
     // carol's limiter is made now: registering it with Redis times out, which Bottleneck never retries
     expect(await timed(l.users.tryAcquire('carol'))).toMatchObject({ error: unavailable });
     redis.resume();
-    expect(await l.users.tryAcquire('carol')).toBeDefined();
+    expect((await l.users.tryAcquire('carol'))?.release).toBeTypeOf('function'); // admitted: a slot to release
     expect(await l.users.tryAcquire('carol')).toBeUndefined();
   });
 
@@ -129,7 +129,7 @@ describe('admission gates when Redis fails', () => {
     expect(acquire.ms).toBeLessThan(ANSWER_BOUND_MS);
     await redis.start();
     await l.ping();
-    expect(await l.users.tryAcquire('dave')).toBeDefined();
+    expect((await l.users.tryAcquire('dave'))?.release).toBeTypeOf('function'); // admitted: a slot to release
   });
 });
 
