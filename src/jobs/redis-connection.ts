@@ -66,6 +66,8 @@ class AdmissionConnection extends Bottleneck.IORedisConnection {
 
 export interface AdmissionRedis {
   connection: Bottleneck.IORedisConnection;
+  /** The command connection Bottleneck uses, for scripts of our own on its keys (reaper.ts). */
+  client: Redis;
   /** Resolves when Redis answers a PING; throws an UnavailableError naming REDIS_URL otherwise. */
   ping(): Promise<void>;
 }
@@ -83,6 +85,7 @@ export function connectAdmissionRedis(url: string): AdmissionRedis {
 
   return {
     connection,
+    client,
     async ping() {
       let timer: NodeJS.Timeout | undefined;
       let onError = (_err: Error) => {};
