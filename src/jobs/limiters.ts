@@ -16,7 +16,7 @@ import Bottleneck from 'bottleneck';
 import { UserError } from '../user-error.ts';
 import { LimiterPool } from './limiter-pool.ts';
 import { clientIdOf, Reaper, type ReaperLog } from './reaper.ts';
-import { type AdmissionRedis, connectAdmissionRedis } from './redis-connection.ts';
+import { type AdmissionRedis, connectAdmissionRedis, resendLostReleases } from './redis-connection.ts';
 
 export interface Slot {
   release(): void;
@@ -221,9 +221,11 @@ export function createLimiters(settings: LimiterSettings): Limiters {
   const cluster = redis
     ? { datastore: 'ioredis' as const, connection: redis.connection, heartbeatInterval: heartbeatMs }
     : {};
-  // a failed heartbeat is how a process learns that Redis stopped hearing from it
   const watched = (limiter: Bottleneck) => {
-    if (reaper) limiter.on('error', reaper.trouble);
+    if (!redis || !reaper) return limiter;
+    // a failed heartbeat is how a process learns that Redis stopped hearing from it
+    limiter.on('error', reaper.trouble);
+    resendLostReleases(limiter, redis.connection, reaper.trouble);
     return limiter;
   };
   const queueId = `${ns}-queue-${settings.queueMax}`;
