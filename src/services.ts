@@ -40,6 +40,7 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       perUser: config.queue.perUser,
       queueMax: config.queue.max,
       redisUrl: config.redisUrl,
+      log,
     });
     await limiters.ping();
     engine = await EnginePool.start(

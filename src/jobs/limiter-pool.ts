@@ -34,6 +34,11 @@ export class LimiterPool {
     private readonly idleMs: number,
   ) {}
 
+  /** The key's limiter if one is live (none is made). */
+  current(key: string): Bottleneck | undefined {
+    return this.entries.get(key)?.limiter;
+  }
+
   /** Runs `fn` with the key's limiter, which stays while `fn` runs. */
   run<T>(key: string, fn: (limiter: Bottleneck) => Promise<T>): Promise<T> {
     return this.hold(key, fn, () => false).then(({ result }) => result);

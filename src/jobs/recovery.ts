@@ -33,6 +33,8 @@ export async function startRecovery(
   log: JobServiceLog,
   hooks: RecoveryHooks,
 ): Promise<Recovery> {
+  // the admission reaper frees a dead process's slots sooner (limiters.ts DEAD_AFTER_MS, 20 s),
+  // so that the jobs re-queued here are not refused by their own dead slots
   const staleMs = o.staleMs ?? 30_000;
   const maxAttempts = o.maxAttempts ?? 2;
   const requeueWithinMs = o.requeueWithinMs ?? 3_600_000;

@@ -1,6 +1,7 @@
 /**
  * The Redis connection behind the admission gates: ioredis set to fail in seconds rather than
- * wait, and the two places where Bottleneck 2.19.5 meets Redis 7 corrected.
+ * wait, the two places where Bottleneck 2.19.5 meets Redis 7 corrected, and a release Bottleneck
+ * would lose sent again (resendLostReleases).
  *
  * - Bottleneck recovers from a lost settings key (FLUSHALL, a Redis restart without persistence)
  *   and from a forgotten client by matching the script errors `SETTINGS_KEY_NOT_FOUND` and
@@ -64,8 +65,48 @@ class AdmissionConnection extends Bottleneck.IORedisConnection {
   }
 }
 
+/** Waits before a failed release is sent again: quick at first, then every 5 s. */
+const RESEND_AFTER_MS = [250, 500, 1_000, 2_000, 5_000];
+
+interface FreeingStore {
+  __free__(index: string, weight: number): Promise<{ running: number }>;
+}
+
+/**
+ * Bottleneck sends a job's release (free.lua) once; a failure is only an 'error' event. A release
+ * lost to a dropped connection or a timeout left the slot counted in Redis for as long as the
+ * process lived, its heartbeats keeping the reaper away. Here a failed release is sent again
+ * until Redis takes it or the connection is closed. A release counts once whatever happens: one
+ * that reached Redis but whose answer was lost frees nothing the second time (the job's weight
+ * is gone).
+ * Each attempt is a fresh call, with the current time as Bottleneck's `now`.
+ */
+export function resendLostReleases(
+  limiter: Bottleneck,
+  connection: Bottleneck.IORedisConnection,
+  onFailure: (err: unknown) => void,
+): void {
+  const store = (limiter as unknown as { _store: FreeingStore })._store;
+  const free = store.__free__.bind(store);
+  const closed = () => (connection as unknown as ConnectionInternals).terminated;
+  store.__free__ = async (index, weight) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await free(index, weight);
+      } catch (err) {
+        onFailure(err);
+        if (closed()) throw err;
+        const wait = RESEND_AFTER_MS[Math.min(attempt, RESEND_AFTER_MS.length - 1)];
+        await new Promise((r) => setTimeout(r, wait).unref());
+      }
+    }
+  };
+}
+
 export interface AdmissionRedis {
   connection: Bottleneck.IORedisConnection;
+  /** The command connection Bottleneck uses, for scripts of our own on its keys (reaper.ts). */
+  client: Redis;
   /** Resolves when Redis answers a PING; throws an UnavailableError naming REDIS_URL otherwise. */
   ping(): Promise<void>;
 }
@@ -83,6 +124,7 @@ export function connectAdmissionRedis(url: string): AdmissionRedis {
 
   return {
     connection,
+    client,
     async ping() {
       let timer: NodeJS.Timeout | undefined;
       let onError = (_err: Error) => {};

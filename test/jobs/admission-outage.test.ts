@@ -110,6 +110,27 @@ describe('admission gates when Redis fails', () => {
     expect((await l.queue.tryAcquire('all'))?.release).toBeTypeOf('function'); // admitted: a slot to release
   });
 
+  it('a release lost to a dropped connection is sent again: the slot is freed, not counted for ever', async () => {
+    // a namespace of its own: earlier tests closed limiters that still held queue slots
+    const l = createLimiters({ perUser: 1, queueMax: 3, redisUrl: redis.url, namespace: 'lost-release' });
+    limiters = l;
+    const slot = await l.queue.tryAcquire('all');
+    expect(slot).toBeDefined();
+    // drop the limiters' connections (not admin's): the release below fails on the way
+    const self = Number(await admin.client('ID'));
+    for (const id of ((await admin.client('LIST')) as string).matchAll(/^id=(\d+)/gm)) {
+      if (Number(id[1]) !== self) await admin.client('KILL', 'ID', id[1] as string);
+    }
+    slot?.release();
+    // the process lives on and heartbeats, so no reaper would free it: the release itself comes again
+    let held = 1;
+    for (const end = Date.now() + ANSWER_BOUND_MS; held !== 0 && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      held = await l.queue.held('all').catch(() => 1);
+    }
+    expect(held).toBe(0);
+  });
+
   it('a limiter made while Redis hung is replaced, so that user is admitted once Redis answers', async () => {
     const l = create();
     await l.ping();
