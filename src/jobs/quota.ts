@@ -4,7 +4,7 @@
  * with a transaction-scoped advisory lock, so N concurrent requests against a budget that fits k
  * accept exactly k, on PGlite and on PostgreSQL alike.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { type Db, inTransaction } from '../db/client.ts';
 import { quotaPolicies, usageLedger } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
@@ -65,19 +65,23 @@ async function effectivePolicy(
   return { budget, blocked: user?.blocked ?? false };
 }
 
-async function usedOn(db: Db, scope: QuotaScope, day: string): Promise<number> {
+/** Sum of a user's ledger units on a quota day, of the rows that also meet `only`. */
+async function unitsOn(db: Db, scope: QuotaScope, day: string, only?: SQL): Promise<number> {
   const [row] = await db
-    .select({ used: sql<number>`coalesce(sum(${usageLedger.units}), 0)`.mapWith(Number) })
+    .select({ units: sql<number>`coalesce(sum(${usageLedger.units}), 0)`.mapWith(Number) })
     .from(usageLedger)
     .where(
       and(
         eq(usageLedger.guildId, scope.guildId),
         eq(usageLedger.userId, scope.userId),
         eq(usageLedger.quotaDay, day),
+        only,
       ),
     );
-  return round2(row?.used ?? 0);
+  return round2(row?.units ?? 0);
 }
+
+const usedOn = (db: Db, scope: QuotaScope, day: string) => unitsOn(db, scope, day);
 
 export async function usage(
   db: Db,
@@ -194,21 +198,16 @@ export async function settlementOf(
 }
 
 /** Units reserved today for jobs not yet settled (queued or running): not the user's to reset. */
-async function inFlightOn(db: Db, scope: QuotaScope, day: string): Promise<number> {
-  const [row] = await db
-    .select({ units: sql<number>`coalesce(sum(${usageLedger.units}), 0)`.mapWith(Number) })
-    .from(usageLedger)
-    .where(
-      and(
-        eq(usageLedger.guildId, scope.guildId),
-        eq(usageLedger.userId, scope.userId),
-        eq(usageLedger.quotaDay, day),
-        eq(usageLedger.kind, 'reserve'),
-        sql`not exists (select 1 from ${usageLedger} s where s.job_id = ${usageLedger.jobId} and s.kind in ('commit', 'refund'))`,
-      ),
-    );
-  return round2(row?.units ?? 0);
-}
+const inFlightOn = (db: Db, scope: QuotaScope, day: string) =>
+  unitsOn(
+    db,
+    scope,
+    day,
+    and(
+      eq(usageLedger.kind, 'reserve'),
+      sql`not exists (select 1 from ${usageLedger} s where s.job_id = ${usageLedger.jobId} and s.kind in ('commit', 'refund'))`,
+    ),
+  );
 
 /**
  * Admin: gives a user back today's settled usage. Reservations of jobs still in flight stay:
