@@ -1,0 +1,144 @@
+// `npm start` as a newcomer runs it: a child process on src/main.ts, configured by its environment
+// alone, against the Discord stand-in. It registers the slash commands (a PUT the first time, only
+// a GET the next), answers /imagine with the real engine, and after it is stopped and started again
+// on the same PGlite folder the buttons of its old replies still work.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/client.ts';
+import { jobs } from '../../src/db/schema.ts';
+import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
+import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
+import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
+import {
+  botFolder,
+  componentIds,
+  hasContent,
+  imagesOf,
+  isFinished,
+  ledgerOf,
+  replyWhen,
+  spent,
+} from '../support/real-bot.ts';
+
+const GET = 'GET /applications/:app/commands';
+const PUT = 'PUT /applications/:app/commands';
+
+let standIn: DiscordStandIn;
+let folder: ReturnType<typeof botFolder>;
+let bot: BotProcess | undefined;
+
+beforeAll(async () => {
+  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD] });
+  folder = botFolder();
+});
+
+afterAll(async () => {
+  await bot?.stop();
+  await standIn?.stop();
+  folder?.remove();
+});
+
+/** `npm start` in the bot's folder: no .env there, everything from the environment. */
+async function start(): Promise<BotProcess> {
+  const p = startBotProcess(folder.dir, {
+    ...folder.env,
+    DISCORD_TOKEN: standIn.token,
+    DISCORD_API_URL: standIn.apiUrl,
+    LOG_LEVEL: 'info',
+  });
+  bot = p;
+  // registration is the last step of start-up; global, as DISCORD_GUILD_ID is unset
+  const line = await p.waitForLog(['slash commands registered', 'slash commands unchanged']);
+  expect(line).toMatchObject({ scope: 'global' });
+  return p;
+}
+
+async function stop(p: BotProcess) {
+  expect(await p.stop()).toBe(0);
+  expect(p.output()).toContain('"msg":"shutting down"');
+  expect(p.output()).not.toContain(standIn.token);
+  bot = undefined;
+}
+
+describe('npm start against the stand-in', () => {
+  let result: StoredMessage;
+  let jobId: string;
+
+  it('registers the commands, answers /imagine with both images, and stops cleanly', async () => {
+    const p = await start();
+    expect(standIn.requests({ route: GET })).toHaveLength(1);
+    expect(standIn.requests({ route: PUT })).toHaveLength(1);
+    expect(
+      standIn
+        .commands()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['compare', 'imagine', 'paste', 'queue', 'quota', 'quota-admin', 'settings']);
+    const i = standIn.slash(GUILD, ALICE, 'imagine', { prompt: 'a harbour at night', seed: 77 });
+    result = await replyWhen(standIn, i, isFinished, 'the final edit');
+    expect(result.content).toContain('**Done**');
+    expect(result.content).toContain(
+      'Seed 77 · DPM++ 2M Karras · 30 steps · denoise 0.6 · 512×512 → 1024×1024',
+    );
+    expect(result.content).toContain('Cost 5 units (45 left today)');
+    const images = await imagesOf(standIn, result);
+    expect(images.map((x) => `${x.filename} ${x.width}x${x.height}`)).toEqual([
+      '77-base.png 512x512',
+      '77-hires.png 1024x1024',
+    ]);
+    expect(images[1]?.parameters).toContain('Seed: 77, Size: 512x512');
+    jobId = /job `(\w+)`/.exec(result.content)?.[1] as string;
+    expect(componentIds(result)).toContain(`hb:reroll:${jobId}`);
+    await stop(p);
+  });
+
+  it('started again on the same database: a GET and no PUT, and the old reply’s buttons work', async () => {
+    const p = await start();
+    await p.waitForLog('slash commands unchanged');
+    expect(standIn.requests({ route: GET })).toHaveLength(2);
+    expect(standIn.requests({ route: PUT })).toHaveLength(1);
+
+    const reroll = standIn.click(result, `hb:reroll:${jobId}`, BOB);
+    const rerolled = await replyWhen(standIn, reroll, isFinished, 'the reroll');
+    expect(rerolled.content).toContain('**Done**');
+    expect(rerolled.content).not.toContain('Seed 77 ');
+    const rerollId = /job `(\w+)`/.exec(rerolled.content)?.[1] as string;
+
+    const pick = standIn.select(result, `hb:upscale:${jobId}`, ['0.7'], ALICE);
+    const upscaled = await replyWhen(standIn, pick, isFinished, 'the re-upscale');
+    expect(upscaled.content).toContain('🔁 **Re-upscaled**');
+    expect((await imagesOf(standIn, upscaled)).map((x) => `${x.filename} ${x.width}x${x.height}`)).toEqual([
+      '77-hires.png 1024x1024',
+    ]);
+    const upscaleId = /job `(\w+)`/.exec(upscaled.content)?.[1] as string;
+
+    const params = standIn.click(result, `hb:params:${jobId}`, BOB);
+    expect((await replyWhen(standIn, params, hasContent)).content).toContain('Seed: 77');
+    standIn.click(result, `hb:delete:${jobId}`, ALICE);
+    await standIn.waitUntil(() => (standIn.message(result.id)?.deleted ? true : undefined));
+    await stop(p);
+
+    // the ledger the bot kept, read from its PGlite folder once it has stopped
+    const database = await openDatabase({ pgliteDir: folder.env.PGLITE_DIR });
+    try {
+      const alice = await ledgerOf(database.db, GUILD, ALICE);
+      const bob = await ledgerOf(database.db, GUILD, BOB);
+      // Alice: her image (5) and the hires pass of the re-upscale (1024²·30 / 512²·30 = 4)
+      expect(alice.map((r) => [r.jobId, r.kind, r.units])).toEqual([
+        [jobId, 'reserve', 5],
+        [jobId, 'commit', 0],
+        [upscaleId, 'reserve', 4],
+        [upscaleId, 'commit', 0],
+      ]);
+      // Bob pressed 🎲 Reroll: he pays for it
+      expect(bob.map((r) => [r.jobId, r.kind])).toEqual([
+        [rerollId, 'reserve'],
+        [rerollId, 'commit'],
+      ]);
+      expect(spent(bob)).toBe(5);
+      const rows = await database.db.select().from(jobs);
+      expect(rows.map((r) => r.status)).toEqual(['done', 'done', 'done']);
+    } finally {
+      await database.close();
+    }
+  });
+});

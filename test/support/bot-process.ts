@@ -1,0 +1,91 @@
+// The bot as `npm start` runs it: a child process on src/main.ts (through tsx), configured only by
+// its environment and working folder, whose JSON log lines the test reads as they come.
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+
+export interface BotProcess {
+  child: ChildProcess;
+  /** Parsed JSON log lines so far (pino writes one per line on stdout). */
+  lines(): { msg: string; [key: string]: unknown }[];
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** The first log line with this message (or one of these), now or when it comes. */
+  waitForLog(msg: string | string[], timeoutMs?: number): Promise<{ msg: string; [key: string]: unknown }>;
+  /** SIGTERM, as a service manager stops it; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export function startBotProcess(cwd: string, env: Record<string, string>): BotProcess {
+  const { PATH, HOME } = process.env;
+  const child = spawn(tsx, [path.join(root, 'src', 'main.ts')], {
+    cwd,
+    env: { PATH, HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let stdout = '';
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of waiters) w();
+  };
+  child.stdout?.on('data', (d) => {
+    out += d;
+    stdout += d;
+    wake();
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+    wake();
+  });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      exitCode = code;
+      wake();
+      resolve(code);
+    }),
+  );
+  const lines = () =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string });
+  return {
+    child,
+    lines,
+    output: () => out,
+    exited,
+    waitForLog(msg, timeoutMs = 120_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines().find((l) => (Array.isArray(msg) ? msg.includes(l.msg) : l.msg === msg));
+          if (found) {
+            done();
+            resolve(found);
+          } else if (exitCode !== undefined) {
+            done();
+            reject(new Error(`the bot exited (${exitCode}) before logging "${msg}":\n${out}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`the bot did not log "${msg}" within ${timeoutMs} ms:\n${out}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (exitCode === undefined) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
