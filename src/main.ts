@@ -36,14 +36,29 @@ async function main(): Promise<void> {
     await services.stop();
     throw err;
   });
+  // A stop signal often arrives twice: systemd and Ctrl-C signal every process of the command, and
+  // tsx relays what it gets to the bot too. A repeat must not cut the shutdown short (Node's default
+  // action, once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
+  let stopping = false;
   const stop = async (signal: string) => {
+    if (stopping) {
+      log.info({ signal }, 'already shutting down');
+      return;
+    }
+    stopping = true;
     log.info({ signal }, 'shutting down');
-    await bot.stop();
-    await services.stop();
+    try {
+      await bot.stop();
+      await services.stop();
+    } catch (err) {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+    log.info('stopped');
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
 main().catch((err: unknown) => {

@@ -2,7 +2,7 @@
 // alone, against the Discord stand-in. It registers the slash commands (a PUT the first time, only
 // a GET the next), answers /imagine with the real engine, and after it is stopped and started again
 // on the same PGlite folder the buttons of its old replies still work.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { jobs } from '../../src/db/schema.ts';
 import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
@@ -27,12 +27,13 @@ let folder: ReturnType<typeof botFolder>;
 let bot: BotProcess | undefined;
 
 beforeAll(async () => {
-  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD] });
+  // heartbeats of 1 s: on a busy machine a late ACK at 150 ms makes discord.js reconnect mid-test
+  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD], heartbeatMs: 1_000 });
   folder = botFolder();
 });
 
 afterAll(async () => {
-  await bot?.stop();
+  bot?.kill();
   await standIn?.stop();
   folder?.remove();
 });
@@ -49,12 +50,19 @@ async function start(): Promise<BotProcess> {
   // registration is the last step of start-up; global, as DISCORD_GUILD_ID is unset
   const line = await p.waitForLog(['slash commands registered', 'slash commands unchanged']);
   expect(line).toMatchObject({ scope: 'global' });
+  await vi.waitFor(() => expect(standIn.connectedClients).toBe(1), { timeout: 10_000 });
   return p;
 }
 
+/**
+ * SIGTERM to the process group, as systemd sends it (the bot and tsx above it both get one, and
+ * tsx may relay its own), then again, as an impatient operator does.
+ */
 async function stop(p: BotProcess) {
-  expect(await p.stop()).toBe(0);
-  expect(p.output()).toContain('"msg":"shutting down"');
+  expect(await p.stop('SIGTERM', { repeatAfterMs: 50 })).toBe(0);
+  // the whole shutdown ran (database closed), whatever repeats of the signal arrived
+  expect(p.lines().map((l) => l.msg)).toContain('shutting down');
+  expect(p.lines().at(-1)?.msg).toBe('stopped');
   expect(p.output()).not.toContain(standIn.token);
   bot = undefined;
 }

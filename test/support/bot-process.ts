@@ -14,8 +14,13 @@ export interface BotProcess {
   output(): string;
   /** The first log line with this message (or one of these), now or when it comes. */
   waitForLog(msg: string | string[], timeoutMs?: number): Promise<{ msg: string; [key: string]: unknown }>;
-  /** SIGTERM, as a service manager stops it; resolves with the exit code. */
-  stop(): Promise<number | null>;
+  /**
+   * SIGTERM to its whole process group (tsx and the bot under it), as systemd stops a service
+   * and as Ctrl-C in a terminal reaches every process of the command; resolves with the exit code.
+   */
+  stop(signal?: NodeJS.Signals, o?: { repeatAfterMs?: number }): Promise<number | null>;
+  /** SIGKILL to the group, for clean-up after a failed test. */
+  kill(): void;
   exited: Promise<number | null>;
 }
 
@@ -25,6 +30,8 @@ export function startBotProcess(cwd: string, env: Record<string, string>): BotPr
     cwd,
     env: { PATH, HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // its own process group, as a service or a terminal command has
+    detached: true,
   });
   let out = '';
   let stdout = '';
@@ -83,9 +90,20 @@ export function startBotProcess(cwd: string, env: Record<string, string>): BotPr
         check();
       });
     },
-    async stop() {
-      if (exitCode === undefined) child.kill('SIGTERM');
+    async stop(signal = 'SIGTERM', o = {}) {
+      if (exitCode === undefined) process.kill(-(child.pid as number), signal);
+      if (o.repeatAfterMs !== undefined) {
+        await new Promise((r) => setTimeout(r, o.repeatAfterMs));
+        if (exitCode === undefined) process.kill(-(child.pid as number), signal);
+      }
       return exited;
+    },
+    kill() {
+      try {
+        if (exitCode === undefined) process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
     },
   };
 }
