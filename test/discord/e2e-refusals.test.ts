@@ -27,7 +27,8 @@ let folder: ReturnType<typeof botFolder>;
 let real: RealBot;
 
 beforeAll(async () => {
-  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD] });
+  // heartbeats of 1 s: on a busy machine a late ACK at 150 ms makes discord.js reconnect mid-test
+  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD], heartbeatMs: 1_000 });
   // each UNet call does real work, so a 50-step job stays in the queue while the test goes on
   folder = botFolder({ unetWork: 1024 });
   real = await startRealBot(standIn, {

@@ -27,7 +27,8 @@ let real: RealBot;
 const events: JobEvent[] = [];
 
 beforeAll(async () => {
-  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD] });
+  // heartbeats of 1 s: on a busy machine a late ACK at 150 ms makes discord.js reconnect mid-test
+  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD], heartbeatMs: 1_000 });
   // each UNet call does real work (two 1024² matmuls), so a long job lasts seconds
   folder = botFolder({ unetWork: 1024 });
   real = await startRealBot(standIn, { ...folder.env, DISCORD_GUILD_ID: GUILD });
