@@ -1,0 +1,88 @@
+// A restart with jobs in flight, through the real services: the bot stops while one job draws and
+// another waits; the next start on the same PGlite folder takes both over (once their owner's
+// heartbeat is stale) and finishes them in their original replies, charging each once.
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jobs } from '../../src/db/schema.ts';
+import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
+import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
+import {
+  botFolder,
+  imagesOf,
+  isFinished,
+  ledgerOf,
+  type RealBot,
+  replyWhen,
+  startRealBot,
+} from '../support/real-bot.ts';
+
+let standIn: DiscordStandIn;
+let folder: ReturnType<typeof botFolder>;
+let real: RealBot | undefined;
+
+beforeAll(async () => {
+  // heartbeats of 1 s: on a busy machine a late ACK at 150 ms makes discord.js reconnect mid-test
+  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD], heartbeatMs: 1_000 });
+  folder = botFolder({ unetWork: 1024 });
+});
+
+afterAll(async () => {
+  await real?.stop();
+  await standIn?.stop();
+  folder?.remove();
+});
+
+const start = () => startRealBot(standIn, { ...folder.env, DISCORD_GUILD_ID: GUILD });
+const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
+
+describe('a restart with jobs in flight', () => {
+  it('the next start finishes the running and the waiting job in their own replies', async () => {
+    real = await start();
+    const running = standIn.slash(GUILD, ALICE, 'imagine', {
+      prompt: 'a long one',
+      seed: 21,
+      size: '256x256',
+      steps: 50,
+    });
+    const waiting = standIn.slash(GUILD, BOB, 'imagine', {
+      prompt: 'next in line',
+      seed: 22,
+      size: '256x256',
+      steps: 6,
+    });
+    const drawing = await replyWhen(standIn, running, (m) => m.content.includes('**Drawing**'));
+    const queued = await replyWhen(standIn, waiting, (m) => m.content.includes('**Queued**'));
+    const ids = [jobIdOf(drawing), jobIdOf(queued)];
+    await real.stop();
+    real = undefined;
+
+    real = await start();
+    expect(standIn.identifies).toBe(2);
+    // the old process's heartbeat goes stale after 30 s; run the recovery pass as its timer will then
+    await real.services.jobs.recover(new Date(Date.now() + 31_000));
+    const first = await replyWhen(standIn, running, isFinished, 'the taken-over job’s final edit');
+    const second = await replyWhen(standIn, waiting, isFinished, 'the waiting job’s final edit');
+    // the same messages, edited through the tokens stored with the jobs
+    expect(first.id).toBe(drawing.id);
+    expect(second.id).toBe(queued.id);
+    expect(first.content).toContain('**Done**');
+    expect(second.content).toContain('**Done**');
+    expect((await imagesOf(standIn, first)).map((x) => `${x.filename} ${x.width}x${x.height}`)).toEqual([
+      '21-base.png 256x256',
+      '21-hires.png 512x512',
+    ]);
+    const db = real.services.database.db;
+    for (const [id, user] of [
+      [ids[0], ALICE],
+      [ids[1], BOB],
+    ] as const) {
+      const [row] = await db
+        .select()
+        .from(jobs)
+        .where(eq(jobs.id, id as string));
+      expect(row?.status).toBe('done');
+      const rows = (await ledgerOf(db, GUILD, user)).filter((r) => r.jobId === id);
+      expect(rows.map((r) => r.kind)).toEqual(['reserve', 'commit']);
+    }
+  });
+});
