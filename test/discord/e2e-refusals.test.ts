@@ -133,6 +133,26 @@ describe('refusals are ephemeral and charge nothing on the real ledger', () => {
   });
 });
 
+describe('what only the engine or the database can tell', () => {
+  it('a prompt past the 10-chunk cap: the reply says what to change, and nothing is charged', async () => {
+    // BREAK closes (and pads) a chunk: 11 chunks in 70 characters, far under MAX_PROMPT_CHARS
+    const prompt = Array.from({ length: 11 }, () => 'a cat').join(' BREAK ');
+    const i = standIn.slash(GUILD, ALICE, 'imagine', { prompt });
+    const failed = await done(i);
+    expect(failed.content).toContain('**Failed**');
+    expect(failed.content).toContain(
+      'The job stopped: prompt must fit in 10 chunks of 75 tokens, 750 tokens in all (got 752 tokens in 11 chunks). Nothing was charged.',
+    );
+    expect(failed.content).not.toContain('something went wrong');
+    const rows = (await ledgerOf(db(), GUILD, ALICE)).filter((r) => r.jobId === jobIdOf(failed));
+    expect(rows.map((r) => [r.kind, r.units])).toEqual([
+      ['reserve', 0.25],
+      ['refund', -0.25],
+    ]);
+    expect(real.logs.filter((l) => l.level >= 50 && l.jobId === jobIdOf(failed))).toEqual([]);
+  });
+});
+
 describe('a job that finishes after its 15-minute token expired', () => {
   it('is posted as a new channel message naming its owner, pinging nobody else', async () => {
     const prompt = `@everyone @here <@&${ADMIN_ROLE}> <@${BOB}> look`;

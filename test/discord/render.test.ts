@@ -192,6 +192,17 @@ describe('the final reply', () => {
     expect(timeout.content).toContain('it took longer than this bot allows');
     expect(renderFailed(view, failedWith('engine-crashed')).content).toContain('the image engine crashed');
     expect(renderFailed(view, failedWith('restart-expired')).content).toContain('the bot restarted');
+    // what the engine alone can check (the prompt's chunks) is the member's to change: said as is
+    const refused = renderFailed(
+      view,
+      failedWith(
+        'bad-option',
+        'prompt must fit in 10 chunks of 75 tokens, 750 tokens in all (got 830 tokens)',
+      ),
+    );
+    expect(refused.content).toContain(
+      'The job stopped: prompt must fit in 10 chunks of 75 tokens, 750 tokens in all (got 830 tokens). Nothing was charged.',
+    );
     expect(renderCancelled(view).content).toContain('✖️ **Cancelled**');
   });
 
