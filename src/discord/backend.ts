@@ -7,7 +7,7 @@
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
-import { type JobRow, jobs } from '../db/schema.ts';
+import { type JobRow, jobLatents, jobs } from '../db/schema.ts';
 import { jobCost } from '../jobs/cost.ts';
 import { getJob } from '../jobs/job-store.ts';
 import {
@@ -19,6 +19,7 @@ import {
   usage,
 } from '../jobs/quota.ts';
 import type { JobService } from '../jobs/service.ts';
+import { UserError } from '../user-error.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
 import type { FrontEndServices, JobInfo, RecoveredJob } from './services.ts';
@@ -82,8 +83,22 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     storedGuildSettings: (guildId) => loadGuildSettings(db, guildId),
     updateGuildSettings: (guildId, change, by) => updateGuildSettings(db, guildId, change, by),
     cost: jobCost,
-    submit: (input) =>
-      service.submit({
+    async submit(input) {
+      // A re-upscale starts from the parent's stored base latent, which the retention sweep
+      // deletes after LATENT_RETENTION_DAYS: refuse before charging, as for any missing image,
+      // rather than let the job fail in the engine as an internal error.
+      if (input.kind === 'upscale' && input.parentJobId) {
+        const [kept] = await db
+          .select({ jobId: jobLatents.jobId })
+          .from(jobLatents)
+          .where(eq(jobLatents.jobId, input.parentJobId));
+        if (!kept) {
+          throw new UserError('not-found', 'That image is no longer available to upscale.', {
+            what: 'image',
+          });
+        }
+      }
+      return service.submit({
         kind: input.kind,
         guildId: input.requester.guildId,
         channelId: input.requester.channelId,
@@ -93,7 +108,8 @@ export function createBackend(parts: BackendParts): FrontEndServices {
         denoises: input.denoises,
         ...(input.parentJobId ? { parentJobId: input.parentJobId } : {}),
         interaction: input.interaction,
-      }),
+      });
+    },
     cancel: (jobId, by) => service.cancel(jobId, by),
     async job(jobId) {
       const row = await getJob(db, jobId);

@@ -151,6 +151,23 @@ describe('what only the engine or the database can tell', () => {
     ]);
     expect(real.logs.filter((l) => l.level >= 50 && l.jobId === jobIdOf(failed))).toEqual([]);
   });
+
+  it('🔁 Re-upscale of an image whose base latent the retention sweep deleted: an ephemeral not-found, no charge', async () => {
+    const i = standIn.slash(GUILD, BOB, 'imagine', { prompt: 'an old one', seed: 8 });
+    const old = await done(i);
+    const jobId = jobIdOf(old);
+    // LATENT_RETENTION_DAYS (7) later, as the hourly sweep runs then
+    await real.services.jobs.sweep(new Date(Date.now() + 8 * 86_400_000));
+    const before = await ledgerOf(db(), GUILD, BOB);
+    const pick = standIn.select(old, `hb:upscale:${jobId}`, ['0.5'], BOB);
+    const answer = await answerTo(pick);
+    expect(answer.flags & EPHEMERAL).toBe(EPHEMERAL);
+    expect(answer.content).toBe('⚠️ That image is no longer available to upscale.');
+    expect(await ledgerOf(db(), GUILD, BOB)).toEqual(before);
+    // 🎲 Reroll needs no latent: it still works
+    const reroll = standIn.click(old, `hb:reroll:${jobId}`, BOB);
+    expect((await done(reroll)).content).toContain('**Done**');
+  });
 });
 
 describe('a job that finishes after its 15-minute token expired', () => {
