@@ -18,7 +18,7 @@ import {
   setDailyUnits,
   usage,
 } from '../jobs/quota.ts';
-import type { JobService } from '../jobs/service.ts';
+import type { FailureReason, JobService } from '../jobs/service.ts';
 import { UserError } from '../user-error.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
@@ -32,6 +32,13 @@ export interface BackendParts {
   quota: QuotaSettings;
   model: () => ModelInfo;
 }
+
+/** How recovery ends a job it must not run again (src/jobs/recovery.ts, JobService.adopt). */
+const RECOVERY_FAILURES: ReadonlySet<string> = new Set<FailureReason>([
+  'restart-expired',
+  'too-many-attempts',
+  'requeue-refused',
+]);
 
 function infoOf(row: JobRow): JobInfo {
   return {
@@ -51,28 +58,53 @@ function infoOf(row: JobRow): JobInfo {
 
 /**
  * Call before the job service starts: jobs it recovers at start are kept until the bot
- * subscribes with `onRecovered` (it logs in after the services are up), then handed over.
+ * subscribes with `onRecovered` (it logs in after the services are up), then handed over; so
+ * are jobs recovery failed instead (too old, tried twice), whose owners are otherwise never told.
  */
 export function createBackend(parts: BackendParts): FrontEndServices {
   const { db, jobs: service, quota } = parts;
   const listeners = new Set<(job: RecoveredJob) => void>();
-  const unclaimed: RecoveredJob[] = [];
+  /** Handed over before the bot subscribed; `ended`: recovery failed it, nobody holds its events. */
+  const unclaimed: { job: RecoveredJob; ended: boolean }[] = [];
+
+  const handOver = (job: RecoveredJob, ended: boolean) => {
+    if (listeners.size === 0) unclaimed.push({ job, ended });
+    for (const l of listeners) l(job);
+  };
 
   service.on((event) => {
-    if (event.type !== 'requeued') return;
-    const events = service.watch(event.jobId);
-    if (!events) return;
-    const row = event.job;
-    const recovered: RecoveredJob = {
-      info: infoOf(row),
-      interaction:
-        row.interactionToken && row.interactionExpiresAt
-          ? { token: row.interactionToken, expiresAt: row.interactionExpiresAt }
-          : undefined,
-      events,
-    };
-    if (listeners.size === 0) unclaimed.push(recovered);
-    for (const l of listeners) l(recovered);
+    if (event.type === 'requeued') {
+      const events = service.watch(event.jobId);
+      if (!events) return;
+      const row = event.job;
+      handOver(
+        {
+          info: infoOf(row),
+          interaction:
+            row.interactionToken && row.interactionExpiresAt
+              ? { token: row.interactionToken, expiresAt: row.interactionExpiresAt }
+              : undefined,
+          events,
+        },
+        false,
+      );
+    } else if (event.type === 'failed' && RECOVERY_FAILURES.has(event.reason)) {
+      // a job recovery ended without running it (nobody holds its events): its owner is told
+      // once, in the channel (the row's token is cleared as a job ends)
+      handOver(
+        {
+          info: infoOf(event.job),
+          interaction: undefined,
+          events: {
+            result: Promise.resolve(event),
+            async *[Symbol.asyncIterator]() {
+              yield event;
+            },
+          },
+        },
+        true,
+      );
+    }
   });
 
   return {
@@ -154,8 +186,10 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     },
     onRecovered(listener) {
       listeners.add(listener);
-      // jobs recovered before anyone listened, and still held here
-      for (const job of unclaimed.splice(0)) if (service.watch(job.info.jobId)) listener(job);
+      // jobs recovered before anyone listened: still held here, or ended by recovery
+      for (const { job, ended } of unclaimed.splice(0)) {
+        if (ended || service.watch(job.info.jobId)) listener(job);
+      }
       return () => listeners.delete(listener);
     },
   };

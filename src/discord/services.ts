@@ -78,7 +78,10 @@ export interface GuildSettingsChange {
   removeBlockedWords?: string[];
 }
 
-/** A job taken over from a previous process: the front end follows it like a fresh one. */
+/**
+ * A job taken over from a previous process: the front end follows it like a fresh one. Also a
+ * job recovery ended without running it (its only event is the failure), so its owner hears why.
+ */
 export interface RecoveredJob {
   info: JobInfo;
   interaction: { token: string; expiresAt: Date } | undefined;
@@ -111,6 +114,6 @@ export interface FrontEndServices {
     resetUser(guildId: string, userId: string, by: string): Promise<void>;
     setBlocked(guildId: string, userId: string, blocked: boolean, by: string): Promise<void>;
   };
-  /** Called for each job a restart took over; returns an unsubscribe function. */
+  /** Called for each job a restart took over or failed; returns an unsubscribe function. */
   onRecovered(listener: (job: RecoveredJob) => void): () => void;
 }

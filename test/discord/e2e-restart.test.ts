@@ -2,7 +2,8 @@
 // another waits; the next start on the same PGlite folder takes both over (once their owner's
 // heartbeat is stale) and finishes them in their original replies, charging each once.
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/client.ts';
 import { jobs } from '../../src/db/schema.ts';
 import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
@@ -26,8 +27,12 @@ beforeAll(async () => {
   folder = botFolder({ unetWork: 1024 });
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await real?.stop();
+  real = undefined;
+});
+
+afterAll(async () => {
   await standIn?.stop();
   folder?.remove();
 });
@@ -84,5 +89,47 @@ describe('a restart with jobs in flight', () => {
       const rows = (await ledgerOf(db, GUILD, user)).filter((r) => r.jobId === id);
       expect(rows.map((r) => r.kind)).toEqual(['reserve', 'commit']);
     }
-  });
+  }, 180_000);
+
+  it('a job the bot was down too long for is failed, refunded, and its owner told in the channel', async () => {
+    real = await start();
+    const i = standIn.slash(GUILD, ALICE, 'imagine', {
+      prompt: 'forgotten',
+      seed: 31,
+      size: '256x256',
+      steps: 50,
+    });
+    const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'));
+    const jobId = jobIdOf(drawing);
+    await real.stop();
+    real = undefined;
+    // the bot stays down for two hours: the job is older than recovery re-queues (1 h)
+    const database = await openDatabase({ pgliteDir: folder.env.PGLITE_DIR });
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000);
+    await database.db
+      .update(jobs)
+      .set({ createdAt: hoursAgo(2), heartbeatAt: hoursAgo(2) })
+      .where(eq(jobs.id, jobId));
+    await database.close();
+    standIn.advance(2 * 3_600_000);
+    try {
+      real = await start();
+      const post = await standIn.waitForRequest(
+        (r) =>
+          r.route === 'POST /channels/:channel/messages' &&
+          String((r.body as { content?: string }).content).includes(jobId),
+        60_000,
+      );
+      const body = post.body as { content: string; allowed_mentions: unknown };
+      expect(body.content.startsWith(`<@${ALICE}> `)).toBe(true);
+      expect(body.content).toContain(
+        'The job stopped: the bot restarted and could not pick it up again in time. Nothing was charged.',
+      );
+      expect(body.allowed_mentions).toEqual({ parse: [], users: [ALICE] });
+    } finally {
+      standIn.advance(-2 * 3_600_000);
+    }
+    const rows = (await ledgerOf(real.services.database.db, GUILD, ALICE)).filter((r) => r.jobId === jobId);
+    expect(rows.map((r) => r.kind)).toEqual(['reserve', 'refund']);
+  }, 180_000);
 });
