@@ -36,9 +36,9 @@ async function main(): Promise<void> {
     await services.stop();
     throw err;
   });
-  // A stop signal often arrives twice: systemd and Ctrl-C signal every process of the command, and
-  // tsx relays what it gets to the bot too. A repeat must not cut the shutdown short (Node's default
-  // action, once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
+  // A stop signal may come twice (a second Ctrl-C, a manager that signals the group and then the
+  // process, tsx's CLI relaying its own). A repeat must not cut the shutdown short (Node's default
+  // action once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {

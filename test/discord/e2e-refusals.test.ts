@@ -16,6 +16,7 @@ import {
   imagesOf,
   isFinished,
   ledgerOf,
+  mentionsOfEveryMessage,
   type RealBot,
   replyWhen,
   spent,
@@ -224,20 +225,11 @@ describe('admin commands', () => {
 
 describe('allowed_mentions', () => {
   it('every message the bot sent in this file pinged nobody but, in a channel post, the job’s owner', () => {
-    const sent = standIn.requests().filter((r) => {
-      const body = r.body as { content?: unknown; data?: { content?: unknown } } | null;
-      return typeof body?.content === 'string' || typeof body?.data?.content === 'string';
-    });
+    const sent = mentionsOfEveryMessage(standIn);
     expect(sent.length).toBeGreaterThan(20);
-    for (const r of sent) {
-      const body = r.body as { allowed_mentions?: unknown; data?: { allowed_mentions?: unknown } };
-      const mentions = (body.data?.allowed_mentions ?? body.allowed_mentions) as
-        | { parse: unknown[]; users?: string[]; roles?: string[] }
-        | undefined;
-      expect(mentions?.parse, `${r.method} ${r.route}`).toEqual([]);
-      expect(mentions?.roles ?? []).toEqual([]);
-      if (r.route === 'POST /channels/:channel/messages') expect(mentions?.users).toEqual([ALICE]);
-      else expect(mentions?.users ?? []).toEqual([]);
+    for (const m of sent) {
+      expect(m, m.route).toMatchObject({ parse: [], roles: [] });
+      expect(m.users).toEqual(m.route === 'POST /channels/:channel/messages' ? [ALICE] : []);
     }
   });
 });

@@ -15,6 +15,7 @@ import {
   imagesOf,
   isFinished,
   ledgerOf,
+  mentionsOfEveryMessage,
   replyWhen,
   spent,
 } from '../support/real-bot.ts';
@@ -54,10 +55,7 @@ async function start(): Promise<BotProcess> {
   return p;
 }
 
-/**
- * SIGTERM to the process group, as systemd sends it (the bot and tsx above it both get one, and
- * tsx may relay its own), then again, as an impatient operator does.
- */
+/** SIGTERM to the process group, as systemd sends it, then again, as an impatient operator does. */
 async function stop(p: BotProcess) {
   expect(await p.stop('SIGTERM', { repeatAfterMs: 50 })).toBe(0);
   // the whole shutdown ran (database closed), whatever repeats of the signal arrived
@@ -97,7 +95,7 @@ describe('npm start against the stand-in', () => {
     jobId = /job `(\w+)`/.exec(result.content)?.[1] as string;
     expect(componentIds(result)).toContain(`hb:reroll:${jobId}`);
     await stop(p);
-  });
+  }, 180_000);
 
   it('started again on the same database: a GET and no PUT, and the old reply’s buttons work', async () => {
     const p = await start();
@@ -148,5 +146,7 @@ describe('npm start against the stand-in', () => {
     } finally {
       await database.close();
     }
-  });
+    for (const m of mentionsOfEveryMessage(standIn))
+      expect(m, m.route).toMatchObject({ parse: [], users: [] });
+  }, 180_000);
 });

@@ -15,6 +15,7 @@ import {
   imagesOf,
   isFinished,
   ledgerOf,
+  mentionsOfEveryMessage,
   type RealBot,
   replyWhen,
   startRealBot,
@@ -238,5 +239,13 @@ describe('progress edits', () => {
     console.info(
       `progress: ${edits.length} edits in ${gaps.reduce((a, b) => a + b, 0)} ms, gaps ${gaps.join(', ')} ms`,
     );
+  });
+});
+
+describe('allowed_mentions', () => {
+  it('every reply and edit the bot sent in this file pinged nobody', () => {
+    const sent = mentionsOfEveryMessage(standIn);
+    expect(sent.length).toBeGreaterThan(10);
+    for (const m of sent) expect(m, m.route).toEqual({ route: m.route, parse: [], roles: [], users: [] });
   });
 });

@@ -1,10 +1,22 @@
-// The bot as `npm start` runs it: a child process on src/main.ts (through tsx), configured only by
-// its environment and working folder, whose JSON log lines the test reads as they come.
+// The bot as `npm start` runs it (`node --import tsx src/main.ts`), as a child process in a folder
+// of its own, configured only by its environment, whose JSON log lines the test reads as they come.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
-const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+
+/** What `npm start` runs; the child runs the same, with paths that work from another folder. */
+export const START_SCRIPT = 'node --import tsx src/main.ts';
+export const startScript = (): string =>
+  (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } })
+    .scripts.start;
+const startArgs = [
+  '--import',
+  pathToFileURL(path.join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href,
+  path.join(root, 'src', 'main.ts'),
+];
 
 export interface BotProcess {
   child: ChildProcess;
@@ -15,8 +27,8 @@ export interface BotProcess {
   /** The first log line with this message (or one of these), now or when it comes. */
   waitForLog(msg: string | string[], timeoutMs?: number): Promise<{ msg: string; [key: string]: unknown }>;
   /**
-   * SIGTERM to its whole process group (tsx and the bot under it), as systemd stops a service
-   * and as Ctrl-C in a terminal reaches every process of the command; resolves with the exit code.
+   * A signal to its whole process group, as systemd stops a service and as Ctrl-C in a terminal
+   * reaches every process of the command; resolves with the exit code.
    */
   stop(signal?: NodeJS.Signals, o?: { repeatAfterMs?: number }): Promise<number | null>;
   /** SIGKILL to the group, for clean-up after a failed test. */
@@ -26,7 +38,9 @@ export interface BotProcess {
 
 export function startBotProcess(cwd: string, env: Record<string, string>): BotProcess {
   const { PATH, HOME } = process.env;
-  const child = spawn(tsx, [path.join(root, 'src', 'main.ts')], {
+  if (startScript() !== START_SCRIPT)
+    throw new Error(`npm start is now "${startScript()}": update bot-process.ts`);
+  const child = spawn(process.execPath, startArgs, {
     cwd,
     env: { PATH, HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -144,3 +144,22 @@ export async function ledgerOf(db: Db, guildId: string, userId: string): Promise
 /** The units a member's ledger rows add up to (what today's usage counts). */
 export const spent = (rows: LedgerRow[]): number =>
   Math.round(rows.reduce((sum, r) => sum + r.units, 0) * 100) / 100;
+
+/** The allowed_mentions of every message the bot wrote (a reply, an edit, a channel post). */
+export function mentionsOfEveryMessage(
+  standIn: DiscordStandIn,
+): { route: string; parse: unknown; roles: unknown; users: unknown }[] {
+  return standIn
+    .requests()
+    .filter((r) => {
+      const body = r.body as { content?: unknown; data?: { content?: unknown } } | null;
+      return typeof body?.content === 'string' || typeof body?.data?.content === 'string';
+    })
+    .map((r) => {
+      const body = r.body as { allowed_mentions?: unknown; data?: { allowed_mentions?: unknown } };
+      const m = (body.data?.allowed_mentions ?? body.allowed_mentions) as
+        | { parse?: unknown; users?: unknown; roles?: unknown }
+        | undefined;
+      return { route: r.route, parse: m?.parse, roles: m?.roles ?? [], users: m?.users ?? [] };
+    });
+}
