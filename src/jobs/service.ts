@@ -380,8 +380,9 @@ export class JobService {
           this.log.warn({ jobId: held.id, err, attempt }, 'could not mark a job running; retrying'),
       });
       if (!row) {
-        // cancelled or taken over while it waited: whoever did that settled it
+        // cancelled or taken over by another process while it waited: whoever did that settled it
         for (const s of held.slots) s.release();
+        await this.endedElsewhere(held);
         return;
       }
       held.row = row;
@@ -517,7 +518,10 @@ export class JobService {
             this.log.warn({ jobId: h.id, err, attempt }, 'could not settle a job; retrying'),
         },
       );
-      if (settled === undefined) return;
+      if (settled === undefined) {
+        await this.endedElsewhere(h);
+        return;
+      }
       const job = { ...h.row, status: outcome.status, interactionToken: null } as JobRow;
       this.log.info(
         {
@@ -545,6 +549,32 @@ export class JobService {
     } finally {
       this.settling.delete(h.id);
       for (const s of h.slots) s.release();
+    }
+  }
+
+  /**
+   * A job held here was ended, or taken over, by another process (this one looked dead to it):
+   * its handle still gets a final event. Cancelled or failed there: that outcome; anything else
+   * (running there, or done there): 'interrupted', for the process that now holds it answers.
+   */
+  private async endedElsewhere(h: Held): Promise<void> {
+    const row = await getJob(this.o.db, h.id).catch(() => undefined);
+    const job = row && ({ ...row, interactionToken: null } as JobRow);
+    const refunded = async () =>
+      (await settlementOf(this.o.db, { guildId: h.row.guildId, userId: h.row.userId }, h.id).catch(
+        () => undefined,
+      )) === 'refund';
+    if (job?.status === 'cancelled') {
+      this.emit({ type: 'cancelled', jobId: h.id, job, refunded: await refunded() }, h.channel);
+    } else if (job?.status === 'failed') {
+      const message = job.error ?? 'ended by another bot process';
+      this.emit(
+        { type: 'failed', jobId: h.id, job, reason: 'error', message, refunded: await refunded() },
+        h.channel,
+      );
+    } else {
+      this.log.warn({ jobId: h.id, owner: row?.owner }, 'another bot process took over a job held here');
+      this.emit({ type: 'interrupted', jobId: h.id }, h.channel);
     }
   }
 
