@@ -20,13 +20,16 @@ export interface RecoveryHooks {
 }
 
 export interface Recovery {
-  /** One recovery pass now (also run on a timer); `now` for tests. */
-  recover(now?: Date): Promise<void>;
+  /** One recovery pass now (also run on a timer); staleness is judged by the database's clock. */
+  recover(): Promise<void>;
   sweep(now?: Date): Promise<void>;
   stop(): void;
 }
 
 const DAY_MS = 86_400_000;
+
+/** How old a job was when it was claimed, by the database's clock at both ends. */
+const ageAtClaim = (row: JobRow) => (row.heartbeatAt?.getTime() ?? 0) - row.createdAt.getTime();
 
 export async function startRecovery(
   o: JobServiceOptions,
@@ -39,8 +42,8 @@ export async function startRecovery(
   const maxAttempts = o.maxAttempts ?? 2;
   const requeueWithinMs = o.requeueWithinMs ?? 3_600_000;
 
-  const recover = async (now = new Date()) => {
-    const rows = await claimStale(o.db, hooks.instanceId, new Date(now.getTime() - staleMs), hooks.held());
+  const recover = async () => {
+    const rows = await claimStale(o.db, hooks.instanceId, staleMs, hooks.held());
     for (const row of rows) {
       if (row.attempts >= maxAttempts) {
         log.warn(
@@ -52,7 +55,7 @@ export async function startRecovery(
           'too-many-attempts',
           `started ${row.attempts} times and each time the bot process stopped under it; not tried again`,
         );
-      } else if (now.getTime() - row.createdAt.getTime() > requeueWithinMs) {
+      } else if (ageAtClaim(row) > requeueWithinMs) {
         await hooks.fail(row, 'restart-expired', 'interrupted by a restart, and too old to run again');
       } else {
         await hooks.adopt(row);

@@ -111,10 +111,10 @@ export class JobService {
     });
   }
 
-  /** One recovery pass now, as the timer runs it (tests pass `now`). */
-  recover(now?: Date): Promise<void> {
+  /** One recovery pass now, as the timer runs it. */
+  recover(): Promise<void> {
     if (!this.recovery) throw new Error('recover() before start()');
-    return this.recovery.recover(now);
+    return this.recovery.recover();
   }
 
   /** One retention sweep now, as the timer runs it. */
@@ -182,7 +182,6 @@ export class JobService {
           cost,
           status: 'queued',
           owner: this.instanceId,
-          heartbeatAt: new Date(),
           interactionToken: input.interaction?.token ?? null,
           interactionExpiresAt: input.interaction?.expiresAt ?? null,
         });
@@ -417,7 +416,9 @@ export class JobService {
     const signal = AbortSignal.any([r.cancel.signal, timeout]);
     const onProgress = (progress: ProgressEvent) =>
       this.emit({ type: 'progress', jobId: row.id, progress }, r.held.channel);
+    // queuedMs by the database's clock (both ends are its), totalMs by this host's
     const startedAt = row.startedAt ?? new Date();
+    const begun = Date.now();
     const work = this.callEngine(row, { signal, onProgress, denoises: row.denoises });
     const aborted = new Promise<never>((_, reject) => {
       if (signal.aborted) reject(signal.reason);
@@ -433,7 +434,7 @@ export class JobService {
           ...(result.timings.baseMs !== undefined ? { baseMs: round(result.timings.baseMs) } : {}),
           hiresMs: result.timings.hiresMs.map(round),
           decodeMs: round(result.timings.decodeMs),
-          totalMs: Date.now() - startedAt.getTime(),
+          totalMs: Date.now() - begun,
         },
       }),
       (error: unknown): Outcome => {
