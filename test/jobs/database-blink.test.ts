@@ -1,11 +1,12 @@
 // PostgreSQL goes away mid-job (a private server, stopped and started again): every job still
-// ends done or refunded, no dispatch slot is lost, and the ledger balances job by job.
+// ends done or refunded, no dispatch slot is lost, the ledger balances job by job, and no other
+// process takes over (and runs again) a job whose process lived through the outage.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/client.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
-import type { JobEvent, JobService } from '../../src/jobs/service.ts';
+import type { JobEvent, JobService, JobServiceLog } from '../../src/jobs/service.ts';
 import { createTestJobService } from '../support/job-service.ts';
 import { type PrivateServer, startPrivatePostgres } from '../support/private-servers.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
@@ -120,5 +121,52 @@ describe('a PostgreSQL blink', () => {
         .map((e) => e.jobId)
         .sort(),
     ).toEqual([a.jobId, b.jobId].sort());
+  });
+
+  it('after an outage longer than staleMs, another process does not take over the jobs of a live one', async () => {
+    const failures: string[] = [];
+    const logTo = (name: string): JobServiceLog => ({
+      info: () => {},
+      warn: () => {},
+      error: (_o, msg) => failures.push(`${name}: ${msg}`),
+    });
+    const processes = ['a', 'b'].map((name) => {
+      const own = new StandInEngine();
+      const made = createTestJobService(database.db, own, {
+        instanceId: `${name}-live`,
+        namespace: `live-${name}-${Date.now()}`,
+        heartbeatMs: 100,
+        staleMs: 1_000,
+        dbRetryMs: 60_000,
+        log: logTo(name),
+      });
+      return { ...made, engine: own };
+    });
+    const [a, b] = processes as [(typeof processes)[0], (typeof processes)[0]];
+    ({ service, limiters } = a); // stopped after the test
+    try {
+      await a.service.start();
+      await b.service.start();
+      const h = await a.service.submit({
+        kind: 'imagine',
+        guildId: 'g',
+        channelId: 'c',
+        userId: 'u1',
+        request: req('live'),
+      });
+      const call = await a.engine.nextCall();
+      await pg.kill();
+      await until(() => ['a:', 'b:'].every((p) => failures.some((f) => f.startsWith(p))));
+      await new Promise((r) => setTimeout(r, 1_500)); // a's last heartbeat is now older than staleMs
+      await pg.start();
+      await b.service.recover(); // as b's recovery timer may, before a's next heartbeat lands
+      call.finish();
+      expect(await h.result).toMatchObject({ type: 'done' });
+      expect(b.engine.calls).toHaveLength(0); // the job ran once, where it was
+      await expectBalanced([h.jobId]);
+    } finally {
+      await b.service.stop();
+      await b.limiters.close();
+    }
   });
 });
