@@ -107,7 +107,7 @@ export class JobService {
       instanceId: this.instanceId,
       held: () => this.heldIds(),
       adopt: (row) => this.adopt(row),
-      fail: (row, reason, message) => this.endUnheld(row, reason, message),
+      fail: (row, reason, message) => this.endUnheld(row, { status: 'failed', reason, message }),
     });
   }
 
@@ -166,39 +166,45 @@ export class JobService {
     const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
     let row: JobRow;
     let charged: Awaited<ReturnType<typeof reserve>>;
-    try {
-      [row, charged] = await inTransaction(this.o.db, async (t) => {
-        const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
-        const inserted = await insertJob(t, {
-          id: jobId,
-          kind: input.kind,
-          guildId: input.guildId,
-          channelId: input.channelId,
-          userId: input.userId,
-          request: input.request,
-          denoises,
-          seed: input.request.seed,
-          parentJobId: input.parentJobId ?? null,
-          cost,
-          status: 'queued',
-          owner: this.instanceId,
-          interactionToken: input.interaction?.token ?? null,
-          interactionExpiresAt: input.interaction?.expiresAt ?? null,
-        });
-        return [inserted, u] as const;
+    const recording = inTransaction(this.o.db, async (t) => {
+      const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
+      const inserted = await insertJob(t, {
+        id: jobId,
+        kind: input.kind,
+        guildId: input.guildId,
+        channelId: input.channelId,
+        userId: input.userId,
+        request: input.request,
+        denoises,
+        seed: input.request.seed,
+        parentJobId: input.parentJobId ?? null,
+        cost,
+        status: 'queued',
+        owner: this.instanceId,
+        interactionToken: input.interaction?.token ?? null,
+        interactionExpiresAt: input.interaction?.expiresAt ?? null,
       });
+      return [inserted, u] as const;
+    });
+    try {
+      [row, charged] = await this.answered('recording a new job', recording);
     } catch (err) {
       for (const s of slots) s.release();
       if (err instanceof UserError) throw err;
+      if (err instanceof NoAnswerError) {
+        // the user is told to try again: if the database commits the job after all, it is ended
+        // at once, refunded, and never run
+        recording
+          .then(
+            ([late]) => this.endUnheld(late, { status: 'cancelled' }),
+            () => {},
+          )
+          .catch((late: unknown) =>
+            this.log.error({ jobId, err: late }, 'could not end a job recorded after its user was refused'),
+          );
+      }
       this.log.error({ err }, 'could not record a new job');
-      throw new UserError(
-        'unavailable',
-        'The database did not answer; try again in a minute.',
-        {
-          service: 'database',
-        },
-        { cause: err },
-      );
+      throw databaseUnavailable(err);
     }
     const channel = new JobChannel();
     const position = this.enqueue({ id: jobId, userId: input.userId, row, slots, channel });
@@ -251,8 +257,38 @@ export class JobService {
     return position;
   }
 
+  /** `work`, or a NoAnswerError once the database has not answered it for `dbAnswerMs`. */
+  private async answered<T>(what: string, work: Promise<T>): Promise<T> {
+    const ms = this.o.dbAnswerMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    work.catch(() => {}); // an answer after the deadline is not an unhandled error
+    try {
+      return await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new NoAnswerError(`${what}: no answer in ${ms} ms`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A lookup for a user's request: a database that fails or hangs is 'unavailable'. */
+  private async lookUp<T>(what: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.answered(what, work());
+    } catch (err) {
+      this.log.warn({ err }, `${what} failed`);
+      throw databaseUnavailable(err);
+    }
+  }
+
   private async checkParent(input: JobSubmission): Promise<void> {
-    const parent = input.parentJobId ? await getJob(this.o.db, input.parentJobId) : undefined;
+    const { parentJobId } = input;
+    const parent = parentJobId
+      ? await this.lookUp('looking up a job', () => getJob(this.o.db, parentJobId))
+      : undefined;
     if (
       !parent ||
       parent.guildId !== input.guildId ||
@@ -300,7 +336,7 @@ export class JobService {
   /** Cancels a queued or running job: its owner or an admin. */
   async cancel(jobId: string, by: { userId: string; isAdmin: boolean }): Promise<void> {
     const held = this.heldJob(jobId);
-    const job = held?.row ?? (await getJob(this.o.db, jobId));
+    const job = held?.row ?? (await this.lookUp('looking up a job', () => getJob(this.o.db, jobId)));
     if (!job) throw new UserError('not-found', 'No such job.', { what: 'job' });
     if (job.userId !== by.userId && !by.isAdmin) {
       throw new UserError('not-allowed', 'Only its owner or an admin can cancel this job.', {
@@ -595,11 +631,11 @@ export class JobService {
         return;
       }
       const why = err instanceof Error ? err.message : String(err);
-      await this.endUnheld(
-        row,
-        'requeue-refused',
-        `interrupted by a restart and could not be queued again: ${why}`,
-      );
+      await this.endUnheld(row, {
+        status: 'failed',
+        reason: 'requeue-refused',
+        message: `interrupted by a restart and could not be queued again: ${why}`,
+      });
       return;
     }
     const channel = new JobChannel();
@@ -609,16 +645,27 @@ export class JobService {
     this.afterQueueChange();
   }
 
-  /** Recovery: ends a taken-over job that must not run again (failed, refunded). */
-  private endUnheld(row: JobRow, reason: FailureReason, message: string): Promise<void> {
-    return this.end(
-      { id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() },
-      { status: 'failed', reason, message },
-    );
+  /** Ends a job this process owns but does not hold (failed or cancelled, refunded). */
+  private endUnheld(row: JobRow, outcome: Outcome & { status: 'failed' | 'cancelled' }): Promise<void> {
+    return this.end({ id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() }, outcome);
   }
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** The database did not answer a user's request in time (it may still do so later). */
+class NoAnswerError extends Error {
+  override name = 'NoAnswerError';
+}
+
+function databaseUnavailable(cause: unknown): UserError {
+  return new UserError(
+    'unavailable',
+    'The database did not answer; try again in a minute.',
+    { service: 'database' },
+    { cause },
+  );
+}
 
 /** Usage could not be read after a done job (a blink): the event still goes out. */
 function emptyUsage() {

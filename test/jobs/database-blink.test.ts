@@ -1,6 +1,7 @@
 // PostgreSQL goes away mid-job (a private server, stopped and started again): every job still
 // ends done or refunded, no dispatch slot is lost, the ledger balances job by job, and no other
 // process takes over (and runs again) a job whose process lived through the outage.
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/client.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
@@ -48,7 +49,7 @@ describe('a PostgreSQL blink', () => {
     await limiters?.close();
   });
 
-  const setUp = async (o: { dbRetryMs: number; staleMs?: number }) => {
+  const setUp = async (o: { dbRetryMs: number; staleMs?: number; dbAnswerMs?: number }) => {
     engine = new StandInEngine();
     ({ service, limiters } = createTestJobService(database.db, engine, {
       perUser: 3,
@@ -56,6 +57,7 @@ describe('a PostgreSQL blink', () => {
       heartbeatMs: 100,
       staleMs: o.staleMs ?? 60_000,
       dbRetryMs: o.dbRetryMs,
+      ...(o.dbAnswerMs ? { dbAnswerMs: o.dbAnswerMs } : {}),
     }));
     events = [];
     service.on((e) => events.push(e));
@@ -121,6 +123,38 @@ describe('a PostgreSQL blink', () => {
         .map((e) => e.jobId)
         .sort(),
     ).toEqual([a.jobId, b.jobId].sort());
+  });
+
+  it('a hung database: a submission or a cancel is refused as unavailable; a job committed late is refunded, never run', async () => {
+    await setUp({ dbRetryMs: 60_000, dbAnswerMs: 500 });
+    // every connection of the pool open first: a query waiting for one then waits out the pause
+    // in the pool's queue, where a new connection to a hung server would time out instead
+    await Promise.all([1, 2, 3, 4].map(() => database.db.execute(sql`select pg_sleep(0.1)`)));
+    pg.pause();
+    for (let n = 0; n < 3; n++) {
+      // three, the user's limit: a refused submission gives its admission slot back
+      await expect(submit('u1', `hung-${n}`)).rejects.toMatchObject({
+        code: 'unavailable',
+        context: { service: 'database' },
+      });
+    }
+    // a lookup for a button (cancel) is refused the same way instead of waiting
+    await expect(service.cancel('no-such-job', { userId: 'u1', isAdmin: false })).rejects.toMatchObject({
+      code: 'unavailable',
+    });
+    pg.resume();
+    const late = async () =>
+      (await database.db.select().from(jobs)).filter((r) => r.request.prompt.startsWith('hung-'));
+    // each transaction committed once the database answered again: that job ends, refunded
+    await until(async () => {
+      const rows = await late();
+      return rows.length === 3 && rows.every((r) => r.status === 'cancelled');
+    });
+    await expectBalanced((await late()).map((r) => r.id));
+    const next = await submit('u1', 'after');
+    (await engine.nextCall()).finish();
+    expect(await next.result).toMatchObject({ type: 'done' });
+    expect(engine.calls.map((c) => c.prompt)).toEqual(['after']);
   });
 
   it('after an outage longer than staleMs, another process does not take over the jobs of a live one', async () => {
