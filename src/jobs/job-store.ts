@@ -75,6 +75,16 @@ export async function saveLatent(db: Db, jobId: string, latent: Latent): Promise
   await db.insert(jobLatents).values({ jobId, shape: latent.shape, data }).onConflictDoNothing();
 }
 
+/** Whether a job's base latent is still stored (the retention sweep deletes old ones). */
+export async function hasLatent(db: Db, jobId: string): Promise<boolean> {
+  const rows = await db
+    .select({ jobId: jobLatents.jobId })
+    .from(jobLatents)
+    .where(eq(jobLatents.jobId, jobId))
+    .limit(1);
+  return rows.length > 0;
+}
+
 export async function loadLatent(db: Db, jobId: string): Promise<Latent | undefined> {
   const [row] = await db.select().from(jobLatents).where(eq(jobLatents.jobId, jobId));
   if (!row) return undefined;

@@ -15,7 +15,16 @@ import { UserError } from '../user-error.ts';
 import { jobCost } from './cost.ts';
 import { FairQueue } from './fair-queue.ts';
 import { JobChannel } from './job-channel.ts';
-import { finishJob, getJob, insertJob, loadLatent, markRunning, newJobId, saveLatent } from './job-store.ts';
+import {
+  finishJob,
+  getJob,
+  hasLatent,
+  insertJob,
+  loadLatent,
+  markRunning,
+  newJobId,
+  saveLatent,
+} from './job-store.ts';
 import type { Slot } from './limiters.ts';
 import { reserve, settle, settlementOf, usage } from './quota.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
@@ -293,7 +302,9 @@ export class JobService {
       !parent ||
       parent.guildId !== input.guildId ||
       parent.kind !== 'imagine' ||
-      parent.status !== 'done'
+      parent.status !== 'done' ||
+      // the retention sweep deletes base latents after LATENT_RETENTION_DAYS
+      !(await this.lookUp('looking up a base latent', () => hasLatent(this.o.db, parent.id)))
     ) {
       throw new UserError('not-found', 'That image is no longer available to upscale.', { what: 'image' });
     }
