@@ -159,6 +159,10 @@ export class JobService {
     if (this.stopped)
       throw new UserError('shutting-down', 'The bot is restarting; try again in a minute.', {});
     const denoises = input.denoises ?? [input.request.denoise];
+    // each value is checked with the request: an empty list would check nothing
+    if (denoises.length === 0) {
+      throw new UserError('bad-option', 'denoise must list at least one value', { option: 'denoise' });
+    }
     try {
       for (const denoise of denoises)
         validateRequest({ ...input.request, denoise }, this.o.limits ?? CLI_LIMITS);

@@ -72,4 +72,15 @@ describe.each(DATABASE_KINDS)('submit on %s', (kind) => {
     ).rejects.toMatchObject({ code: 'not-found', context: { what: 'image' } });
     expect((await jobsHere()).map((r) => r.kind)).toEqual(['imagine']); // nothing queued or charged
   });
+
+  it('refuses an empty list of denoise values instead of skipping every check', async () => {
+    setUp();
+    // out of every bound: only the checks stand between it and the engine
+    const request = req({ steps: 100_000, width: 100_000, prompt: '' });
+    await expect(
+      service.submit({ kind: 'imagine', guildId: g, channelId: 'c', userId: 'u1', request, denoises: [] }),
+    ).rejects.toMatchObject({ code: 'bad-option' });
+    expect(await jobsHere()).toEqual([]);
+    expect(engine.calls).toHaveLength(0);
+  });
 });
