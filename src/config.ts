@@ -51,18 +51,34 @@ const snowflake = optionalString.refine((v) => v === undefined || /^\d{17,20}$/.
   message: 'must be a Discord id (17 to 20 digits)',
 });
 
+/** Whether the URL's user name and password decode (the drivers decode them, and die if not). */
+function credentialsDecode(url: string): boolean {
+  try {
+    const u = new URL(url);
+    decodeURIComponent(u.username);
+    decodeURIComponent(u.password);
+    return true;
+  } catch (err) {
+    return !(err instanceof URIError); // not a URL at all is the other check's to say
+  }
+}
+
 function urlVar(protocols: string[]) {
-  return optionalString.refine(
-    (v) => {
-      if (v === undefined) return true;
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
-  );
+  return optionalString
+    .refine(
+      (v) => {
+        if (v === undefined) return true;
+        try {
+          return protocols.includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+    )
+    .refine((v) => v === undefined || credentialsDecode(v), {
+      message: 'has a % in its user name or password that is not %XX: write a % there as %25',
+    });
 }
 
 const providerList = z

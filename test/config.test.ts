@@ -69,6 +69,18 @@ describe('loadConfig', () => {
     expect(problems).toEqual(['DATABASE_URL must be a URL starting with postgres:// or postgresql://']);
   });
 
+  it('names a URL whose password has a bare % (the drivers died with "URI malformed"), without echoing it', () => {
+    const problems = problemsOf({
+      DATABASE_URL: 'postgres://u:s3cr%zzet@h/db',
+      REDIS_URL: 'redis://:pw%%x@h:6379',
+    });
+    expect(problems).toEqual([
+      'DATABASE_URL has a % in its user name or password that is not %XX: write a % there as %25',
+      'REDIS_URL has a % in its user name or password that is not %XX: write a % there as %25',
+    ]);
+    expect(problems.join('\n')).not.toMatch(/s3cr|pw%/);
+  });
+
   it('lists the token and connection-string passwords as secrets', () => {
     const c = loadConfig({
       DISCORD_TOKEN: 'tok.en.value',

@@ -1,5 +1,7 @@
 // Job rows and base latents. Status moves queued → running → done | failed | cancelled, and each
-// move is a conditional update, so two processes can never both finish the same job.
+// move is a conditional update, so two processes can never both finish the same job. Heartbeats
+// are written and judged by the database's clock, never a bot host's: one host whose clock runs
+// ahead would otherwise take every live job of the others for stale.
 import { randomBytes } from 'node:crypto';
 import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
@@ -13,8 +15,12 @@ export function newJobId(): string {
 
 const UNFINISHED = ['queued', 'running'] as const;
 
-export async function insertJob(db: Db, row: NewJobRow): Promise<JobRow> {
-  const [inserted] = await db.insert(jobs).values(row).returning();
+/** A new job row; its first heartbeat is the database's time of the insert. */
+export async function insertJob(db: Db, row: Omit<NewJobRow, 'heartbeatAt'>): Promise<JobRow> {
+  const [inserted] = await db
+    .insert(jobs)
+    .values({ ...row, heartbeatAt: sql`now()` })
+    .returning();
   return inserted as JobRow;
 }
 
@@ -29,8 +35,8 @@ export async function markRunning(db: Db, id: string, owner: string): Promise<Jo
     .update(jobs)
     .set({
       status: 'running',
-      startedAt: new Date(),
-      heartbeatAt: new Date(),
+      startedAt: sql`now()`,
+      heartbeatAt: sql`now()`,
       attempts: sql`${jobs.attempts} + 1`,
     })
     .where(and(eq(jobs.id, id), eq(jobs.status, 'queued'), eq(jobs.owner, owner)))
@@ -69,6 +75,16 @@ export async function saveLatent(db: Db, jobId: string, latent: Latent): Promise
   await db.insert(jobLatents).values({ jobId, shape: latent.shape, data }).onConflictDoNothing();
 }
 
+/** Whether a job's base latent is still stored (the retention sweep deletes old ones). */
+export async function hasLatent(db: Db, jobId: string): Promise<boolean> {
+  const rows = await db
+    .select({ jobId: jobLatents.jobId })
+    .from(jobLatents)
+    .where(eq(jobLatents.jobId, jobId))
+    .limit(1);
+  return rows.length > 0;
+}
+
 export async function loadLatent(db: Db, jobId: string): Promise<Latent | undefined> {
   const [row] = await db.select().from(jobLatents).where(eq(jobLatents.jobId, jobId));
   if (!row) return undefined;
@@ -82,28 +98,32 @@ export async function heartbeat(db: Db, owner: string, ids: readonly string[]): 
   if (ids.length === 0) return;
   await db
     .update(jobs)
-    .set({ heartbeatAt: new Date() })
+    .set({ heartbeatAt: sql`now()` })
     .where(and(eq(jobs.owner, owner), inArray(jobs.id, [...ids]), inArray(jobs.status, [...UNFINISHED])));
 }
 
 /**
- * Takes over unfinished jobs nobody has sent a heartbeat for since `staleBefore` (a dead
+ * Takes over unfinished jobs nobody has sent a heartbeat for in the last `staleMs` (a dead
  * process, or this one when it let a job go), back to `queued` under the new owner, except the
- * ones this process holds. Atomic: a job is claimed by one process.
+ * ones this process holds. Atomic: a job is claimed by one process. A claimed row's
+ * `heartbeatAt` is the database's time of the claim.
  */
 export async function claimStale(
   db: Db,
   owner: string,
-  staleBefore: Date,
+  staleMs: number,
   held: readonly string[],
 ): Promise<JobRow[]> {
   return db
     .update(jobs)
-    .set({ owner, status: 'queued', heartbeatAt: new Date() })
+    .set({ owner, status: 'queued', heartbeatAt: sql`now()` })
     .where(
       and(
         inArray(jobs.status, [...UNFINISHED]),
-        or(isNull(jobs.heartbeatAt), lt(jobs.heartbeatAt, staleBefore)),
+        or(
+          isNull(jobs.heartbeatAt),
+          lt(jobs.heartbeatAt, sql`now() - ${Math.max(0, Math.round(staleMs))} * interval '1 millisecond'`),
+        ),
         held.length > 0 ? notInArray(jobs.id, [...held]) : undefined,
       ),
     )

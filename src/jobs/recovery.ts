@@ -4,7 +4,16 @@
  * let go during a database outage), and the retention sweep. Recovery re-queues a job unless it
  * has already been started `maxAttempts` times (each ended by a dead process: it may be what
  * kills them) or was created more than `requeueWithinMs` ago; those are failed and refunded.
+ *
+ * A database outage silences every process's heartbeats alike: once it is back, every job looks
+ * stale until its owner's next heartbeat lands, and a recovery pass in between would take the
+ * jobs of processes that lived through it (and run them a second time). So, as the admission
+ * reaper does with Redis, nothing is taken over until this process has been in touch with the
+ * database, without a failure or a query that hung, for `staleMs` again; and a claim is sent only
+ * right after a quick round trip, so that it never waits out an outage and lands after it. The
+ * heartbeat timer queries the database even when this process holds no job, so that it notices.
  */
+import { sql } from 'drizzle-orm';
 import type { JobRow } from '../db/schema.ts';
 import { claimStale, clearExpiredTokens, deleteLatentsBefore, heartbeat } from './job-store.ts';
 import type { FailureReason, JobServiceLog, JobServiceOptions } from './types.ts';
@@ -20,13 +29,18 @@ export interface RecoveryHooks {
 }
 
 export interface Recovery {
-  /** One recovery pass now (also run on a timer); `now` for tests. */
-  recover(now?: Date): Promise<void>;
+  /** One recovery pass now (also run on a timer); staleness is judged by the database's clock. */
+  recover(): Promise<void>;
   sweep(now?: Date): Promise<void>;
   stop(): void;
 }
 
 const DAY_MS = 86_400_000;
+/** A recovery or heartbeat query that takes longer than this counts as trouble (a hung database). */
+const ANSWER_MS = 2_000;
+
+/** How old a job was when it was claimed, by the database's clock at both ends. */
+const ageAtClaim = (row: JobRow) => (row.heartbeatAt?.getTime() ?? 0) - row.createdAt.getTime();
 
 export async function startRecovery(
   o: JobServiceOptions,
@@ -39,8 +53,33 @@ export async function startRecovery(
   const maxAttempts = o.maxAttempts ?? 2;
   const requeueWithinMs = o.requeueWithinMs ?? 3_600_000;
 
-  const recover = async (now = new Date()) => {
-    const rows = await claimStale(o.db, hooks.instanceId, new Date(now.getTime() - staleMs), hooks.held());
+  /**
+   * Since when every query of ours has been answered, and quickly: from the first good answer
+   * after a failure or a slow answer (a query that waited out an outage proves nothing about the
+   * time it waited); undefined until then.
+   */
+  let inTouchSince: number | undefined = Number.NEGATIVE_INFINITY;
+  const inTouchForStaleMs = () => inTouchSince !== undefined && Date.now() - inTouchSince >= staleMs;
+  /** Runs a query, noting whether the database answered it, and quickly. */
+  const watched = async <T>(query: () => Promise<T>): Promise<T> => {
+    const sent = Date.now();
+    let answered = false;
+    try {
+      const result = await query();
+      answered = Date.now() - sent <= ANSWER_MS;
+      return result;
+    } finally {
+      if (!answered) inTouchSince = undefined;
+      else inTouchSince ??= Date.now();
+    }
+  };
+  const ping = () => watched(() => o.db.execute(sql`select 1`));
+
+  const recover = async () => {
+    if (!inTouchForStaleMs()) return;
+    await ping();
+    if (!inTouchForStaleMs()) return;
+    const rows = await watched(() => claimStale(o.db, hooks.instanceId, staleMs, hooks.held()));
     for (const row of rows) {
       if (row.attempts >= maxAttempts) {
         log.warn(
@@ -52,7 +91,7 @@ export async function startRecovery(
           'too-many-attempts',
           `started ${row.attempts} times and each time the bot process stopped under it; not tried again`,
         );
-      } else if (now.getTime() - row.createdAt.getTime() > requeueWithinMs) {
+      } else if (ageAtClaim(row) > requeueWithinMs) {
         await hooks.fail(row, 'restart-expired', 'interrupted by a restart, and too old to run again');
       } else {
         await hooks.adopt(row);
@@ -87,7 +126,11 @@ export async function startRecovery(
     return t;
   };
   const timers = [
-    every(o.heartbeatMs ?? 5_000, 'heartbeat', () => heartbeat(o.db, hooks.instanceId, hooks.held())),
+    every(o.heartbeatMs ?? 5_000, 'heartbeat', async () => {
+      const held = hooks.held();
+      if (held.length > 0) await watched(() => heartbeat(o.db, hooks.instanceId, held));
+      else await ping();
+    }),
     every(staleMs, 'recovery', () => recover()),
     every(o.retention?.sweepMs ?? 3_600_000, 'retention sweep', () => sweep()),
   ];

@@ -15,7 +15,16 @@ import { UserError } from '../user-error.ts';
 import { jobCost } from './cost.ts';
 import { FairQueue } from './fair-queue.ts';
 import { JobChannel } from './job-channel.ts';
-import { finishJob, getJob, insertJob, loadLatent, markRunning, newJobId, saveLatent } from './job-store.ts';
+import {
+  finishJob,
+  getJob,
+  hasLatent,
+  insertJob,
+  loadLatent,
+  markRunning,
+  newJobId,
+  saveLatent,
+} from './job-store.ts';
 import type { Slot } from './limiters.ts';
 import { reserve, settle, settlementOf, usage } from './quota.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
@@ -107,14 +116,14 @@ export class JobService {
       instanceId: this.instanceId,
       held: () => this.heldIds(),
       adopt: (row) => this.adopt(row),
-      fail: (row, reason, message) => this.endUnheld(row, reason, message),
+      fail: (row, reason, message) => this.endUnheld(row, { status: 'failed', reason, message }),
     });
   }
 
-  /** One recovery pass now, as the timer runs it (tests pass `now`). */
-  recover(now?: Date): Promise<void> {
+  /** One recovery pass now, as the timer runs it. */
+  recover(): Promise<void> {
     if (!this.recovery) throw new Error('recover() before start()');
-    return this.recovery.recover(now);
+    return this.recovery.recover();
   }
 
   /** One retention sweep now, as the timer runs it. */
@@ -150,6 +159,10 @@ export class JobService {
     if (this.stopped)
       throw new UserError('shutting-down', 'The bot is restarting; try again in a minute.', {});
     const denoises = input.denoises ?? [input.request.denoise];
+    // each value is checked with the request: an empty list would check nothing
+    if (denoises.length === 0) {
+      throw new UserError('bad-option', 'denoise must list at least one value', { option: 'denoise' });
+    }
     try {
       for (const denoise of denoises)
         validateRequest({ ...input.request, denoise }, this.o.limits ?? CLI_LIMITS);
@@ -166,40 +179,45 @@ export class JobService {
     const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
     let row: JobRow;
     let charged: Awaited<ReturnType<typeof reserve>>;
-    try {
-      [row, charged] = await inTransaction(this.o.db, async (t) => {
-        const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
-        const inserted = await insertJob(t, {
-          id: jobId,
-          kind: input.kind,
-          guildId: input.guildId,
-          channelId: input.channelId,
-          userId: input.userId,
-          request: input.request,
-          denoises,
-          seed: input.request.seed,
-          parentJobId: input.parentJobId ?? null,
-          cost,
-          status: 'queued',
-          owner: this.instanceId,
-          heartbeatAt: new Date(),
-          interactionToken: input.interaction?.token ?? null,
-          interactionExpiresAt: input.interaction?.expiresAt ?? null,
-        });
-        return [inserted, u] as const;
+    const recording = inTransaction(this.o.db, async (t) => {
+      const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
+      const inserted = await insertJob(t, {
+        id: jobId,
+        kind: input.kind,
+        guildId: input.guildId,
+        channelId: input.channelId,
+        userId: input.userId,
+        request: input.request,
+        denoises,
+        seed: input.request.seed,
+        parentJobId: input.parentJobId ?? null,
+        cost,
+        status: 'queued',
+        owner: this.instanceId,
+        interactionToken: input.interaction?.token ?? null,
+        interactionExpiresAt: input.interaction?.expiresAt ?? null,
       });
+      return [inserted, u] as const;
+    });
+    try {
+      [row, charged] = await this.answered('recording a new job', recording);
     } catch (err) {
       for (const s of slots) s.release();
       if (err instanceof UserError) throw err;
+      if (err instanceof NoAnswerError) {
+        // the user is told to try again: if the database commits the job after all, it is ended
+        // at once, refunded, and never run
+        recording
+          .then(
+            ([late]) => this.endUnheld(late, { status: 'cancelled' }),
+            () => {},
+          )
+          .catch((late: unknown) =>
+            this.log.error({ jobId, err: late }, 'could not end a job recorded after its user was refused'),
+          );
+      }
       this.log.error({ err }, 'could not record a new job');
-      throw new UserError(
-        'unavailable',
-        'The database did not answer; try again in a minute.',
-        {
-          service: 'database',
-        },
-        { cause: err },
-      );
+      throw databaseUnavailable(err);
     }
     const channel = new JobChannel();
     const position = this.enqueue({ id: jobId, userId: input.userId, row, slots, channel });
@@ -252,13 +270,45 @@ export class JobService {
     return position;
   }
 
+  /** `work`, or a NoAnswerError once the database has not answered it for `dbAnswerMs`. */
+  private async answered<T>(what: string, work: Promise<T>): Promise<T> {
+    const ms = this.o.dbAnswerMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    work.catch(() => {}); // an answer after the deadline is not an unhandled error
+    try {
+      return await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new NoAnswerError(`${what}: no answer in ${ms} ms`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A lookup for a user's request: a database that fails or hangs is 'unavailable'. */
+  private async lookUp<T>(what: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.answered(what, work());
+    } catch (err) {
+      this.log.warn({ err }, `${what} failed`);
+      throw databaseUnavailable(err);
+    }
+  }
+
   private async checkParent(input: JobSubmission): Promise<void> {
-    const parent = input.parentJobId ? await getJob(this.o.db, input.parentJobId) : undefined;
+    const { parentJobId } = input;
+    const parent = parentJobId
+      ? await this.lookUp('looking up a job', () => getJob(this.o.db, parentJobId))
+      : undefined;
     if (
       !parent ||
       parent.guildId !== input.guildId ||
       parent.kind !== 'imagine' ||
-      parent.status !== 'done'
+      parent.status !== 'done' ||
+      // the retention sweep deletes base latents after LATENT_RETENTION_DAYS
+      !(await this.lookUp('looking up a base latent', () => hasLatent(this.o.db, parent.id)))
     ) {
       throw new UserError('not-found', 'That image is no longer available to upscale.', { what: 'image' });
     }
@@ -301,7 +351,7 @@ export class JobService {
   /** Cancels a queued or running job: its owner or an admin. */
   async cancel(jobId: string, by: { userId: string; isAdmin: boolean }): Promise<void> {
     const held = this.heldJob(jobId);
-    const job = held?.row ?? (await getJob(this.o.db, jobId));
+    const job = held?.row ?? (await this.lookUp('looking up a job', () => getJob(this.o.db, jobId)));
     if (!job) throw new UserError('not-found', 'No such job.', { what: 'job' });
     if (job.userId !== by.userId && !by.isAdmin) {
       throw new UserError('not-allowed', 'Only its owner or an admin can cancel this job.', {
@@ -380,8 +430,9 @@ export class JobService {
           this.log.warn({ jobId: held.id, err, attempt }, 'could not mark a job running; retrying'),
       });
       if (!row) {
-        // cancelled or taken over while it waited: whoever did that settled it
+        // cancelled or taken over by another process while it waited: whoever did that settled it
         for (const s of held.slots) s.release();
+        await this.endedElsewhere(held);
         return;
       }
       held.row = row;
@@ -416,7 +467,9 @@ export class JobService {
     const signal = AbortSignal.any([r.cancel.signal, timeout]);
     const onProgress = (progress: ProgressEvent) =>
       this.emit({ type: 'progress', jobId: row.id, progress }, r.held.channel);
+    // queuedMs by the database's clock (both ends are its), totalMs by this host's
     const startedAt = row.startedAt ?? new Date();
+    const begun = Date.now();
     const work = this.callEngine(row, { signal, onProgress, denoises: row.denoises });
     const aborted = new Promise<never>((_, reject) => {
       if (signal.aborted) reject(signal.reason);
@@ -432,7 +485,7 @@ export class JobService {
           ...(result.timings.baseMs !== undefined ? { baseMs: round(result.timings.baseMs) } : {}),
           hiresMs: result.timings.hiresMs.map(round),
           decodeMs: round(result.timings.decodeMs),
-          totalMs: Date.now() - startedAt.getTime(),
+          totalMs: Date.now() - begun,
         },
       }),
       (error: unknown): Outcome => {
@@ -517,7 +570,10 @@ export class JobService {
             this.log.warn({ jobId: h.id, err, attempt }, 'could not settle a job; retrying'),
         },
       );
-      if (settled === undefined) return;
+      if (settled === undefined) {
+        await this.endedElsewhere(h);
+        return;
+      }
       const job = { ...h.row, status: outcome.status, interactionToken: null } as JobRow;
       this.log.info(
         {
@@ -549,6 +605,32 @@ export class JobService {
   }
 
   /**
+   * A job held here was ended, or taken over, by another process (this one looked dead to it):
+   * its handle still gets a final event. Cancelled or failed there: that outcome; anything else
+   * (running there, or done there): 'interrupted', for the process that now holds it answers.
+   */
+  private async endedElsewhere(h: Held): Promise<void> {
+    const row = await getJob(this.o.db, h.id).catch(() => undefined);
+    const job = row && ({ ...row, interactionToken: null } as JobRow);
+    const refunded = async () =>
+      (await settlementOf(this.o.db, { guildId: h.row.guildId, userId: h.row.userId }, h.id).catch(
+        () => undefined,
+      )) === 'refund';
+    if (job?.status === 'cancelled') {
+      this.emit({ type: 'cancelled', jobId: h.id, job, refunded: await refunded() }, h.channel);
+    } else if (job?.status === 'failed') {
+      const message = job.error ?? 'ended by another bot process';
+      this.emit(
+        { type: 'failed', jobId: h.id, job, reason: 'error', message, refunded: await refunded() },
+        h.channel,
+      );
+    } else {
+      this.log.warn({ jobId: h.id, owner: row?.owner }, 'another bot process took over a job held here');
+      this.emit({ type: 'interrupted', jobId: h.id }, h.channel);
+    }
+  }
+
+  /**
    * Recovery: queues a job taken over from a dead process, with fresh admission slots. A job
    * the limits now refuse is failed and refunded; with the queue service away it is let go, and
    * the next sweep takes it up again.
@@ -564,11 +646,11 @@ export class JobService {
         return;
       }
       const why = err instanceof Error ? err.message : String(err);
-      await this.endUnheld(
-        row,
-        'requeue-refused',
-        `interrupted by a restart and could not be queued again: ${why}`,
-      );
+      await this.endUnheld(row, {
+        status: 'failed',
+        reason: 'requeue-refused',
+        message: `interrupted by a restart and could not be queued again: ${why}`,
+      });
       return;
     }
     const channel = new JobChannel();
@@ -578,16 +660,27 @@ export class JobService {
     this.afterQueueChange();
   }
 
-  /** Recovery: ends a taken-over job that must not run again (failed, refunded). */
-  private endUnheld(row: JobRow, reason: FailureReason, message: string): Promise<void> {
-    return this.end(
-      { id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() },
-      { status: 'failed', reason, message },
-    );
+  /** Ends a job this process owns but does not hold (failed or cancelled, refunded). */
+  private endUnheld(row: JobRow, outcome: Outcome & { status: 'failed' | 'cancelled' }): Promise<void> {
+    return this.end({ id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() }, outcome);
   }
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** The database did not answer a user's request in time (it may still do so later). */
+class NoAnswerError extends Error {
+  override name = 'NoAnswerError';
+}
+
+function databaseUnavailable(cause: unknown): UserError {
+  return new UserError(
+    'unavailable',
+    'The database did not answer; try again in a minute.',
+    { service: 'database' },
+    { cause },
+  );
+}
 
 /** Usage could not be read after a done job (a blink): the event still goes out. */
 function emptyUsage() {

@@ -120,6 +120,11 @@ export interface JobServiceOptions {
   staleMs?: number;
   /** How long a job's bookkeeping is retried through a database outage before it is let go. */
   dbRetryMs?: number;
+  /**
+   * How long a user's request (submit, cancel) waits for the database before it is refused as
+   * unavailable (default 10 s): a hung database must not hold the user's admission slot.
+   */
+  dbAnswerMs?: number;
   /** A job started this many times (each ended by a dead process) is failed, not started again. */
   maxAttempts?: number;
   /** Recovery re-queues an unfinished job created less than this long ago; older ones fail. */

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { modelHash } from '../../src/diffusion/model/model-hash.ts';
 import { loadSdModel, ModelLoadError } from '../../src/diffusion/model/sd-model.ts';
+import { resolveModelDir } from '../../src/diffusion/model-dir.ts';
 import { writeTinyModel } from '../support/tiny-model.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'hiresbot-model-files-'));
@@ -98,5 +99,14 @@ describe('garbage in a file the loader reads names that file', () => {
     } finally {
       await model.release();
     }
+  });
+});
+
+describe('MODEL_DIR holding model folders', () => {
+  it('finds its one model beside a dangling symlink (it used to stop npm start with ENOENT)', () => {
+    const models = path.join(root, `models${count++}`);
+    writeTinyModel(path.join(models, 'tiny'), { layout: 'optimum' });
+    symlinkSync(path.join(root, 'deleted-model'), path.join(models, 'gone'));
+    expect(resolveModelDir(models)).toEqual({ ok: true, dir: path.join(models, 'tiny') });
   });
 });

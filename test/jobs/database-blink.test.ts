@@ -1,11 +1,13 @@
 // PostgreSQL goes away mid-job (a private server, stopped and started again): every job still
-// ends done or refunded, no dispatch slot is lost, and the ledger balances job by job.
+// ends done or refunded, no dispatch slot is lost, the ledger balances job by job, and no other
+// process takes over (and runs again) a job whose process lived through the outage.
+import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/client.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
-import type { JobEvent, JobService } from '../../src/jobs/service.ts';
+import type { JobEvent, JobService, JobServiceLog } from '../../src/jobs/service.ts';
 import { createTestJobService } from '../support/job-service.ts';
 import { type PrivateServer, startPrivatePostgres } from '../support/private-servers.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
@@ -47,7 +49,7 @@ describe('a PostgreSQL blink', () => {
     await limiters?.close();
   });
 
-  const setUp = async (o: { dbRetryMs: number; staleMs?: number }) => {
+  const setUp = async (o: { dbRetryMs: number; staleMs?: number; dbAnswerMs?: number }) => {
     engine = new StandInEngine();
     ({ service, limiters } = createTestJobService(database.db, engine, {
       perUser: 3,
@@ -55,6 +57,7 @@ describe('a PostgreSQL blink', () => {
       heartbeatMs: 100,
       staleMs: o.staleMs ?? 60_000,
       dbRetryMs: o.dbRetryMs,
+      ...(o.dbAnswerMs ? { dbAnswerMs: o.dbAnswerMs } : {}),
     }));
     events = [];
     service.on((e) => events.push(e));
@@ -120,5 +123,84 @@ describe('a PostgreSQL blink', () => {
         .map((e) => e.jobId)
         .sort(),
     ).toEqual([a.jobId, b.jobId].sort());
+  });
+
+  it('a hung database: a submission or a cancel is refused as unavailable; a job committed late is refunded, never run', async () => {
+    await setUp({ dbRetryMs: 60_000, dbAnswerMs: 500 });
+    // every connection of the pool open first: a query waiting for one then waits out the pause
+    // in the pool's queue, where a new connection to a hung server would time out instead
+    await Promise.all([1, 2, 3, 4].map(() => database.db.execute(sql`select pg_sleep(0.1)`)));
+    pg.pause();
+    for (let n = 0; n < 3; n++) {
+      // three, the user's limit: a refused submission gives its admission slot back
+      await expect(submit('u1', `hung-${n}`)).rejects.toMatchObject({
+        code: 'unavailable',
+        context: { service: 'database' },
+      });
+    }
+    // a lookup for a button (cancel) is refused the same way instead of waiting
+    await expect(service.cancel('no-such-job', { userId: 'u1', isAdmin: false })).rejects.toMatchObject({
+      code: 'unavailable',
+    });
+    pg.resume();
+    const late = async () =>
+      (await database.db.select().from(jobs)).filter((r) => r.request.prompt.startsWith('hung-'));
+    // each transaction committed once the database answered again: that job ends, refunded
+    await until(async () => {
+      const rows = await late();
+      return rows.length === 3 && rows.every((r) => r.status === 'cancelled');
+    });
+    await expectBalanced((await late()).map((r) => r.id));
+    const next = await submit('u1', 'after');
+    (await engine.nextCall()).finish();
+    expect(await next.result).toMatchObject({ type: 'done' });
+    expect(engine.calls.map((c) => c.prompt)).toEqual(['after']);
+  });
+
+  it('after an outage longer than staleMs, another process does not take over the jobs of a live one', async () => {
+    const failures: string[] = [];
+    const logTo = (name: string): JobServiceLog => ({
+      info: () => {},
+      warn: () => {},
+      error: (_o, msg) => failures.push(`${name}: ${msg}`),
+    });
+    const processes = ['a', 'b'].map((name) => {
+      const own = new StandInEngine();
+      const made = createTestJobService(database.db, own, {
+        instanceId: `${name}-live`,
+        namespace: `live-${name}-${Date.now()}`,
+        heartbeatMs: 100,
+        staleMs: 1_000,
+        dbRetryMs: 60_000,
+        log: logTo(name),
+      });
+      return { ...made, engine: own };
+    });
+    const [a, b] = processes as [(typeof processes)[0], (typeof processes)[0]];
+    ({ service, limiters } = a); // stopped after the test
+    try {
+      await a.service.start();
+      await b.service.start();
+      const h = await a.service.submit({
+        kind: 'imagine',
+        guildId: 'g',
+        channelId: 'c',
+        userId: 'u1',
+        request: req('live'),
+      });
+      const call = await a.engine.nextCall();
+      await pg.kill();
+      await until(() => ['a:', 'b:'].every((p) => failures.some((f) => f.startsWith(p))));
+      await new Promise((r) => setTimeout(r, 1_500)); // a's last heartbeat is now older than staleMs
+      await pg.start();
+      await b.service.recover(); // as b's recovery timer may, before a's next heartbeat lands
+      call.finish();
+      expect(await h.result).toMatchObject({ type: 'done' });
+      expect(b.engine.calls).toHaveLength(0); // the job ran once, where it was
+      await expectBalanced([h.jobId]);
+    } finally {
+      await b.service.stop();
+      await b.limiters.close();
+    }
   });
 });
