@@ -7,7 +7,7 @@
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
-import { type JobRow, jobLatents, jobs } from '../db/schema.ts';
+import { type JobRow, jobs } from '../db/schema.ts';
 import { jobCost } from '../jobs/cost.ts';
 import { getJob } from '../jobs/job-store.ts';
 import {
@@ -19,7 +19,6 @@ import {
   usage,
 } from '../jobs/quota.ts';
 import type { FailureReason, JobService } from '../jobs/service.ts';
-import { UserError } from '../user-error.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
 import type { FrontEndServices, JobInfo, RecoveredJob } from './services.ts';
@@ -115,21 +114,8 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     storedGuildSettings: (guildId) => loadGuildSettings(db, guildId),
     updateGuildSettings: (guildId, change, by) => updateGuildSettings(db, guildId, change, by),
     cost: jobCost,
-    async submit(input) {
-      // A re-upscale starts from the parent's stored base latent, which the retention sweep
-      // deletes after LATENT_RETENTION_DAYS: refuse before charging, as for any missing image,
-      // rather than let the job fail in the engine as an internal error.
-      if (input.kind === 'upscale' && input.parentJobId) {
-        const [kept] = await db
-          .select({ jobId: jobLatents.jobId })
-          .from(jobLatents)
-          .where(eq(jobLatents.jobId, input.parentJobId));
-        if (!kept) {
-          throw new UserError('not-found', 'That image is no longer available to upscale.', {
-            what: 'image',
-          });
-        }
-      }
+    submit(input) {
+      // (a re-upscale whose base latent the retention sweep deleted is refused in there)
       return service.submit({
         kind: input.kind,
         guildId: input.requester.guildId,

@@ -103,6 +103,23 @@ export async function heartbeat(db: Db, owner: string, ids: readonly string[]): 
 }
 
 /**
+ * A clean stop hands its unfinished jobs back: queued again with no heartbeat, so the next start
+ * (or another process) takes them over at once instead of after the staleness bound, and an
+ * interrupted run does not count as an attempt (attempts count the runs a dying process ended).
+ */
+export async function releaseJobs(db: Db, owner: string, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .update(jobs)
+    .set({
+      status: 'queued',
+      heartbeatAt: null,
+      attempts: sql`case when ${jobs.status} = 'running' then greatest(${jobs.attempts} - 1, 0) else ${jobs.attempts} end`,
+    })
+    .where(and(eq(jobs.owner, owner), inArray(jobs.id, [...ids]), inArray(jobs.status, [...UNFINISHED])));
+}
+
+/**
  * Takes over unfinished jobs nobody has sent a heartbeat for in the last `staleMs` (a dead
  * process, or this one when it let a job go), back to `queued` under the new owner, except the
  * ones this process holds. Atomic: a job is claimed by one process. A claimed row's

@@ -9,35 +9,26 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
-import type { Latent, ProgressEvent } from '../diffusion/pipeline.ts';
 import { CLI_LIMITS, RequestError, validateRequest } from '../diffusion/request.ts';
 import { UserError } from '../user-error.ts';
+import { admitJob } from './admission.ts';
 import { jobCost } from './cost.ts';
+import { answered, databaseUnavailable, NoAnswerError } from './db-deadline.ts';
+import { type Outcome, runOnEngine } from './engine-run.ts';
 import { FairQueue } from './fair-queue.ts';
 import { JobChannel } from './job-channel.ts';
-import {
-  finishJob,
-  getJob,
-  hasLatent,
-  insertJob,
-  loadLatent,
-  markRunning,
-  newJobId,
-  saveLatent,
-} from './job-store.ts';
+import { getJob, hasLatent, insertJob, markRunning, newJobId, releaseJobs } from './job-store.ts';
 import type { Slot } from './limiters.ts';
-import { reserve, settle, settlementOf, usage } from './quota.ts';
+import { reserve, settlementOf, usage } from './quota.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
 import { retrying } from './retry.ts';
+import { writeOutcome } from './settlement.ts';
 import type {
-  FailureReason,
   JobEvent,
   JobHandle,
-  JobImages,
   JobServiceLog,
   JobServiceOptions,
   JobSubmission,
-  JobTimings,
   QueueEntry,
 } from './types.ts';
 
@@ -58,11 +49,6 @@ interface Running {
   cancelRequested: boolean;
 }
 
-type Outcome =
-  | { status: 'done'; images: JobImages & { latent?: Latent }; timings: JobTimings }
-  | { status: 'failed'; reason: FailureReason; message: string }
-  | { status: 'cancelled' };
-
 const QUIET_LOG: JobServiceLog = { info: () => {}, warn: () => {}, error: () => {} };
 
 export class JobService {
@@ -76,6 +62,8 @@ export class JobService {
   private readonly log: JobServiceLog;
   private readonly concurrency: number;
   private recovery: Recovery | undefined;
+  /** Jobs a stop interrupted, to hand back when it is done. */
+  private readonly letGo: string[] = [];
   private stopped = false;
 
   constructor(private readonly o: JobServiceOptions) {
@@ -134,8 +122,8 @@ export class JobService {
 
   /**
    * Stops taking and starting jobs and interrupts running ones. Unfinished jobs stay in the
-   * database as they are, so the next start or another process takes them over: a restart
-   * never cancels or loses a job.
+   * database, handed back (queued, no heartbeat), so the next start or another process takes
+   * them over at once: a restart never cancels or loses a job.
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -146,11 +134,19 @@ export class JobService {
     while ((this.running.size > 0 || this.settling.size > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
+    try {
+      await answered('handing jobs back', releaseJobs(this.o.db, this.instanceId, this.letGo), 3_000);
+    } catch (err) {
+      // they are taken over once stale instead
+      this.log.warn({ err, jobs: this.letGo.length }, 'could not hand unfinished jobs back');
+    }
   }
 
+  /** Lets a held job go: its handle ends with 'interrupted'; on a stop it is handed back. */
   private interrupt(h: Held): void {
     for (const s of h.slots) s.release();
     this.positions.delete(h.id);
+    if (this.stopped) this.letGo.push(h.id);
     this.emit({ type: 'interrupted', jobId: h.id }, h.channel);
   }
 
@@ -200,7 +196,7 @@ export class JobService {
       return [inserted, u] as const;
     });
     try {
-      [row, charged] = await this.answered('recording a new job', recording);
+      [row, charged] = await answered('recording a new job', recording, this.o.dbAnswerMs);
     } catch (err) {
       for (const s of slots) s.release();
       if (err instanceof UserError) throw err;
@@ -270,27 +266,10 @@ export class JobService {
     return position;
   }
 
-  /** `work`, or a NoAnswerError once the database has not answered it for `dbAnswerMs`. */
-  private async answered<T>(what: string, work: Promise<T>): Promise<T> {
-    const ms = this.o.dbAnswerMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    work.catch(() => {}); // an answer after the deadline is not an unhandled error
-    try {
-      return await Promise.race([
-        work,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new NoAnswerError(`${what}: no answer in ${ms} ms`)), ms);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** A lookup for a user's request: a database that fails or hangs is 'unavailable'. */
   private async lookUp<T>(what: string, work: () => Promise<T>): Promise<T> {
     try {
-      return await this.answered(what, work());
+      return await answered(what, work(), this.o.dbAnswerMs);
     } catch (err) {
       this.log.warn({ err }, `${what} failed`);
       throw databaseUnavailable(err);
@@ -315,37 +294,8 @@ export class JobService {
   }
 
   /** Takes a per-user and a queue slot, or throws a UserError saying which limit was hit. */
-  async admit(guildId: string, userId: string): Promise<Slot[]> {
-    const { users, queue } = this.o.limiters;
-    const user = await users.tryAcquire(`${guildId}:${userId}`);
-    if (!user) {
-      const limit = users.limit;
-      throw new UserError(
-        'user-limit',
-        `You already have ${limit} job${limit === 1 ? '' : 's'} queued or running; wait for one to finish or cancel it.`,
-        { limit },
-      );
-    }
-    let slot: Slot | undefined;
-    try {
-      slot = await queue.tryAcquire('all');
-    } catch (err) {
-      user.release();
-      throw err;
-    }
-    if (!slot) {
-      user.release();
-      const waiting = await queue.held('all').catch(() => queue.limit);
-      throw new UserError(
-        'queue-full',
-        `The queue is full (${waiting} jobs waiting or running). Try again in a few minutes.`,
-        {
-          waiting,
-          max: queue.limit,
-        },
-      );
-    }
-    return [user, slot];
+  admit(guildId: string, userId: string): Promise<Slot[]> {
+    return admitJob(this.o.limiters, guildId, userId);
   }
 
   /** Cancels a queued or running job: its owner or an admin. */
@@ -437,7 +387,16 @@ export class JobService {
       }
       held.row = row;
       this.emit({ type: 'started', jobId: held.id, attempt: row.attempts }, held.channel);
-      const execution = this.execute(r);
+      const execution = runOnEngine({
+        engine: this.o.engine,
+        db: this.o.db,
+        row,
+        cancel: r.cancel.signal,
+        cancelRequested: () => r.cancelRequested,
+        timeoutMs: this.o.jobTimeoutMs,
+        onProgress: (progress) => this.emit({ type: 'progress', jobId: row.id, progress }, held.channel),
+        log: this.log,
+      });
       engineDone = execution.engineDone;
       const result = await execution.outcome;
       if (this.stopped && !r.cancelRequested && result.status !== 'done') {
@@ -458,83 +417,6 @@ export class JobService {
   }
 
   /**
-   * Runs the engine under the job's signal: a cancel or the timeout decides the outcome at once
-   * (so the user is told), while `engineDone` settles only when the engine has really stopped.
-   */
-  private execute(r: Running): { outcome: Promise<Outcome>; engineDone: Promise<void> } {
-    const { row } = r.held;
-    const timeout = AbortSignal.timeout(this.o.jobTimeoutMs);
-    const signal = AbortSignal.any([r.cancel.signal, timeout]);
-    const onProgress = (progress: ProgressEvent) =>
-      this.emit({ type: 'progress', jobId: row.id, progress }, r.held.channel);
-    // queuedMs by the database's clock (both ends are its), totalMs by this host's
-    const startedAt = row.startedAt ?? new Date();
-    const begun = Date.now();
-    const work = this.callEngine(row, { signal, onProgress, denoises: row.denoises });
-    const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-    aborted.catch(() => {}); // a rejection nobody races for (the work won) is not an error
-    const outcome = Promise.race([work, aborted]).then(
-      (result): Outcome => ({
-        status: 'done',
-        images: result.images,
-        timings: {
-          queuedMs: startedAt.getTime() - row.createdAt.getTime(),
-          ...(result.timings.baseMs !== undefined ? { baseMs: round(result.timings.baseMs) } : {}),
-          hiresMs: result.timings.hiresMs.map(round),
-          decodeMs: round(result.timings.decodeMs),
-          totalMs: Date.now() - begun,
-        },
-      }),
-      (error: unknown): Outcome => {
-        if (timeout.aborted && !r.cancelRequested) {
-          return {
-            status: 'failed',
-            reason: 'timeout',
-            message: `timed out after ${this.o.jobTimeoutMs / 1000} s`,
-          };
-        }
-        if (r.cancel.signal.aborted) return { status: 'cancelled' };
-        const kind = (error as { kind?: string }).kind;
-        if (kind === 'request') {
-          return { status: 'failed', reason: 'bad-option', message: (error as Error).message };
-        }
-        const crashed = kind === 'crashed';
-        this.log.error({ jobId: row.id, err: error }, crashed ? 'the engine died under a job' : 'job failed');
-        const message = error instanceof Error ? error.message : String(error);
-        return { status: 'failed', reason: crashed ? 'engine-crashed' : 'error', message };
-      },
-    );
-    return {
-      outcome,
-      engineDone: work.then(
-        () => {},
-        () => {},
-      ),
-    };
-  }
-
-  private async callEngine(
-    row: JobRow,
-    options: { signal: AbortSignal; onProgress: (p: ProgressEvent) => void; denoises: number[] },
-  ): Promise<{
-    images: JobImages & { latent?: Latent };
-    timings: { baseMs?: number; hiresMs: number[]; decodeMs: number };
-  }> {
-    if (row.kind === 'imagine') {
-      const result = await this.o.engine.generate(row.request, options);
-      const { latent, ...base } = result.base;
-      return { images: { base, upscaled: result.upscaled, latent }, timings: result.timings };
-    }
-    const latent = row.parentJobId ? await loadLatent(this.o.db, row.parentJobId) : undefined;
-    if (!latent) throw new Error(`base latent of job ${row.parentJobId} is missing`);
-    const result = await this.o.engine.upscale(row.request, latent, options);
-    return { images: { upscaled: result.upscaled }, timings: result.timings };
-  }
-
-  /**
    * Final bookkeeping, retried through a database blink: status, latent and ledger in one
    * transaction, then the event; slots released last. A job whose bookkeeping cannot be written
    * is let go (no heartbeat) for recovery to take up.
@@ -544,25 +426,9 @@ export class JobService {
     const scope = { guildId: h.row.guildId, userId: h.row.userId };
     this.settling.set(h.id, h);
     try {
-      const settled = await retrying(
-        'settling a job',
-        () =>
-          inTransaction(db, async (t) => {
-            const extra = {
-              ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
-              ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
-            };
-            if (!(await finishJob(t, h.id, owner, outcome.status, extra))) {
-              // ended already: by someone else, or by an attempt of ours that answered too late
-              const row = await getJob(t, h.id);
-              if (row?.status !== outcome.status || row.owner !== owner) return undefined;
-              return (await settlementOf(t, scope, h.id)) !== undefined;
-            }
-            if (outcome.status === 'done' && outcome.images.latent)
-              await saveLatent(t, h.id, outcome.images.latent);
-            // quota: only a job that produced images is charged
-            return settle(t, scope, h.id, outcome.status === 'done' ? 'commit' : 'refund');
-          }),
+      const settled = await writeOutcome(
+        db,
+        { jobId: h.id, owner, scope, outcome },
         {
           stopped: () => this.stopped,
           forMs: this.o.dbRetryMs,
@@ -664,22 +530,6 @@ export class JobService {
   private endUnheld(row: JobRow, outcome: Outcome & { status: 'failed' | 'cancelled' }): Promise<void> {
     return this.end({ id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() }, outcome);
   }
-}
-
-const round = (ms: number) => Math.round(ms * 10) / 10;
-
-/** The database did not answer a user's request in time (it may still do so later). */
-class NoAnswerError extends Error {
-  override name = 'NoAnswerError';
-}
-
-function databaseUnavailable(cause: unknown): UserError {
-  return new UserError(
-    'unavailable',
-    'The database did not answer; try again in a minute.',
-    { service: 'database' },
-    { cause },
-  );
 }
 
 /** Usage could not be read after a done job (a blink): the event still goes out. */

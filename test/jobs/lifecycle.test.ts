@@ -172,12 +172,15 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
     const h = await submit(first.service, 'u1', 'poison');
     await engine.nextCall(); // attempt 1 runs…
     await first.service.stop(); // …and its process goes away
+    // as if killed: a clean stop hands the job back uncounted, a dead process leaves it running
+    await t.db.update(jobs).set({ status: 'running', attempts: 1 }).where(eq(jobs.id, h.jobId));
     // a successor takes it up: attempt 2, and that process goes away too
     const secondEngine = new StandInEngine();
     const second = await make(secondEngine, { staleMs: 1 });
     await until(() => second.events.some((e) => e.type === 'started' && e.jobId === h.jobId));
     expect(secondEngine.calls).toHaveLength(1);
     await second.service.stop();
+    await t.db.update(jobs).set({ status: 'running', attempts: 2 }).where(eq(jobs.id, h.jobId));
     const [row2] = await t.db.select().from(jobs).where(eq(jobs.id, h.jobId));
     expect(row2).toMatchObject({ status: 'running', attempts: 2 });
     // a third process refuses to try again
@@ -278,7 +281,7 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
     expect((await rowsOf()).find((r) => r.id === waiting.jobId)?.interactionToken).toBeNull();
   });
 
-  it('a stop ends every handle with "interrupted" and leaves the jobs for the next start', async () => {
+  it('a stop ends every handle with "interrupted" and hands the jobs back for the next start at once', async () => {
     const engine = new StandInEngine();
     const { service } = await make(engine);
     const running = await submit(service, 'u1', 'r');
@@ -287,7 +290,28 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
     await service.stop();
     expect(await running.result).toEqual({ type: 'interrupted', jobId: running.jobId });
     expect(await queued.result).toEqual({ type: 'interrupted', jobId: queued.jobId });
-    const statuses = (await t.db.select().from(jobs).where(eq(jobs.guildId, g))).map((r) => r.status).sort();
-    expect(statuses).toEqual(['queued', 'running']);
+    // queued again, no heartbeat (nobody need wait for it to go stale), and the interrupted run
+    // not counted as an attempt: a clean stop is not a crash
+    const rows = await t.db.select().from(jobs).where(eq(jobs.guildId, g));
+    expect(rows.map((r) => [r.status, r.heartbeatAt, r.attempts])).toEqual([
+      ['queued', null, 0],
+      ['queued', null, 0],
+    ]);
+    // the next process (default staleness, 30 s) takes both over as it starts
+    const nextEngine = new StandInEngine();
+    const next = createTestJobService(t.db, nextEngine, {
+      namespace: `life-${kind}-${g}-next`,
+      quota: QUOTA,
+    });
+    started.push(next);
+    const seen: JobEvent[] = [];
+    next.service.on((e) => seen.push(e));
+    await next.service.start();
+    expect(
+      seen
+        .filter((e) => e.type === 'requeued')
+        .map((e) => e.jobId)
+        .sort(),
+    ).toEqual([running.jobId, queued.jobId].sort());
   });
 });

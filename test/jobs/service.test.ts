@@ -235,7 +235,7 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
     });
     await engine.nextCall();
     await service.stop();
-    expect([await statusOf(a.jobId), await statusOf(b.jobId)]).toEqual(['running', 'queued']);
+    expect([await statusOf(a.jobId), await statusOf(b.jobId)]).toEqual(['queued', 'queued']); // handed back
     expect(events.some((e) => e.type === 'cancelled' || e.type === 'failed')).toBe(false);
 
     const next = new StandInEngine();

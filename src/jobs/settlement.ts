@@ -1,0 +1,48 @@
+/**
+ * Writes a job's outcome: status, base latent and ledger (commit or refund) in one transaction,
+ * retried through a database blink. Safe to run twice: an attempt that answered too late is
+ * recognised by the row it left.
+ */
+import { type Db, inTransaction } from '../db/client.ts';
+import type { Outcome } from './engine-run.ts';
+import { finishJob, getJob, saveLatent } from './job-store.ts';
+import { type QuotaScope, settle, settlementOf } from './quota.ts';
+import { type RetryOptions, retrying } from './retry.ts';
+
+export interface OutcomeToWrite {
+  jobId: string;
+  /** The process the row must belong to (this one, or the one a cancel ends it for). */
+  owner: string;
+  scope: QuotaScope;
+  outcome: Outcome;
+}
+
+/**
+ * True when the reservation was settled (committed or refunded) here; false when it had been
+ * settled before; undefined when another process ended the job (or holds it now).
+ */
+export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Promise<boolean | undefined> {
+  const { jobId, owner, scope, outcome } = w;
+  return retrying(
+    'settling a job',
+    () =>
+      inTransaction(db, async (t) => {
+        const extra = {
+          ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
+          ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
+        };
+        if (!(await finishJob(t, jobId, owner, outcome.status, extra))) {
+          // ended already: by someone else, or by an attempt of ours that answered too late
+          const row = await getJob(t, jobId);
+          if (row?.status !== outcome.status || row.owner !== owner) return undefined;
+          return (await settlementOf(t, scope, jobId)) !== undefined;
+        }
+        if (outcome.status === 'done' && outcome.images.latent) {
+          await saveLatent(t, jobId, outcome.images.latent);
+        }
+        // quota: only a job that produced images is charged
+        return settle(t, scope, jobId, outcome.status === 'done' ? 'commit' : 'refund');
+      }),
+    retry,
+  );
+}
