@@ -34,7 +34,7 @@ export function tokenizePrompt(model: SdModel, option: string, text: string): To
   if (tokenized.chunks.length > MAX_PROMPT_CHUNKS) {
     throw new RequestError(
       option,
-      `must fit in ${MAX_PROMPT_CHUNKS} chunks of ${CHUNK_LENGTH} tokens, ${MAX_PROMPT_CHUNKS * CHUNK_LENGTH} tokens in all (got ${tokenized.tokenCount} tokens in ${tokenized.chunks.length} chunks)`,
+      `must fit in ${MAX_PROMPT_CHUNKS} chunks of ${CHUNK_LENGTH} tokens, each BREAK starting a new one (got ${tokenized.chunks.length} chunks)`,
     );
   }
   return tokenized;

@@ -32,7 +32,7 @@ export interface Recovery {
   /** One recovery pass now (also run on a timer); staleness is judged by the database's clock. */
   recover(): Promise<void>;
   sweep(now?: Date): Promise<void>;
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 const DAY_MS = 86_400_000;
@@ -111,16 +111,19 @@ export async function startRecovery(
   await sweep().catch((err) => log.error({ err }, 'retention sweep failed'));
   // a timer's run is skipped while its last one is still waiting (an outage): no pile-up of
   // queries in the driver's queue for when the database comes back
+  const inFlight = new Set<Promise<void>>();
   const every = (ms: number, what: string, fn: () => Promise<void>) => {
     let busy = false;
     const t = setInterval(() => {
       if (busy) return;
       busy = true;
-      fn()
+      const run = fn()
         .catch((err) => log.error({ err }, `${what} failed`))
         .finally(() => {
           busy = false;
+          inFlight.delete(run);
         });
+      inFlight.add(run);
     }, ms);
     t.unref();
     return t;
@@ -137,8 +140,10 @@ export async function startRecovery(
   return {
     recover,
     sweep,
-    stop() {
+    /** Stops the timers and waits for a run in flight: nothing acts for this process after. */
+    async stop() {
       for (const t of timers) clearInterval(t);
+      await Promise.allSettled([...inFlight]);
     },
   };
 }

@@ -127,7 +127,7 @@ export class JobService {
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.recovery?.stop();
+    await this.recovery?.stop();
     for (const { cancel } of this.running.values()) cancel.abort();
     for (let h = this.queue.shift(); h; h = this.queue.shift()) this.interrupt(h);
     const deadline = Date.now() + 10_000;
@@ -502,7 +502,10 @@ export class JobService {
    * the next sweep takes it up again.
    */
   private async adopt(row: JobRow): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped) {
+      this.letGo.push(row.id); // claimed by a pass that ran into the stop: handed back with the rest
+      return;
+    }
     let slots: Slot[];
     try {
       slots = await this.admit(row.guildId, row.userId);

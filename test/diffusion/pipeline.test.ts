@@ -245,7 +245,7 @@ describe('prompt length', () => {
     expect(() => tokenizePrompt(model, 'negative', 'fox,'.repeat(376))).toThrow(
       new RequestError(
         'negative',
-        'must fit in 10 chunks of 75 tokens, 750 tokens in all (got 752 tokens in 11 chunks)',
+        'must fit in 10 chunks of 75 tokens, each BREAK starting a new one (got 11 chunks)',
       ),
     );
   });

@@ -142,7 +142,7 @@ describe('what only the engine or the database can tell', () => {
     const failed = await done(i);
     expect(failed.content).toContain('**Failed**');
     expect(failed.content).toContain(
-      'The job stopped: prompt must fit in 10 chunks of 75 tokens, 750 tokens in all (got 752 tokens in 11 chunks). Nothing was charged.',
+      'The job stopped: prompt must fit in 10 chunks of 75 tokens, each BREAK starting a new one (got 11 chunks). Nothing was charged.',
     );
     expect(failed.content).not.toContain('something went wrong');
     const rows = (await ledgerOf(db(), GUILD, ALICE)).filter((r) => r.jobId === jobIdOf(failed));

@@ -197,11 +197,11 @@ describe('the final reply', () => {
       view,
       failedWith(
         'bad-option',
-        'prompt must fit in 10 chunks of 75 tokens, 750 tokens in all (got 830 tokens)',
+        'prompt must fit in 10 chunks of 75 tokens, each BREAK starting a new one (got 11 chunks)',
       ),
     );
     expect(refused.content).toContain(
-      'The job stopped: prompt must fit in 10 chunks of 75 tokens, 750 tokens in all (got 830 tokens). Nothing was charged.',
+      'The job stopped: prompt must fit in 10 chunks of 75 tokens, each BREAK starting a new one (got 11 chunks). Nothing was charged.',
     );
     expect(renderCancelled(view).content).toContain('✖️ **Cancelled**');
   });

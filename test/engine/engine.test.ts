@@ -116,7 +116,7 @@ describe('Engine', () => {
     expect(failure).toMatchObject({
       kind: 'request',
       option: 'prompt',
-      message: 'prompt must fit in 10 chunks of 75 tokens, 750 tokens in all (got 1200 tokens in 16 chunks)',
+      message: 'prompt must fit in 10 chunks of 75 tokens, each BREAK starting a new one (got 16 chunks)',
     });
     expect(((failure as EngineError).cause as Error).stack).toMatch(
       /^RequestError: prompt must fit .*\n\s+at tokenizePrompt/,
