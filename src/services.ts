@@ -76,7 +76,7 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       db: database.db,
       jobs,
       quota,
-      model: () => ({ name: loaded.name, hash: loaded.hash }),
+      model: () => ({ name: loaded.name, hash: loaded.hash, oldHash: loaded.oldHash, vae: loaded.vae }),
     });
     await jobs.start();
     return { database, engine, limiters, jobs, frontEnd, stop };
