@@ -95,6 +95,27 @@ function spatialTransformer(c: Context, x: string, prefix: string, ch: number): 
   return net.op('Add', [net.conv(h, `${prefix}.proj_out`, ch, ch, 1), x]);
 }
 
+/**
+ * A1111's `sd_hijack_unet.py::TorchHijack.cat`: before the UNet concatenates an upsampled map with
+ * its skip connection, the map is resized (nearest) to the skip's height and width, which is what
+ * lets A1111 run sizes that are multiples of 8 but not of 64. A no-op when they already match.
+ */
+function resizeLike(net: Net, x: string, like: string): string {
+  const sizes = net.op(
+    'Concat',
+    [
+      net.op('Slice', [net.op('Shape', [x]), net.ints([0]), net.ints([2])]),
+      net.op('Slice', [net.op('Shape', [like]), net.ints([2]), net.ints([4])]),
+    ],
+    { axis: 0 },
+  );
+  return net.op('Resize', [x, '', '', sizes], {
+    mode: 'nearest',
+    coordinate_transformation_mode: 'asymmetric',
+    nearest_mode: 'floor',
+  });
+}
+
 function timeEmbedding(net: Net, s: UnetStructure, timestep: string): string {
   const t = net.op('Unsqueeze', [timestep, net.ints([1])]);
   const freqs = net.g.constFloat(timestepFrequencies(s.modelChannels), [s.modelChannels / 2]);
@@ -144,6 +165,8 @@ export function buildUnetGraph(net: Net, s: UnetStructure): void {
     for (let i = 0; i < n; i++) {
       const skip = skips.pop();
       if (!skip) throw new Error('UNet skip connections out of step');
+      // after an upsample, a side that was odd on the way down comes back one pixel too large
+      if (i === 0 && level < levels - 1) h = resizeLike(net, h, skip.x);
       h = net.op('Concat', [h, skip.x], { axis: 1 });
       const prefix = `output_blocks.${block}`;
       h = resBlock(c, h, u(`${prefix}.0`), ch + skip.ch, out);
