@@ -32,7 +32,7 @@ describe('npm start without configuration', () => {
     expect(lines).toHaveLength(3);
     expect(lines[1]).toContain('DISCORD_TOKEN is not set and there is no .env file');
     expect(lines[1]).toContain('cp .env.example .env');
-    expect(lines[2]).toContain('No Stable Diffusion ONNX model in models (folder not found)');
+    expect(lines[2]).toContain('No Stable Diffusion model in models (folder not found)');
     expect(lines[2]).toContain('README "Get a model"');
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
@@ -44,7 +44,7 @@ describe('npm start without configuration', () => {
     const run = start(cwd);
     expect(run.status).toBe(1);
     expect(run.stderr).not.toContain('DISCORD_TOKEN');
-    expect(run.stderr).toContain('No Stable Diffusion ONNX model in models:');
+    expect(run.stderr).toContain('No Stable Diffusion model in models:');
   });
 
   it('names an invalid setting with its range instead of starting', () => {

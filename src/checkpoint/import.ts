@@ -191,6 +191,7 @@ export async function importCheckpoint(
         sink.close();
       }
     }
+    options.onProgress?.({ stage, done: total, total });
     writeConfigs(tmp, structure);
     cpSync(TOKENIZER_DIR, path.join(tmp, 'tokenizer'), { recursive: true });
     writeJson(path.join(tmp, CHECKPOINT_SOURCE_FILE), { ...source, structure });
