@@ -8,7 +8,6 @@
  * tensors are read one at a time by position so a 2 GB file never sits in memory.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import path from 'node:path';
 import { CheckpointError } from './checkpoint-error.ts';
 
 /** Bytes per element of every dtype the reference reader knows (sub-byte float kinds excluded). */
@@ -145,7 +144,6 @@ export class SafetensorsFile {
   }
 
   private static parseHeader(file: string, fd: number, size: number) {
-    const name = path.basename(file);
     const head = readFully(fd, 8, 0);
     if (head.length < 8) throw new CheckpointError(`${file} is too short to be a safetensors file`);
     if (looksPickled(head)) throw pickleRefusal(file);
@@ -176,7 +174,10 @@ export class SafetensorsFile {
     const raw: RawEntry[] = [];
     for (const [key, info] of Object.entries(json)) {
       if (key === '__metadata__') {
-        for (const [k, v] of Object.entries((info ?? {}) as Record<string, unknown>)) {
+        if (typeof info !== 'object' || info === null || Array.isArray(info)) {
+          throw new CheckpointError(`${file}: __metadata__ is not a map of strings`);
+        }
+        for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
           if (typeof v !== 'string')
             throw new CheckpointError(`${file}: __metadata__ "${k}" is not a string`);
           metadata[k] = v;
@@ -212,7 +213,7 @@ export class SafetensorsFile {
     }
     if (at !== dataBytes) {
       throw new CheckpointError(
-        `${file} has ${dataBytes - at} bytes after its last tensor that its header does not describe (${name} is corrupt)`,
+        `${file} has ${dataBytes - at} bytes after its last tensor that its header does not describe: the file is corrupt`,
       );
     }
     const tensors = new Map<string, TensorEntry>();
