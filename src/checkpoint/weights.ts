@@ -7,9 +7,9 @@
  * the file (EMA copies, the noise schedule's buffers, position_ids) is never asked for.
  *
  * The seam for LoRA and textual inversion is `WeightPatch`: it sees every weight the graphs use,
- * by that key, before it is written, so a LoRA merges its low-rank update here and a textual
- * inversion embedding appends rows to the token embedding (the CLIP graph takes its vocabulary
- * size from that tensor's shape).
+ * by that key, before it is written, so a LoRA merges its low-rank update here (same shape). A
+ * textual inversion embedding would append rows to the token embedding here; the CLIP graph takes
+ * its vocabulary size from that tensor's shape, so `shape()` would have to report the grown one.
  */
 import { CheckpointError } from './checkpoint-error.ts';
 import type { SafetensorsFile, TensorEntry } from './safetensors.ts';
