@@ -40,6 +40,10 @@ export function decodeValues(name: string, dtype: Dtype, bytes: Uint8Array): Val
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case 'F16': {
+      // a fresh read is aligned: view it in place (the importer runs on little-endian hosts only)
+      if (bytes.byteOffset % 2 === 0) {
+        return { kind: 'f16', data: new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2) };
+      }
       const data = new Uint16Array(bytes.byteLength / 2);
       for (let i = 0; i < data.length; i++) data[i] = view.getUint16(2 * i, true);
       return { kind: 'f16', data };
@@ -52,6 +56,9 @@ export function decodeValues(name: string, dtype: Dtype, bytes: Uint8Array): Val
       return { kind: 'f32', data };
     }
     case 'F32': {
+      if (bytes.byteOffset % 4 === 0) {
+        return { kind: 'f32', data: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) };
+      }
       const data = new Float32Array(bytes.byteLength / 4);
       for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(4 * i, true);
       return { kind: 'f32', data };
