@@ -1,5 +1,7 @@
 // What `npm start` needs before it can run the bot, as one short line per missing piece.
 import { existsSync, statSync } from 'node:fs';
+import { CheckpointError } from './checkpoint/checkpoint-error.ts';
+import { inspectCheckpoint } from './checkpoint/inspect.ts';
 import type { Config } from './config.ts';
 import { resolveModelDir } from './diffusion/model-dir.ts';
 
@@ -32,8 +34,17 @@ export function missingForBot({ config, envFileFound }: PreflightInput): string[
     }
   }
   const vae = config.model.vae;
-  if (vae && !statSync(vae, { throwIfNoEntry: false })?.isFile()) {
+  const vaeOk = !vae || statSync(vae, { throwIfNoEntry: false })?.isFile();
+  if (!vaeOk) {
     missing.push(`MODEL_VAE (${vae}) is not a file: set it to a VAE .safetensors file, or leave it empty.`);
+  }
+  if (model.ok && model.kind === 'checkpoint' && vaeOk) {
+    try {
+      inspectCheckpoint(model.file, vae);
+    } catch (err) {
+      if (!(err instanceof CheckpointError)) throw err;
+      missing.push(err.message);
+    }
   }
   return missing;
 }
