@@ -1,16 +1,19 @@
 // Offline generation with the bot's own engine: `npm run generate -- --model DIR --prompt … --out DIR`.
 import path from 'node:path';
 import { config as loadDotenv } from 'dotenv';
+import { CheckpointError } from './checkpoint/checkpoint-error.ts';
+import { modelFolder } from './checkpoint/model-folder.ts';
 import { type CliJob, parseCliArgs, USAGE, UsageError, usageErrorFor } from './cli/args.ts';
 import { prepareOutDir, writeFileReplacing } from './cli/out-dir.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { compareSheet } from './diffusion/compare-sheet.ts';
+import { resolveModelDir } from './diffusion/model-dir.ts';
 import type { GenerationResult } from './diffusion/pipeline.ts';
 import { commandLineBytes, MAX_COMMAND_LINE_BYTES } from './engine/command-line.ts';
 import { Engine, EngineError } from './engine/engine.ts';
 
 /** Everything checked before the model loads: flags, settings, the command line, the out folder. */
-function prepare(argv: string[]): { job: CliJob; providers: string[] } {
+function prepare(argv: string[]): { job: CliJob; providers: string[]; config: Config } {
   const bytes = commandLineBytes();
   if (bytes > MAX_COMMAND_LINE_BYTES) {
     throw new UsageError(
@@ -29,7 +32,23 @@ function prepare(argv: string[]): { job: CliJob; providers: string[] } {
   const job = parseCliArgs(argv, { rng: config.generation.rng, ensd: config.generation.ensd });
   const providers = config.model.executionProviders;
   prepareOutDir(job.outDir);
-  return { job, providers };
+  return { job, providers, config };
+}
+
+/**
+ * The ONNX folder to load: a checkpoint file (or a folder holding just one) is imported into the
+ * cache first; anything else goes to the loader as given, which names what is missing.
+ */
+async function modelDirFor(job: CliJob, config: Config): Promise<string> {
+  const found = resolveModelDir(job.modelDir);
+  if (!found.ok || found.kind !== 'checkpoint') return job.modelDir;
+  return modelFolder(found, {
+    vae: job.vae ?? config.model.vae,
+    dtype: job.dtype ?? config.model.dtype,
+    executionProviders: config.model.executionProviders,
+    cacheDir: config.model.cacheDir,
+    progress: process.stderr,
+  });
 }
 
 async function writeImages(job: CliJob, result: GenerationResult): Promise<void> {
@@ -53,8 +72,9 @@ async function writeImages(job: CliJob, result: GenerationResult): Promise<void>
 async function main(argv: string[]): Promise<number> {
   let job: CliJob;
   let providers: string[];
+  let config: Config;
   try {
-    ({ job, providers } = prepare(argv));
+    ({ job, providers, config } = prepare(argv));
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(argv.length === 0 ? `${USAGE}\n` : `hiresbot generate: ${err.message}\n`);
@@ -65,12 +85,13 @@ async function main(argv: string[]): Promise<number> {
 
   let engine: Engine;
   try {
+    const modelDir = await modelDirFor(job, config);
     engine = await Engine.start(
-      { modelDir: job.modelDir, executionProviders: providers, previewEvery: 0, timestepRounding: 'fp16' },
+      { modelDir, executionProviders: providers, previewEvery: 0, timestepRounding: 'fp16' },
       { info: () => {}, warn: (m) => process.stderr.write(`warning: ${m}\n`) },
     );
   } catch (err) {
-    if (err instanceof EngineError) {
+    if (err instanceof EngineError || err instanceof CheckpointError) {
       process.stderr.write(`hiresbot generate: ${err.message}\n`);
       return 1;
     }

@@ -107,6 +107,9 @@ const envSchema = z.object({
   DISCORD_GUILD_ID: snowflake,
   DISCORD_API_URL: urlVar(['http:', 'https:']),
   MODEL_DIR: z.string().trim().min(1).default('models'),
+  MODEL_VAE: optionalString,
+  MODEL_DTYPE: enumVar(['auto', 'fp32', 'fp16'] as const, 'auto'),
+  MODEL_CACHE_DIR: z.string().trim().min(1).default('data/model-cache'),
   EXECUTION_PROVIDERS: providerList,
   ENGINE_WORKERS: intVar(1, 16, 1),
   DATABASE_URL: urlVar(['postgres:', 'postgresql:']),
@@ -135,7 +138,18 @@ export interface Config {
     guildId: string | undefined;
     apiUrl: string | undefined;
   };
-  model: { dir: string; executionProviders: ExecutionProvider[]; workers: number };
+  model: {
+    /** An ONNX folder, a .safetensors checkpoint, or a folder holding exactly one of either. */
+    dir: string;
+    executionProviders: ExecutionProvider[];
+    workers: number;
+    /** An external VAE for a checkpoint (A1111's "SD VAE"). */
+    vae: string | undefined;
+    /** Precision of an imported checkpoint; auto = fp16 on cuda/tensorrt/dml, else fp32. */
+    dtype: 'auto' | 'fp32' | 'fp16';
+    /** Where checkpoints are imported to (once per file, VAE and precision). */
+    cacheDir: string;
+  };
   database: { url: string | undefined; pgliteDir: string };
   redisUrl: string | undefined;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -177,7 +191,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       guildId: e.DISCORD_GUILD_ID,
       apiUrl: e.DISCORD_API_URL,
     },
-    model: { dir: e.MODEL_DIR, executionProviders: e.EXECUTION_PROVIDERS, workers: e.ENGINE_WORKERS },
+    model: {
+      dir: e.MODEL_DIR,
+      executionProviders: e.EXECUTION_PROVIDERS,
+      workers: e.ENGINE_WORKERS,
+      vae: e.MODEL_VAE,
+      dtype: e.MODEL_DTYPE,
+      cacheDir: e.MODEL_CACHE_DIR,
+    },
     database: { url: e.DATABASE_URL, pgliteDir: e.PGLITE_DIR },
     redisUrl: e.REDIS_URL,
     logLevel: e.LOG_LEVEL,

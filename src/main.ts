@@ -1,6 +1,7 @@
 // Wiring only: settings → logger → checks → services → bot.
 import { existsSync } from 'node:fs';
 import { config as loadDotenv } from 'dotenv';
+import { CheckpointError } from './checkpoint/checkpoint-error.ts';
 import { ConfigError, loadConfig, secretsOf } from './config.ts';
 import { startBot } from './discord/bot.ts';
 import { createLogger } from './log.ts';
@@ -28,8 +29,9 @@ async function main(): Promise<void> {
 
   const log = createLogger({ level: config.logLevel, secrets: secretsOf(config) });
   const services = await startServices(config, log).catch((err: unknown) => {
-    // a server named by a setting cannot be reached: a start-up problem like a bad setting
-    if (err instanceof UnavailableError) fail([err.message]);
+    // a server named by a setting cannot be reached, or the checkpoint it names cannot be
+    // imported: a start-up problem like a bad setting
+    if (err instanceof UnavailableError || err instanceof CheckpointError) fail([err.message]);
     throw err;
   });
   const bot = await startBot(config, log, { services: services.frontEnd }).catch(async (err: unknown) => {

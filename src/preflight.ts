@@ -1,5 +1,7 @@
 // What `npm start` needs before it can run the bot, as one short line per missing piece.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { CheckpointError } from './checkpoint/checkpoint-error.ts';
+import { inspectCheckpoint } from './checkpoint/inspect.ts';
 import type { Config } from './config.ts';
 import { resolveModelDir } from './diffusion/model-dir.ts';
 
@@ -23,12 +25,25 @@ export function missingForBot({ config, envFileFound }: PreflightInput): string[
     const where = config.model.dir;
     if (model.reason === 'several') {
       missing.push(
-        `MODEL_DIR (${where}) holds several model folders (${model.candidates.join(', ')}): set MODEL_DIR to one of them.`,
+        `MODEL_DIR (${where}) holds several models (${model.candidates.join(', ')}): set MODEL_DIR to one of them.`,
       );
     } else {
       missing.push(
-        `No Stable Diffusion ONNX model in ${where}${existsSync(where) ? '' : ' (folder not found)'}: export or download an SD 1.5 ONNX folder (with unet/model.onnx) into ${where}/ — see README "Get a model", or set MODEL_DIR.`,
+        `No Stable Diffusion model in ${where}${existsSync(where) ? '' : ' (folder not found)'}: drop an SD 1.x .safetensors checkpoint or an SD 1.5 ONNX folder (with unet/model.onnx) into ${where}/ — see README "Get a model", or set MODEL_DIR.`,
       );
+    }
+  }
+  const vae = config.model.vae;
+  const vaeOk = !vae || statSync(vae, { throwIfNoEntry: false })?.isFile();
+  if (!vaeOk) {
+    missing.push(`MODEL_VAE (${vae}) is not a file: set it to a VAE .safetensors file, or leave it empty.`);
+  }
+  if (model.ok && model.kind === 'checkpoint' && vaeOk) {
+    try {
+      inspectCheckpoint(model.file, vae);
+    } catch (err) {
+      if (!(err instanceof CheckpointError)) throw err;
+      missing.push(err.message);
     }
   }
   return missing;

@@ -1,6 +1,7 @@
 // Everything the bot runs besides the Discord client: database (migrated), engine workers,
 // limiters, jobs, and the front end's view of them (made before the jobs start, so that jobs a
 // restart takes over wait for the bot to follow them).
+import { modelFolder } from './checkpoint/model-folder.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
 import { resolveModelDir } from './diffusion/model-dir.ts';
@@ -43,10 +44,19 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       log,
     });
     await limiters.ping();
+    // a checkpoint file is imported once, before the engines load what the import wrote
+    const modelDir = await modelFolder(model, {
+      vae: config.model.vae,
+      dtype: config.model.dtype,
+      executionProviders: config.model.executionProviders,
+      cacheDir: config.model.cacheDir,
+      progress: process.stderr,
+      log: (m) => log.info(m),
+    });
     engine = await EnginePool.start(
       config.model.workers,
       {
-        modelDir: model.dir,
+        modelDir,
         executionProviders: config.model.executionProviders,
         previewEvery: config.generation.previewEvery,
         timestepRounding: 'fp16',
@@ -76,7 +86,7 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       db: database.db,
       jobs,
       quota,
-      model: () => ({ name: loaded.name, hash: loaded.hash }),
+      model: () => ({ name: loaded.name, hash: loaded.hash, oldHash: loaded.oldHash, vae: loaded.vae }),
     });
     await jobs.start();
     return { database, engine, limiters, jobs, frontEnd, stop };

@@ -16,7 +16,14 @@ describe('loadConfig', () => {
   it('gives the documented defaults for an empty environment', () => {
     const c = loadConfig({});
     expect(c.discord.token).toBeUndefined();
-    expect(c.model).toEqual({ dir: 'models', executionProviders: ['cpu'], workers: 1 });
+    expect(c.model).toEqual({
+      dir: 'models',
+      executionProviders: ['cpu'],
+      workers: 1,
+      vae: undefined,
+      dtype: 'auto',
+      cacheDir: 'data/model-cache',
+    });
     expect(c.database).toEqual({ url: undefined, pgliteDir: 'data/pglite' });
     expect(c.queue).toEqual({ max: 20, perUser: 2, jobTimeoutMs: 600_000 });
     expect(c.quota).toEqual({ dailyUnits: 50, resetHourUtc: 0 });

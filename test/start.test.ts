@@ -1,12 +1,13 @@
 // `npm start` on a fresh machine: no .env, no token, no model → one friendly line per missing piece.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDatabase } from './support/databases.ts';
+import { TINY_CHECKPOINT, TINY_VAE } from './support/safetensors.ts';
 import { writeTinyModel } from './support/tiny-model.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -32,7 +33,7 @@ describe('npm start without configuration', () => {
     expect(lines).toHaveLength(3);
     expect(lines[1]).toContain('DISCORD_TOKEN is not set and there is no .env file');
     expect(lines[1]).toContain('cp .env.example .env');
-    expect(lines[2]).toContain('No Stable Diffusion ONNX model in models (folder not found)');
+    expect(lines[2]).toContain('No Stable Diffusion model in models (folder not found)');
     expect(lines[2]).toContain('README "Get a model"');
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
@@ -44,7 +45,19 @@ describe('npm start without configuration', () => {
     const run = start(cwd);
     expect(run.status).toBe(1);
     expect(run.stderr).not.toContain('DISCORD_TOKEN');
-    expect(run.stderr).toContain('No Stable Diffusion ONNX model in models:');
+    expect(run.stderr).toContain('No Stable Diffusion model in models:');
+  });
+
+  it('refuses a checkpoint it cannot import at once, saying what it is', () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+    writeFileSync(path.join(cwd, '.env'), 'DISCORD_TOKEN=abc.def.ghi\n');
+    mkdirSync(path.join(cwd, 'models'));
+    copyFileSync(TINY_VAE, path.join(cwd, 'models', 'vae-ft-mse.safetensors'));
+    const run = start(cwd);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      'hiresbot cannot start:\n  - vae-ft-mse.safetensors is a VAE, not a checkpoint: pass it with --vae (or MODEL_VAE)\n',
+    );
   });
 
   it('names an invalid setting with its range instead of starting', () => {
@@ -56,41 +69,61 @@ describe('npm start without configuration', () => {
 });
 
 describe('npm start with everything in place but a token Discord rejects', () => {
-  it('loads the model and database, then stops with one line that does not contain the token', async () => {
-    const requests: string[] = [];
-    // Discord's answer to a bad token: 401 on GET /gateway/bot (see the discord-wire notes)
-    const server = createServer((req, res) => {
-      requests.push(`${req.method} ${req.url}`);
-      res.writeHead(401, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ message: '401: Unauthorized', code: 0 }));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as { port: number };
-    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
-    writeTinyModel(path.join(cwd, 'models', 'tiny-sd'), { layout: 'optimum' });
-    const token = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.Gsecret.definitely-not-valid';
-    writeFileSync(
-      path.join(cwd, '.env'),
-      `DISCORD_TOKEN=${token}\nDISCORD_API_URL=http://127.0.0.1:${port}/api\nLOG_LEVEL=info\n`,
-    );
-    const { PATH, HOME } = process.env;
-    const child = spawn(tsx, [path.join(root, 'src', 'main.ts')], { cwd, env: { PATH, HOME } });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
-    server.close();
-    expect(code).toBe(1);
-    expect(requests).toContain('GET /api/v10/gateway/bot');
-    expect(out).toContain('model loaded');
-    expect(out).toMatch(/hiresbot stopped: An invalid token was provided\.\n$/);
-    expect(out).not.toContain('Gsecret');
-    expect(out).not.toMatch(/\n\s+at /);
-  });
+  it.each([
+    [
+      'an ONNX folder',
+      (models: string) => writeTinyModel(path.join(models, 'tiny-sd'), { layout: 'optimum' }),
+    ],
+    [
+      'a .safetensors checkpoint',
+      (models: string) => copyFileSync(TINY_CHECKPOINT, path.join(models, 'baka.safetensors')),
+    ],
+  ])(
+    'loads the model (%s) and database, then stops with one line that does not contain the token',
+    async (what, drop) => {
+      const requests: string[] = [];
+      // Discord's answer to a bad token: 401 on GET /gateway/bot (see the discord-wire notes)
+      const server = createServer((req, res) => {
+        requests.push(`${req.method} ${req.url}`);
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: '401: Unauthorized', code: 0 }));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const { port } = server.address() as { port: number };
+      const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+      mkdirSync(path.join(cwd, 'models'));
+      drop(path.join(cwd, 'models'));
+      const token = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.Gsecret.definitely-not-valid';
+      writeFileSync(
+        path.join(cwd, '.env'),
+        `DISCORD_TOKEN=${token}\nDISCORD_API_URL=http://127.0.0.1:${port}/api\nLOG_LEVEL=info\n`,
+      );
+      const { PATH, HOME } = process.env;
+      const child = spawn(tsx, [path.join(root, 'src', 'main.ts')], { cwd, env: { PATH, HOME } });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.stderr.on('data', (d) => {
+        out += d;
+      });
+      const code = await new Promise<number | null>((r) => child.on('exit', r));
+      server.close();
+      expect(code).toBe(1);
+      expect(requests).toContain('GET /api/v10/gateway/bot');
+      expect(out).toContain('model loaded');
+      if (what === 'a .safetensors checkpoint') {
+        expect(out).toContain('100% (VAE encoder)');
+        expect(out).toMatch(
+          /imported models\/baka\.safetensors into data\/model-cache\/baka-[0-9a-f]{8}-fp32 in/,
+        );
+        expect(out).toContain('"name":"baka","hash":"cc9fbb7dc1"');
+      }
+      expect(out).toMatch(/hiresbot stopped: An invalid token was provided\.\n$/);
+      expect(out).not.toContain('Gsecret');
+      expect(out).not.toMatch(/\n\s+at /);
+    },
+  );
 });
 
 describe('npm start with a DATABASE_URL or REDIS_URL that leads nowhere', () => {

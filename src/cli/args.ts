@@ -21,10 +21,15 @@ import { UsageError } from './usage-error.ts';
 export { UsageError };
 
 export const USAGE =
-  'usage: npm run generate -- --model DIR (--prompt TEXT | --prompt-file FILE) [--negative TEXT | --negative-file FILE] [--seed N] [--steps N] [--cfg F] [--sampler NAME] [--scheduler NAME] [--width N] [--height N] [--hires-scale F] [--hires-steps N] [--upscaler NAME] [--denoise F[,F…]] [--rng cpu|nv] [--ensd N] --out DIR';
+  'usage: npm run generate -- --model DIR|FILE.safetensors [--vae FILE.safetensors] [--dtype fp32|fp16] (--prompt TEXT | --prompt-file FILE) [--negative TEXT | --negative-file FILE] [--seed N] [--steps N] [--cfg F] [--sampler NAME] [--scheduler NAME] [--width N] [--height N] [--hires-scale F] [--hires-steps N] [--upscaler NAME] [--denoise F[,F…]] [--rng cpu|nv] [--ensd N] --out DIR';
 
 export interface CliJob {
+  /** An ONNX folder, or a checkpoint file (or a folder holding one) to import first. */
   modelDir: string;
+  /** An external VAE for a checkpoint. */
+  vae: string | undefined;
+  /** Precision of a checkpoint's import; undefined = by the execution providers. */
+  dtype: 'fp32' | 'fp16' | undefined;
   outDir: string;
   request: GenerationRequest;
   /** One upscaled image per value; more than one also writes compare.png. */
@@ -35,6 +40,8 @@ export interface CliJob {
 
 const FLAGS = {
   model: { type: 'string' },
+  vae: { type: 'string' },
+  dtype: { type: 'string' },
   prompt: { type: 'string' },
   'prompt-file': { type: 'string' },
   negative: { type: 'string' },
@@ -118,7 +125,15 @@ export function parseCliArgs(
   } catch (err) {
     throw new UsageError((err as Error).message.split('\n')[0] ?? 'bad arguments');
   }
-  if (!values.model) throw new UsageError('--model DIR is required (a Stable Diffusion ONNX folder)');
+  if (!values.model) {
+    throw new UsageError(
+      '--model DIR is required (a Stable Diffusion ONNX folder or .safetensors checkpoint)',
+    );
+  }
+  const dtype = values.dtype;
+  if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16') {
+    throw new UsageError(`--dtype must be fp32 or fp16 (got "${dtype}")`);
+  }
   if (values.prompt === undefined && values['prompt-file'] === undefined) {
     throw new UsageError('--prompt TEXT or --prompt-file FILE is required');
   }
@@ -156,7 +171,15 @@ export function parseCliArgs(
       ensd: number('ensd', values.ensd, defaults.ensd),
     };
     for (const denoise of denoises) validateRequest({ ...request, denoise }, CLI_LIMITS);
-    return { modelDir: values.model, outDir: values.out, request, denoises, textFlags };
+    return {
+      modelDir: values.model,
+      vae: values.vae,
+      dtype,
+      outDir: values.out,
+      request,
+      denoises,
+      textFlags,
+    };
   } catch (err) {
     if (err instanceof RequestError) throw usageErrorFor(err.option, err.message, textFlags);
     throw err;

@@ -18,6 +18,8 @@ export const HIRESBOT_VERSION = 'hiresbot-0.1.0';
 export interface InfotextModel {
   name: string;
   hash: string;
+  /** An external VAE (A1111's "SD VAE"): written as `VAE hash` and `VAE` after the model. */
+  vae?: { name: string; hash: string } | undefined;
 }
 
 /** `quote`: JSON-encode a value that contains a comma, a colon or a newline. */
@@ -44,6 +46,8 @@ export function formatInfotext(req: GenerationRequest, model: InfotextModel, hir
     ['Size', `${req.width}x${req.height}`],
     ['Model hash', model.hash],
     ['Model', model.name],
+    ['VAE hash', model.vae?.hash],
+    ['VAE', model.vae?.name],
     ['Variation seed', req.subseedStrength !== 0 ? num(req.subseed) : undefined],
     ['Variation seed strength', req.subseedStrength !== 0 ? num(req.subseedStrength) : undefined],
     ['Denoising strength', hires ? num(req.denoise) : undefined],
@@ -166,6 +170,8 @@ export function parseInfotext(text: string): { request: Partial<GenerationReques
     'Size',
     'Model hash',
     'Model',
+    'VAE hash',
+    'VAE',
     'Variation seed',
     'Variation seed strength',
     'Denoising strength',

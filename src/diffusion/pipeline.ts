@@ -42,6 +42,8 @@ export interface PipelineOptions {
   previewEvery?: number;
   /** A1111 model hash of the folder, shown in infotexts. */
   modelHash: string;
+  /** An external VAE the folder was imported with, shown in infotexts as A1111 shows it. */
+  vae?: { name: string; hash: string } | undefined;
 }
 
 export interface Latent {
@@ -223,7 +225,7 @@ export class Pipeline {
     base: Latent,
     run: RunOptions & { denoises?: number[] } = {},
   ): Promise<UpscaleResult> {
-    const model = { name: this.model.name, hash: this.options.modelHash };
+    const model = { name: this.model.name, hash: this.options.modelHash, vae: this.options.vae };
     const upscaled: UpscaledImage[] = [];
     const hiresMs: number[] = [];
     let decodeMs = 0;
@@ -247,7 +249,7 @@ export class Pipeline {
     const t0 = performance.now();
     const latent = await this.basePass(req, run);
     const t1 = performance.now();
-    const model = { name: this.model.name, hash: this.options.modelHash };
+    const model = { name: this.model.name, hash: this.options.modelHash, vae: this.options.vae };
     const base = await this.render(latent, formatInfotext(req, model, false));
     const t2 = performance.now();
     const { upscaled, timings } = await this.upscale(req, latent, run);

@@ -37,6 +37,10 @@ export interface GenerationOptions {
 export interface ModelInfo {
   name: string;
   hash: string;
+  /** A1111's old 8-digit hash, known when the model was imported from its checkpoint file. */
+  oldHash?: string | undefined;
+  /** An external VAE (infotext `VAE hash`, `VAE`). */
+  vae?: { name: string; hash: string } | undefined;
 }
 
 /** Something the reply should tell the member about their request, as plain data. */
@@ -145,7 +149,7 @@ function build(options: GenerationOptions, ctx: BuildContext) {
     if (pasted.value.ignored.length > 0)
       notes.push({ kind: 'ignored-parameters', keys: pasted.value.ignored });
     const hash = pasted.value.model.hash;
-    if (hash && !sameModelHash(hash, ctx.model.hash)) {
+    if (hash && !sameModelHash(hash, ctx.model)) {
       notes.push({
         kind: 'other-model',
         pastedHash: hash,

@@ -61,10 +61,16 @@ export function readPastedInfotext(text: string): PasteResult {
 
 /**
  * Whether a pasted `Model hash` names the loaded model. A1111 writes the first 10 hex digits of
- * the SHA-256 (older versions: an 8-digit hash of part of the file, which cannot match ours).
+ * the SHA-256; versions before 1.0 wrote 8 hex digits of a hash of 64 KiB at 1 MiB
+ * (`sd_models.py::model_hash`), which is matched against that hash when the loaded model was
+ * imported from its checkpoint file (`oldHash`).
  */
-export function sameModelHash(pasted: string, loaded: string): boolean {
+export function sameModelHash(
+  pasted: string,
+  loaded: { hash: string; oldHash?: string | undefined },
+): boolean {
   const a = pasted.trim().toLowerCase();
-  const b = loaded.trim().toLowerCase();
+  const b = loaded.hash.trim().toLowerCase();
+  if (/^[0-9a-f]{8}$/.test(a) && a === loaded.oldHash?.toLowerCase()) return true;
   return a.length > 0 && b.length > 0 && (a.startsWith(b) || b.startsWith(a));
 }

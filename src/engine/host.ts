@@ -1,7 +1,7 @@
 // The worker thread: owns the onnxruntime sessions (whose run() blocks the thread it runs on)
 // and runs one job at a time, reporting progress and results to the main thread.
 import { parentPort, workerData } from 'node:worker_threads';
-import { modelHash } from '../diffusion/model/model-hash.ts';
+import { type ModelIdentity, modelIdentity } from '../diffusion/model/model-identity.ts';
 import { loadSdModel } from '../diffusion/model/sd-model.ts';
 import { CancelledError, Pipeline, type ProgressEvent } from '../diffusion/pipeline.ts';
 import { RequestError } from '../diffusion/request-error.ts';
@@ -32,7 +32,7 @@ function kindOf(err: unknown): ErrorKind {
 
 async function main() {
   let pipeline: Pipeline;
-  let info: { name: string; hash: string };
+  let info: ModelIdentity;
   try {
     const model = await loadSdModel(settings.modelDir, {
       executionProviders: settings.executionProviders,
@@ -42,9 +42,10 @@ async function main() {
         warn: (message) => send({ type: 'log', level: 'warn', message }),
       },
     });
-    info = { name: model.name, hash: await modelHash(model.unet.weightsFile) };
+    info = await modelIdentity(model.dir, model.source, model.unet.weightsFile);
     pipeline = new Pipeline(model, {
       modelHash: info.hash,
+      vae: info.vae,
       previewEvery: settings.previewEvery,
       timestepRounding: settings.timestepRounding,
     });

@@ -14,6 +14,10 @@ export interface EngineSettings {
 export interface ModelInfo {
   name: string;
   hash: string;
+  /** A1111's old 8-digit hash, for a folder imported from a checkpoint file. */
+  oldHash?: string;
+  /** An external VAE the folder was imported with (infotext `VAE`, `VAE hash`). */
+  vae?: { name: string; hash: string };
   executionProviders: string[];
 }
 

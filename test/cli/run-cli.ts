@@ -1,4 +1,5 @@
-// Runs `npm run generate`'s entry point as a child process, as a user would, with a clean env.
+// Runs `npm run generate`'s (or `import-checkpoint`'s) entry point as a child process, as a user
+// would, with a clean env.
 // Asynchronously: a test worker blocked in spawnSync cannot answer vitest's own calls.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import path from 'node:path';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
 const cli = path.join(root, 'src', 'cli.ts');
+const importer = path.join(root, 'src', 'import-checkpoint.ts');
 
 export interface CliRun {
   status: number | null;
@@ -16,11 +18,24 @@ export interface CliRun {
 
 /** `ulimitFileKb` caps the size of any file the process writes (bash `ulimit -f`): a full disk. */
 export function generate(args: string[], options: { cwd: string; ulimitFileKb?: number }): Promise<CliRun> {
+  return run(cli, args, options);
+}
+
+/** `npm run import-checkpoint -- …`. */
+export function importCheckpoint(args: string[], options: { cwd: string }): Promise<CliRun> {
+  return run(importer, args, options);
+}
+
+function run(
+  entry: string,
+  args: string[],
+  options: { cwd: string; ulimitFileKb?: number },
+): Promise<CliRun> {
   const { PATH, HOME } = process.env;
   const [command, argv] =
     options.ulimitFileKb === undefined
-      ? [tsx, [cli, ...args]]
-      : ['bash', ['-c', `ulimit -f ${options.ulimitFileKb} && exec "$0" "$@"`, tsx, cli, ...args]];
+      ? [tsx, [entry, ...args]]
+      : ['bash', ['-c', `ulimit -f ${options.ulimitFileKb} && exec "$0" "$@"`, tsx, entry, ...args]];
   const child = spawn(command, argv, { cwd: options.cwd, env: { PATH, HOME }, timeout: 120_000 });
   let stdout = '';
   let stderr = '';

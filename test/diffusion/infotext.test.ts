@@ -22,6 +22,18 @@ describe('formatInfotext', () => {
     expect(parseInfotext(`a cat\n${A1111_EXAMPLE}`).request.rng).toBe('nv');
   });
 
+  it('an external VAE adds VAE hash and VAE right after the model, as A1111 does', () => {
+    const text = formatInfotext(
+      req,
+      { ...model, vae: { name: 'vae-ft-mse-840000', hash: '735e4c3a44' } },
+      false,
+    );
+    expect(text).toContain(
+      'Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000, RNG: NV',
+    );
+    expect(parseInfotext(text).ignored).toEqual([]);
+  });
+
   it('the base image carries no hires keys; Euler keeps "Automatic"', () => {
     const text = formatInfotext({ ...req, sampler: 'Euler' }, model, false);
     expect(text).toContain('Sampler: Euler, Schedule type: Automatic, CFG scale: 7');

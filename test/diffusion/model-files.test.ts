@@ -107,6 +107,6 @@ describe('MODEL_DIR holding model folders', () => {
     const models = path.join(root, `models${count++}`);
     writeTinyModel(path.join(models, 'tiny'), { layout: 'optimum' });
     symlinkSync(path.join(root, 'deleted-model'), path.join(models, 'gone'));
-    expect(resolveModelDir(models)).toEqual({ ok: true, dir: path.join(models, 'tiny') });
+    expect(resolveModelDir(models)).toEqual({ ok: true, kind: 'onnx', dir: path.join(models, 'tiny') });
   });
 });

@@ -270,6 +270,19 @@ describe('parameters (a pasted A1111 infotext)', () => {
     expect(ok(build({ prompt: '', parameters: text })).notes).toEqual([]);
   });
 
+  it('an old 8-digit hash matches a checkpoint-imported model by A1111’s old hash', () => {
+    const imported = { ...model, oldHash: '63c46c36' };
+    const result = buildRequest({ prompt: '', parameters: GUIDE }, { settings: settings(), model: imported });
+    expect(ok(result).notes).toEqual([]);
+    const other = { ...model, oldHash: '0badf00d' };
+    const note = ok(
+      buildRequest({ prompt: '', parameters: GUIDE }, { settings: settings(), model: other }),
+    ).notes;
+    expect(note).toEqual([
+      { kind: 'other-model', pastedHash: '63c46c36', pastedName: undefined, loaded: other },
+    ]);
+  });
+
   it('reads hires keys, RNG: NV and RNG: CPU, and reports keys it does not reproduce', () => {
     const text = `a cat\nSteps: 20, Sampler: Euler a, CFG scale: 6, Seed: 5, Size: 512x768, Denoising strength: 0.45, RNG: NV, Hires upscale: 1.5, Hires steps: 12, Hires upscaler: Latent (nearest), Face restoration: CodeFormer`;
     const { request, notes } = ok(build({ prompt: '', parameters: text.replaceAll('\n', ' ') }));

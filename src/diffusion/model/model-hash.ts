@@ -15,9 +15,13 @@ interface Sidecar {
   sha256: string;
 }
 
-async function sha256File(file: string): Promise<string> {
+/** The SHA-256 of a whole file, read in 4 MiB chunks; `onBytes` hears of each chunk. */
+export async function sha256File(file: string, onBytes?: (bytes: number) => void): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 22 })) {
+    hash.update(chunk as Buffer);
+    onBytes?.((chunk as Buffer).length);
+  }
   return hash.digest('hex');
 }
 

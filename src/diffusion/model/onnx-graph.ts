@@ -1,7 +1,9 @@
 /**
  * Writing ONNX models (onnx/onnx.proto, IR version 8): a graph of nodes, constants and typed I/O,
  * large constants in an external-data file beside `model.onnx` as the exporters lay them out.
- * Encoded with our own protobuf writer, so that writing a model needs no protobuf library.
+ * Encoded with our own protobuf writer, so that writing a model needs no protobuf library. The
+ * external data is kept in memory by default; a checkpoint import passes a sink that streams it
+ * to disk instead, so a 2 GB UNet never has to fit in memory at once.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -84,17 +86,42 @@ function encodeValueInfo(v: ValueInfo): ProtoWriter {
   return new ProtoWriter().string(1, v.name).message(2, new ProtoWriter().message(1, tensorType));
 }
 
+/** Where large constants go: `append` stores the bytes and says at which offset of `location`. */
+export interface ExternalDataSink {
+  readonly location: string;
+  append(bytes: Uint8Array): number;
+}
+
+/** The default sink: every byte kept until `GraphBuilder.write` writes the file. */
+class MemorySink implements ExternalDataSink {
+  readonly chunks: Uint8Array[] = [];
+  private offset = 0;
+
+  constructor(readonly location: string) {}
+
+  append(bytes: Uint8Array): number {
+    const at = this.offset;
+    this.chunks.push(bytes);
+    this.offset += bytes.length;
+    return at;
+  }
+}
+
+/** Constants of at least this many bytes go to the external-data file when the graph has one. */
+const EXTERNAL_MIN_BYTES = 256;
+
 export class GraphBuilder {
   private readonly nodes: NodeProto[] = [];
   private readonly initializers: TensorProto[] = [];
   private readonly inputs: ValueInfo[] = [];
   private readonly outputs: ValueInfo[] = [];
-  /** Bytes of tensors stored outside the .onnx file, with the file name they go to. */
-  private readonly external: { file: string; chunks: Uint8Array[]; offset: number } | undefined;
+  /** Where tensors stored outside the .onnx file go. */
+  private readonly external: ExternalDataSink | undefined;
   private counter = 0;
 
-  constructor(externalFile?: string) {
-    this.external = externalFile ? { file: externalFile, chunks: [], offset: 0 } : undefined;
+  /** `external`: the external-data file name (kept in memory until `write`), or a sink of one's own. */
+  constructor(external?: string | ExternalDataSink) {
+    this.external = typeof external === 'string' ? new MemorySink(external) : external;
   }
 
   private fresh(prefix: string): string {
@@ -122,25 +149,37 @@ export class GraphBuilder {
     return output;
   }
 
-  /** A float32 constant; large ones go to the external-data file when the graph has one. */
-  constFloat(values: number[] | Float32Array, dims: number[], name?: string): string {
+  /**
+   * A constant of any element type from its little-endian bytes; large ones go to the
+   * external-data file when the graph has one.
+   */
+  constTensor(type: ElemType, dims: readonly number[], bytes: Uint8Array, name?: string): string {
     const n = name ?? this.fresh('const');
-    const data = Float32Array.from(values);
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (this.external && data.length >= 64) {
-      const { file, offset } = this.external;
+    const dataType = DATA_TYPE[type];
+    if (this.external && bytes.length >= EXTERNAL_MIN_BYTES) {
+      const offset = this.external.append(bytes);
+      const location = this.external.location;
       this.initializers.push({
         name: n,
         dims,
-        dataType: DATA_TYPE.float32,
-        external: { location: file, offset, length: bytes.length },
+        dataType,
+        external: { location, offset, length: bytes.length },
       });
-      this.external.chunks.push(bytes);
-      this.external.offset += bytes.length;
     } else {
-      this.initializers.push({ name: n, dims, dataType: DATA_TYPE.float32, rawData: bytes });
+      this.initializers.push({ name: n, dims, dataType, rawData: bytes });
     }
     return n;
+  }
+
+  /** A float32 constant; large ones go to the external-data file when the graph has one. */
+  constFloat(values: number[] | Float32Array, dims: number[], name?: string): string {
+    const data = Float32Array.from(values);
+    return this.constTensor(
+      'float32',
+      dims,
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      name,
+    );
   }
 
   constInt64(values: number[], dims: number[] = [values.length]): string {
@@ -175,9 +214,11 @@ export class GraphBuilder {
       .finish();
   }
 
-  /** Writes `<dir>/model.onnx` (and the external-data file beside it). */
+  /** Writes `<dir>/model.onnx` (and the in-memory external-data file beside it; a sink writes its own). */
   write(dir: string, graphName: string, opset = 17): void {
     writeFileSync(path.join(dir, 'model.onnx'), this.encode(graphName, opset));
-    if (this.external) writeFileSync(path.join(dir, this.external.file), Buffer.concat(this.external.chunks));
+    if (this.external instanceof MemorySink) {
+      writeFileSync(path.join(dir, this.external.location), Buffer.concat(this.external.chunks));
+    }
   }
 }

@@ -1,13 +1,16 @@
 /**
- * Loads a Stable Diffusion 1.x ONNX folder in the diffusers-script or optimum layout. Each
- * session's inputs and outputs are read, not assumed (ids int32/int64, timestep float32/float16/
- * int64 of rank 0 or 1, fp16 exports); anything else fails here, naming the file and the want.
+ * Loads a Stable Diffusion 1.x ONNX folder in the diffusers-script or optimum layout, or one that
+ * src/checkpoint/ imported from a single-file checkpoint (the same layout, plus checkpoint.json
+ * naming the file it came from). Each session's inputs and outputs are read, not assumed (ids
+ * int32/int64, timestep float32/float16/int64 of rank 0 or 1, fp16 exports); anything else fails
+ * here, naming the file and the want.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { ModelLoadError, readJsonFile, requireRegularFile } from './model-files.ts';
+import { type CheckpointSource, readCheckpointSource } from './model-identity.ts';
 
 export { ModelLoadError };
 
@@ -60,8 +63,10 @@ export interface VaeEncoderPart {
 
 export interface SdModel {
   dir: string;
-  /** The folder's name: what the infotext calls the model. */
+  /** What the infotext calls the model: the checkpoint's file name, else the folder's name. */
   name: string;
+  /** The single-file checkpoint (and VAE) the folder was imported from, if it was. */
+  source: CheckpointSource | undefined;
   tokenizer: ClipTokenizer;
   textEncoder: TextEncoderPart;
   unet: UnetPart;
@@ -192,6 +197,7 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
   };
 
   try {
+    const source = readCheckpointSource(dir);
     const tokenizer = ClipTokenizer.fromFolder(path.join(dir, 'tokenizer'));
 
     const teFile = path.join(dir, 'text_encoder', 'model.onnx');
@@ -260,7 +266,8 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
     options.log?.info(`loaded model ${path.basename(dir)} on [${used.join(', ')}]`);
     return {
       dir,
-      name: path.basename(path.resolve(dir)),
+      name: source?.model.name ?? path.basename(path.resolve(dir)),
+      source,
       tokenizer,
       textEncoder,
       unet,

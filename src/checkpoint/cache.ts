@@ -1,0 +1,121 @@
+/**
+ * A checkpoint imported once and kept: `<cacheDir>/<name>-<path id>-<dtype>[+<vae name>]/`. It is
+ * reused while checkpoint.json still describes the same file (size and mtime, or failing that the
+ * same SHA-256: a copied or touched file is not imported again), the same VAE, precision and
+ * importer version; otherwise it is imported again beside the old one and swapped in. Imports that
+ * a killed process left half-way are removed the next time.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { sha256File } from '../diffusion/model/model-hash.ts';
+import {
+  CHECKPOINT_SOURCE_FILE,
+  type CheckpointSource,
+  readCheckpointSource,
+  type SourceFile,
+} from '../diffusion/model/model-identity.ts';
+import { IMPORTER_VERSION, type ImportProgress, importCheckpoint } from './import.ts';
+import type { Precision } from './onnx-net.ts';
+
+export interface CachedImportOptions {
+  cacheDir: string;
+  dtype: Precision;
+  vae?: string | undefined;
+  onProgress?: (p: ImportProgress) => void;
+}
+
+export interface CachedImport {
+  dir: string;
+  /** False when a cached import was reused. */
+  imported: boolean;
+}
+
+const nameOf = (file: string) => path.basename(file, path.extname(file));
+
+/** A folder name for this file, VAE and precision (a short hash keeps same-named files apart). */
+export function cacheFolderName(file: string, dtype: Precision, vae?: string): string {
+  const id = createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 8);
+  const safe = (s: string) => s.replace(/[^\w.-]+/g, '_');
+  return `${safe(nameOf(file))}-${id}-${dtype}${vae ? `+${safe(nameOf(vae))}` : ''}`;
+}
+
+function sameStat(recorded: SourceFile, file: string): boolean {
+  const { size, mtimeMs } = statSync(file);
+  return recorded.file === path.resolve(file) && recorded.size === size && recorded.mtimeMs === mtimeMs;
+}
+
+function readSource(dir: string): CheckpointSource | undefined {
+  try {
+    return existsSync(dir) ? readCheckpointSource(dir) : undefined;
+  } catch {
+    return undefined; // unreadable: import again
+  }
+}
+
+/** Whether the cached folder still fits; refreshes a touched file's recorded mtime if its bytes match. */
+async function stillFits(dir: string, file: string, o: CachedImportOptions): Promise<boolean> {
+  const source = readSource(dir);
+  if (!source || source.importer !== IMPORTER_VERSION || source.dtype !== o.dtype) return false;
+  if (Boolean(source.vae) !== Boolean(o.vae)) return false;
+  const pairs: [SourceFile, string][] = [[source.model, file]];
+  if (source.vae && o.vae) pairs.push([source.vae, o.vae]);
+  let touched = false;
+  for (const [recorded, current] of pairs) {
+    if (sameStat(recorded, current)) continue;
+    if ((await sha256File(current)) !== recorded.sha256) return false;
+    const { size, mtimeMs } = statSync(current);
+    Object.assign(recorded, { file: path.resolve(current), size, mtimeMs });
+    touched = true;
+  }
+  // the whole file as read (the structure too), with the new size and mtime
+  if (touched) writeFileSync(path.join(dir, CHECKPOINT_SOURCE_FILE), `${JSON.stringify(source, null, 2)}\n`);
+  return true;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes `.<name>.importing-<pid>-…` folders whose process is gone. */
+function removeAbandoned(cacheDir: string): void {
+  for (const entry of readdirSync(cacheDir)) {
+    const m = /^\..+\.(?:importing|old)-(\d+)-[0-9a-f]+$/.exec(entry);
+    if (m && !processAlive(Number(m[1])))
+      rmSync(path.join(cacheDir, entry), { recursive: true, force: true });
+  }
+}
+
+export async function importCached(file: string, o: CachedImportOptions): Promise<CachedImport> {
+  mkdirSync(o.cacheDir, { recursive: true });
+  removeAbandoned(o.cacheDir);
+  const name = cacheFolderName(file, o.dtype, o.vae);
+  const dir = path.join(o.cacheDir, name);
+  if (await stillFits(dir, file, o)) return { dir, imported: false };
+
+  const suffix = `${process.pid}-${Date.now().toString(16)}`;
+  const fresh = path.join(o.cacheDir, `.${name}.importing-${suffix}`);
+  const old = path.join(o.cacheDir, `.${name}.old-${suffix}`);
+  try {
+    await importCheckpoint(file, fresh, {
+      dtype: o.dtype,
+      vae: o.vae,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    });
+    if (existsSync(dir)) renameSync(dir, old);
+    renameSync(fresh, dir);
+  } catch (err) {
+    // another process may have put a fitting import in place while this one ran
+    if (existsSync(fresh) && (await stillFits(dir, file, o))) return { dir, imported: false };
+    throw err;
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+    rmSync(old, { recursive: true, force: true });
+  }
+  return { dir, imported: true };
+}

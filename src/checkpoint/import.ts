@@ -1,0 +1,207 @@
+/**
+ * An A1111 single-file SD 1.x checkpoint (and optionally an external VAE) → the ONNX folder the
+ * loader reads: text_encoder/, unet/, vae_decoder/, vae_encoder/ (each model.onnx with its weights
+ * in model.onnx_data), tokenizer/, model_index.json and checkpoint.json (the source file's name
+ * and hashes, for the infotext). Written into a temporary folder beside `out` and renamed at the
+ * end, so a failure (a truncated file, a wrong shape, a full disk) leaves nothing half-written.
+ * Weights stream from the file to the external data one tensor at a time.
+ */
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { endianness } from 'node:os';
+import path from 'node:path';
+import { sha256File } from '../diffusion/model/model-hash.ts';
+import {
+  CHECKPOINT_SOURCE_FILE,
+  type CheckpointSource,
+  type SourceFile,
+} from '../diffusion/model/model-identity.ts';
+import { GraphBuilder } from '../diffusion/model/onnx-graph.ts';
+import { CheckpointError } from './checkpoint-error.ts';
+import { buildClipGraph } from './clip-graph.ts';
+import { ExternalDataFile } from './external-data.ts';
+import { checkSd1Checkpoint, checkVaeFile } from './family.ts';
+import { oldModelHash } from './old-hash.ts';
+import { Net, type Precision } from './onnx-net.ts';
+import { SafetensorsFile } from './safetensors.ts';
+import { readStructure, type Sd1Structure } from './structure.ts';
+import { buildUnetGraph } from './unet-graph.ts';
+import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './vae-graph.ts';
+import { UNET_PREFIX, VAE_PREFIX, type WeightPatch, WeightStore } from './weights.ts';
+
+/** Bump when the graphs change: cached imports made by an older importer are redone. */
+export const IMPORTER_VERSION = 1;
+
+/** SD 1.x's VAE latent scale (v1-inference.yaml `scale_factor`). */
+const SCALING_FACTOR = 0.18215;
+
+/** The real SD 1.x CLIP tokenizer files, shipped with hiresbot (a checkpoint has no tokenizer). */
+export const TOKENIZER_DIR = path.resolve(import.meta.dirname, '..', '..', 'assets', 'sd1-clip-tokenizer');
+
+export interface ImportProgress {
+  stage: 'hashing' | 'text_encoder' | 'unet' | 'vae_decoder' | 'vae_encoder';
+  /** Bytes hashed or read so far, of `total` (both stages together). */
+  done: number;
+  total: number;
+}
+
+export interface ImportOptions {
+  vae?: string | undefined;
+  dtype: Precision;
+  /** The LoRA / textual-inversion seam (see weights.ts). */
+  patch?: WeightPatch;
+  onProgress?: (p: ImportProgress) => void;
+  /** Hashes already known (the cache computed them to decide): skips hashing again. */
+  sha256?: { model?: string; vae?: string };
+}
+
+export interface ImportResult {
+  dir: string;
+  source: CheckpointSource;
+  structure: Sd1Structure;
+}
+
+function nameOf(file: string): string {
+  return path.basename(file, path.extname(file));
+}
+
+function writeJson(file: string, value: unknown): void {
+  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Bytes of the tensors the graphs will read: the total for the progress bar. */
+function tensorBytes(ckpt: SafetensorsFile, vae: SafetensorsFile | undefined): number {
+  let total = 0;
+  for (const [k, e] of ckpt.tensors) {
+    if (k.startsWith(UNET_PREFIX) || k.startsWith('cond_stage_model.')) total += e.byteLength;
+    else if (!vae && k.startsWith(VAE_PREFIX)) total += e.byteLength;
+  }
+  for (const e of vae?.tensors.values() ?? []) total += e.byteLength;
+  return total;
+}
+
+const PARTS = [
+  ['text_encoder', 'the CLIP text encoder', (n: Net, s: Sd1Structure) => buildClipGraph(n, s.clip)],
+  ['unet', 'the UNet', (n: Net, s: Sd1Structure) => buildUnetGraph(n, s.unet)],
+  ['vae_decoder', 'the VAE decoder', (n: Net, s: Sd1Structure) => buildVaeDecoderGraph(n, s.vae)],
+  ['vae_encoder', 'the VAE encoder', (n: Net, s: Sd1Structure) => buildVaeEncoderGraph(n, s.vae)],
+] as const;
+
+function writeConfigs(dir: string, s: Sd1Structure): void {
+  writeJson(path.join(dir, 'model_index.json'), {
+    _class_name: 'StableDiffusionPipeline',
+    _diffusers_version: '0.30.0',
+    _hiresbot_import: `imported from a single-file checkpoint; see ${CHECKPOINT_SOURCE_FILE}`,
+    text_encoder: ['transformers', 'CLIPTextModel'],
+    tokenizer: ['transformers', 'CLIPTokenizer'],
+    unet: ['diffusers', 'UNet2DConditionModel'],
+    vae: ['diffusers', 'AutoencoderKL'],
+  });
+  writeJson(path.join(dir, 'text_encoder', 'config.json'), {
+    hidden_size: s.clip.hidden,
+    num_hidden_layers: s.clip.layers,
+    num_attention_heads: s.clip.heads,
+    intermediate_size: s.clip.intermediate,
+    max_position_embeddings: s.clip.positions,
+    vocab_size: s.clip.vocab,
+  });
+  writeJson(path.join(dir, 'unet', 'config.json'), {
+    _class_name: 'UNet2DConditionModel',
+    in_channels: s.unet.inChannels,
+    block_out_channels: s.unet.channelMult.map((m) => m * s.unet.modelChannels),
+    layers_per_block: s.unet.numResBlocks[0],
+    cross_attention_dim: s.unet.contextDim,
+    attention_head_dim: s.unet.heads,
+  });
+  for (const part of ['vae_decoder', 'vae_encoder']) {
+    writeJson(path.join(dir, part, 'config.json'), {
+      _class_name: 'AutoencoderKL',
+      latent_channels: s.vae.zChannels,
+      block_out_channels: s.vae.chMult.map((m) => m * s.vae.ch),
+      scaling_factor: SCALING_FACTOR,
+    });
+  }
+}
+
+async function describe(
+  file: string,
+  known: string | undefined,
+  onBytes: (n: number) => void,
+): Promise<SourceFile> {
+  const { size, mtimeMs } = statSync(file);
+  const sha256 = known ?? (await sha256File(file, onBytes));
+  if (known) onBytes(size);
+  return { name: nameOf(file), file: path.resolve(file), size, mtimeMs, sha256 };
+}
+
+export async function importCheckpoint(
+  file: string,
+  out: string,
+  options: ImportOptions,
+): Promise<ImportResult> {
+  // typed arrays are written as they lie in memory; ONNX wants little-endian
+  if (endianness() !== 'LE') throw new CheckpointError('importing checkpoints needs a little-endian machine');
+  if (existsSync(out)) throw new CheckpointError(`${out} already exists: remove it or choose another folder`);
+  const ckpt = SafetensorsFile.open(file);
+  let vae: SafetensorsFile | undefined;
+  const tmp = path.join(
+    path.dirname(out),
+    `.${path.basename(out)}.importing-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
+  try {
+    checkSd1Checkpoint(ckpt);
+    if (options.vae) {
+      vae = SafetensorsFile.open(options.vae);
+      checkVaeFile(vae);
+    }
+    let done = 0;
+    const hashBytes = ckpt.size + (vae?.size ?? 0);
+    const total = hashBytes + tensorBytes(ckpt, vae);
+    let stage: ImportProgress['stage'] = 'hashing';
+    const advance = (n: number) => {
+      done += n;
+      options.onProgress?.({ stage, done: Math.min(done, total), total });
+    };
+    const weights = new WeightStore(ckpt, vae, {
+      onRead: advance,
+      ...(options.patch ? { patch: options.patch } : {}),
+    });
+    const structure = readStructure(weights);
+
+    const model = await describe(file, options.sha256?.model, advance);
+    const vaeSource = options.vae ? await describe(options.vae, options.sha256?.vae, advance) : null;
+    const source: CheckpointSource = {
+      importer: IMPORTER_VERSION,
+      dtype: options.dtype,
+      model: { ...model, oldHash: oldModelHash(file) },
+      vae: vaeSource,
+    };
+
+    mkdirSync(tmp, { recursive: true });
+    for (const [part, what, build] of PARTS) {
+      stage = part;
+      const dir = path.join(tmp, part);
+      mkdirSync(dir);
+      const sink = new ExternalDataFile(path.join(dir, 'model.onnx_data'));
+      try {
+        const g = new GraphBuilder(sink);
+        build(new Net(g, weights, options.dtype, what), structure);
+        g.write(dir, part, 17);
+      } finally {
+        sink.close();
+      }
+    }
+    options.onProgress?.({ stage, done: total, total });
+    writeConfigs(tmp, structure);
+    cpSync(TOKENIZER_DIR, path.join(tmp, 'tokenizer'), { recursive: true });
+    writeJson(path.join(tmp, CHECKPOINT_SOURCE_FILE), { ...source, structure });
+    renameSync(tmp, out);
+    return { dir: out, source, structure };
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  } finally {
+    ckpt.close();
+    vae?.close();
+  }
+}

@@ -1,0 +1,121 @@
+// `npm run import-checkpoint` and `npm run generate --model FILE.safetensors` end to end: child
+// processes on the tiny SD 1.x checkpoint (test/fixtures/sd1-tiny-checkpoint), as a user runs them.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readPngText } from '../../src/diffusion/png-text.ts';
+import { TINY_CHECKPOINT, TINY_VAE } from '../support/safetensors.ts';
+import { importCheckpoint, generate as run } from './run-cli.ts';
+
+const work = mkdtempSync(path.join(tmpdir(), 'hiresbot-import-cli-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('npm run import-checkpoint', () => {
+  it('writes the ONNX folder and says what it imported', async () => {
+    const out = path.join(work, 'imported');
+    const result = await importCheckpoint(
+      [TINY_CHECKPOINT, '--vae', TINY_VAE, '--dtype', 'fp32', '--out', out],
+      {
+        cwd: work,
+      },
+    );
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^imported model \\[cc9fbb7dc1\\] with VAE vae \\[04b9f06b7d\\] into ${out} \\(fp32\\) in [\\d.]+ s: UNet 32 wide × 1/2/4/4, CLIP 2 layers × 64\\n$`,
+      ),
+    );
+    expect(result.stderr).toContain('100% (VAE encoder)');
+    expect(readdirSync(out).sort()).toEqual([
+      'checkpoint.json',
+      'model_index.json',
+      'text_encoder',
+      'tokenizer',
+      'unet',
+      'vae_decoder',
+      'vae_encoder',
+    ]);
+    expect(readdirSync(path.join(out, 'unet')).sort()).toEqual([
+      'config.json',
+      'model.onnx',
+      'model.onnx_data',
+    ]);
+  });
+
+  it.each([
+    ['no arguments: the usage', [], 2, /^usage: npm run import-checkpoint -- FILE\.safetensors/],
+    [
+      'no --out',
+      [TINY_CHECKPOINT],
+      2,
+      /^hiresbot import-checkpoint: --out DIR is required \(the folder to write\)\n$/,
+    ],
+    [
+      'an unknown --dtype',
+      [TINY_CHECKPOINT, '--dtype', 'bf16', '--out', 'x'],
+      2,
+      /^hiresbot import-checkpoint: --dtype must be fp32 or fp16 \(got "bf16"\)\n$/,
+    ],
+    [
+      'a .ckpt',
+      ['model.ckpt', '--out', 'x'],
+      1,
+      /^hiresbot import-checkpoint: model\.ckpt is a pickled PyTorch checkpoint/,
+    ],
+    [
+      'a VAE as the checkpoint',
+      [TINY_VAE, '--out', 'x'],
+      1,
+      /^hiresbot import-checkpoint: vae\.safetensors is a VAE, not a checkpoint: pass it with --vae \(or MODEL_VAE\)\n$/,
+    ],
+  ] as [string, string[], number, RegExp][])(
+    '%s exits %i with one line',
+    async (_, args, status, message) => {
+      const result = await importCheckpoint(args, { cwd: work });
+      expect(result.status).toBe(status);
+      expect(result.stderr).toMatch(message);
+      expect(existsSync(path.join(work, 'x'))).toBe(false);
+    },
+  );
+});
+
+describe('npm run generate --model FILE.safetensors', () => {
+  it('imports the checkpoint once into the cache and writes A1111’s model keys into the infotext', async () => {
+    const models = path.join(work, 'models');
+    mkdirSync(models);
+    copyFileSync(TINY_CHECKPOINT, path.join(models, 'model.safetensors'));
+    const args = [
+      '--model',
+      models,
+      '--vae',
+      TINY_VAE,
+      '--prompt',
+      'a red fox',
+      '--seed',
+      '3',
+      '--steps',
+      '3',
+    ];
+    const size = ['--width', '72', '--height', '64', '--hires-scale', '1.5'];
+    const first = await run([...args, ...size, '--out', path.join(work, 'a')], { cwd: work });
+    expect(first.status).toBe(0);
+    expect(first.stderr).toMatch(/^importing .*model\.safetensors \(fp32\): 0% \(hashing\)\n/);
+    const text = readPngText(readFileSync(path.join(work, 'a', 'upscaled.png'))).get('parameters');
+    expect(text).toMatch(
+      /^a red fox\nSteps: 3, .*Size: 72x64, Model hash: cc9fbb7dc1, Model: model, VAE hash: 04b9f06b7d, VAE: vae, Denoising strength: 0\.7, /,
+    );
+    expect(readdirSync(path.join(work, 'data', 'model-cache'))).toEqual([
+      expect.stringMatching(/^model-[0-9a-f]{8}-fp32\+vae$/),
+    ]);
+
+    const second = await run([...args, ...size, '--out', path.join(work, 'b')], { cwd: work });
+    expect(second.status).toBe(0);
+    expect(second.stderr).toBe('');
+    for (const name of ['base.png', 'upscaled.png']) {
+      expect(readFileSync(path.join(work, 'b', name)).equals(readFileSync(path.join(work, 'a', name)))).toBe(
+        true,
+      );
+    }
+  });
+});
