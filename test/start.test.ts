@@ -123,6 +123,8 @@ describe('npm start with everything in place but a token Discord rejects', () =>
       expect(out).not.toContain('Gsecret');
       expect(out).not.toMatch(/\n\s+at /);
     },
+    // a whole start-up in a child process (an import, a model load, PGlite's first migration)
+    180_000,
   );
 });
 
