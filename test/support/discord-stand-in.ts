@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Gateway } from './discord-stand-in/gateway.ts';
+import { type Delivery, Gateway } from './discord-stand-in/gateway.ts';
 import {
   channelJson,
   type GuildSpec,
@@ -27,6 +27,8 @@ import {
   type StoredMessage,
 } from './discord-stand-in/state.ts';
 
+export type { Delivery, ShardPair } from './discord-stand-in/gateway.ts';
+export { shardOf } from './discord-stand-in/gateway.ts';
 export type { GuildSpec, MemberSpec, RoleSpec } from './discord-stand-in/payloads.ts';
 export { ACK_WINDOW_MS, TOKEN_LIFETIME_MS } from './discord-stand-in/rest.ts';
 export type {
@@ -42,6 +44,8 @@ export interface StandInOptions {
   applicationId?: string;
   botUserId?: string;
   heartbeatMs?: number;
+  /** The shard count GET /gateway/bot recommends (default 1). */
+  shards?: number;
 }
 
 export interface InjectOptions {
@@ -100,7 +104,7 @@ export class DiscordStandIn {
     this.gateway = new Gateway({
       token: this.token,
       heartbeatMs: o.heartbeatMs ?? 150,
-      ready: () => ({
+      ready: (sessionId, shard, onShard) => ({
         ready: {
           v: 10,
           user: {
@@ -109,10 +113,10 @@ export class DiscordStandIn {
             mfa_enabled: false,
             flags: 0,
           },
-          guilds: [...this.guilds.keys()].map((id) => ({ id, unavailable: true })),
-          session_id: snowflake(),
+          guilds: [...this.guilds.keys()].filter(onShard).map((id) => ({ id, unavailable: true })),
+          session_id: sessionId,
           resume_gateway_url: this.gatewayUrl,
-          shard: [0, 1],
+          shard,
           application: { id: this.applicationId, flags: 0 },
           private_channels: [],
           relationships: [],
@@ -121,13 +125,16 @@ export class DiscordStandIn {
           geo_ordered_rtc_regions: [],
           user_settings: {},
         },
-        guilds: [...this.guilds.values()].map((g) => guildCreateJson(g, this.botUserId, joinedAt)),
+        guilds: [...this.guilds.values()]
+          .filter((g) => onShard(g.id))
+          .map((g) => guildCreateJson(g, this.botUserId, joinedAt)),
       }),
     });
     this.rest = new Rest({
       state: this.state,
       token: this.token,
       gatewayUrl: () => this.gatewayUrl,
+      shards: o.shards ?? 1,
       guildIds: () => [...this.guilds.keys()],
       channelGuild: (channelId) =>
         [...this.guilds.values()].find((g) => g.channels?.some((c) => c.id === channelId))?.id,
@@ -163,7 +170,12 @@ export class DiscordStandIn {
 
   /** Clients that identified and are still connected. */
   get connectedClients(): number {
-    return this.gateway.connected;
+    return this.gateway.identified.length;
+  }
+
+  /** The connected sessions and the shard each identified as. */
+  get sessions(): Delivery[] {
+    return this.gateway.identified;
   }
 
   get identifies(): number {
@@ -210,6 +222,15 @@ export class DiscordStandIn {
     const state = this.state.interactions.get(injected.id);
     if (!state) throw new Error(`stand-in: no interaction ${injected.id}`);
     return state;
+  }
+
+  /**
+   * The session that acknowledged the interaction. A callback carries no credentials, only the
+   * interaction's token, which no session but the one it was dispatched to has seen.
+   */
+  answeredBy(injected: Injected): Delivery | undefined {
+    const i = this.interaction(injected);
+    return i.ack && i.deliveredTo.length === 1 ? i.deliveredTo[0] : undefined;
   }
 
   waitForAck(injected: Injected, timeoutMs?: number): Promise<InteractionState> {
@@ -390,7 +411,7 @@ export class DiscordStandIn {
     const permissions = inject.permissions ?? memberPermissions(guild, member);
     const id = snowflake();
     const token = `itoken-${id}-${Math.random().toString(36).slice(2)}`;
-    this.state.interactions.set(id, {
+    const interaction: InteractionState = {
       id,
       token,
       type: body.type,
@@ -402,7 +423,9 @@ export class DiscordStandIn {
       originalId: undefined,
       componentMessageId,
       modal: undefined,
-    });
+      deliveredTo: [],
+    };
+    this.state.interactions.set(id, interaction);
     const payload = {
       id,
       application_id: this.applicationId,
@@ -424,8 +447,9 @@ export class DiscordStandIn {
       context: 0,
       attachment_size_limit: 10 * 1024 * 1024,
     };
-    if (this.gateway.dispatch('INTERACTION_CREATE', payload) === 0) {
-      throw new Error('stand-in: no client is connected to receive the interaction');
+    interaction.deliveredTo = this.gateway.dispatch('INTERACTION_CREATE', payload, guildId);
+    if (interaction.deliveredTo.length === 0) {
+      throw new Error(`stand-in: no client is connected to receive guild ${guildId}'s interaction`);
     }
     return { id, token, guildId, channelId: channel.id, userId };
   }

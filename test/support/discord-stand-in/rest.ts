@@ -48,6 +48,8 @@ export interface RestOptions {
   state: StandInState;
   token: string;
   gatewayUrl: () => string;
+  /** What GET /gateway/bot recommends. */
+  shards: number;
   guildIds: () => string[];
   /** The guild a channel belongs to, or undefined for an unknown channel. */
   channelGuild: (channelId: string) => string | undefined;
@@ -162,7 +164,7 @@ export class Rest {
     const { state } = this.o;
     this.on('GET', '/gateway/bot', () => ({
       url: this.o.gatewayUrl(),
-      shards: 1,
+      shards: this.o.shards,
       session_start_limit: { total: 1000, remaining: 999, reset_after: 86_400_000, max_concurrency: 1 },
     }));
     this.on('GET', '/users/@me', () => userJson(state.botUserId, 'hiresbot', true));

@@ -1,6 +1,8 @@
 // What the local Discord remembers: messages (with every edit), attachments' bytes, interactions
 // and their acknowledgement, registered commands, and a log of every REST request.
+
 import type { UploadedFile } from './body.ts';
+import type { Delivery } from './gateway.ts';
 import { snowflake, userJson } from './payloads.ts';
 
 /** The stand-in's time: real time plus whatever the test advanced it by. */
@@ -62,6 +64,8 @@ export interface InteractionState {
   componentMessageId: string | undefined;
   /** The modal a type 9 callback showed. */
   modal: Record<string, unknown> | undefined;
+  /** The gateway sessions the interaction was dispatched to (its guild's shard). */
+  deliveredTo: Delivery[];
 }
 
 export interface LoggedRequest {
