@@ -81,6 +81,20 @@ function urlVar(protocols: string[]) {
     });
 }
 
+/**
+ * Empty = one gateway connection in this process; `auto` = the count Discord recommends. Not named
+ * SHARD_COUNT: discord.js's Client reads that (and SHARDS) from the environment by itself.
+ */
+const shardsVar = optionalString.transform((raw, ctx) => {
+  if (raw === undefined || raw.toLowerCase() === 'auto') return raw?.toLowerCase() as 'auto' | undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) {
+    ctx.addIssue({ code: 'custom', message: 'must be auto or a whole number from 1 to 10000' });
+    return z.NEVER;
+  }
+  return n;
+});
+
 const providerList = z
   .string()
   .trim()
@@ -106,6 +120,7 @@ const envSchema = z.object({
   DISCORD_APPLICATION_ID: snowflake,
   DISCORD_GUILD_ID: snowflake,
   DISCORD_API_URL: urlVar(['http:', 'https:']),
+  DISCORD_SHARDS: shardsVar,
   MODEL_DIR: z.string().trim().min(1).default('models'),
   MODEL_VAE: optionalString,
   MODEL_DTYPE: enumVar(['auto', 'fp32', 'fp16'] as const, 'auto'),
@@ -137,6 +152,8 @@ export interface Config {
     applicationId: string | undefined;
     guildId: string | undefined;
     apiUrl: string | undefined;
+    /** Gateway shards, each a process under discord.js's ShardingManager; undefined = no manager. */
+    shards: number | 'auto' | undefined;
   };
   model: {
     /** An ONNX folder, a .safetensors checkpoint, or a folder holding exactly one of either. */
@@ -184,12 +201,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  if (e.DISCORD_SHARDS !== undefined && !e.DATABASE_URL) {
+    // every shard is a process of its own, and the embedded PGlite opens in one process only
+    throw new ConfigError(['DISCORD_SHARDS needs DATABASE_URL: the shard processes share one PostgreSQL']);
+  }
   return {
     discord: {
       token: e.DISCORD_TOKEN,
       applicationId: e.DISCORD_APPLICATION_ID,
       guildId: e.DISCORD_GUILD_ID,
       apiUrl: e.DISCORD_API_URL,
+      shards: e.DISCORD_SHARDS,
     },
     model: {
       dir: e.MODEL_DIR,

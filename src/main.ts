@@ -1,10 +1,12 @@
 // Wiring only: settings → logger → checks → services → bot.
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { config as loadDotenv } from 'dotenv';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
 import { ConfigError, loadConfig, secretsOf } from './config.ts';
 import { startBot } from './discord/bot.ts';
-import { createLogger } from './log.ts';
+import { isShardProcess, shardLogger, startShards } from './discord/shards.ts';
+import { createLogger, type Logger } from './log.ts';
 import { missingForBot } from './preflight.ts';
 import { startServices } from './services.ts';
 import { UnavailableError } from './unavailable.ts';
@@ -27,7 +29,17 @@ async function main(): Promise<void> {
   const missing = missingForBot({ config, envFileFound });
   if (missing.length > 0) fail(missing);
 
-  const log = createLogger({ level: config.logLevel, secrets: secretsOf(config) });
+  const log = shardLogger(createLogger({ level: config.logLevel, secrets: secretsOf(config) }), process.env);
+  if (config.discord.shards !== undefined && !isShardProcess(process.env)) {
+    // the sharding manager: each shard process runs this file again, as the whole bot
+    const shards = await startShards(config, log, fileURLToPath(import.meta.url)).catch((err: unknown) =>
+      fail([err instanceof Error ? err.message : String(err)]),
+    );
+    onStopSignal(log, async (signal) => {
+      if (!(await shards.stop(signal))) throw new Error('a shard did not stop cleanly');
+    });
+    return;
+  }
   const services = await startServices(config, log).catch((err: unknown) => {
     // a server named by a setting cannot be reached, or the checkpoint it names cannot be
     // imported: a start-up problem like a bad setting
@@ -38,11 +50,18 @@ async function main(): Promise<void> {
     await services.stop();
     throw err;
   });
-  // A stop signal may come twice (a second Ctrl-C, a manager that signals the group and then the
-  // process, tsx's CLI relaying its own). A repeat must not cut the shutdown short (Node's default
-  // action once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
+  onStopSignal(log, async () => {
+    await bot.stop();
+    await services.stop();
+  });
+}
+
+// A stop signal may come twice (a second Ctrl-C, a manager that signals the group and then the
+// process, tsx's CLI relaying its own). A repeat must not cut the shutdown short (Node's default
+// action once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
+function onStopSignal(log: Logger, shutdown: (signal: NodeJS.Signals) => Promise<void>): void {
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: NodeJS.Signals) => {
     if (stopping) {
       log.info({ signal }, 'already shutting down');
       return;
@@ -50,8 +69,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     try {
-      await bot.stop();
-      await services.stop();
+      await shutdown(signal);
     } catch (err) {
       log.error({ err }, 'shutdown failed');
       process.exit(1);

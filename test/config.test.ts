@@ -50,6 +50,19 @@ describe('loadConfig', () => {
     expect(c.logLevel).toBe('debug');
   });
 
+  it('reads DISCORD_SHARDS as a count or auto, and only with a DATABASE_URL the shards can share', () => {
+    const db = { DATABASE_URL: 'postgres://u:p@localhost:5432/db' };
+    expect(loadConfig({}).discord.shards).toBeUndefined();
+    expect(loadConfig({ ...db, DISCORD_SHARDS: '4' }).discord.shards).toBe(4);
+    expect(loadConfig({ ...db, DISCORD_SHARDS: ' Auto ' }).discord.shards).toBe('auto');
+    expect(problemsOf({ ...db, DISCORD_SHARDS: '0' })).toEqual([
+      'DISCORD_SHARDS must be auto or a whole number from 1 to 10000 (got "0")',
+    ]);
+    expect(problemsOf({ DISCORD_SHARDS: '2' })).toEqual([
+      'DISCORD_SHARDS needs DATABASE_URL: the shard processes share one PostgreSQL',
+    ]);
+  });
+
   it('treats an empty value as unset', () => {
     expect(loadConfig({ DISCORD_TOKEN: '', DATABASE_URL: '  ' }).database.url).toBeUndefined();
   });

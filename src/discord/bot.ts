@@ -61,7 +61,8 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
       'the bot is in no server yet: open this link to invite it',
     );
   }
-  if (frontEnd) {
+  // commands are the application's, not a shard's: under a ShardingManager shard 0 registers them
+  if (frontEnd && (readyClient.shard?.ids.includes(0) ?? true)) {
     const commands = frontEnd.commands ?? allCommands;
     try {
       const result = await registerCommands({
