@@ -79,6 +79,9 @@ function onStopSignal(log: Logger, shutdown: (signal: NodeJS.Signals) => Promise
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // a shard whose manager died (SIGKILL, out of memory) is orphaned: nothing would stop it or start
+  // it again, and a second manager's shard would answer the same guilds. Its IPC channel closing says so
+  if (isShardProcess(process.env)) process.once('disconnect', () => void stop('SIGTERM'));
 }
 
 main().catch((err: unknown) => {

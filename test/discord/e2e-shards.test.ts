@@ -146,6 +146,49 @@ describe('npm start with DISCORD_SHARDS when a shard cannot start', () => {
   }, 120_000);
 });
 
+describe('npm start with DISCORD_SHARDS when the manager dies', () => {
+  it('its shards stop on their own instead of answering with nobody to stop them', async () => {
+    const p = startBotProcess(folder.dir, {
+      ...folder.env,
+      DISCORD_TOKEN: standIn.token,
+      DISCORD_API_URL: standIn.apiUrl,
+      DATABASE_URL: (database.location as { url: string }).url,
+      DISCORD_SHARDS: '2',
+      LOG_LEVEL: 'info',
+    });
+    bot = p;
+    await p.waitForLog('all shards connected', 170_000);
+    // a shard's own lines reach us through the manager, a little after the manager's
+    const shardPids = await vi.waitFor(() => {
+      const pids = p
+        .lines()
+        .filter((l) => l.msg === 'connected to Discord')
+        .map((l) => l.pid as number);
+      expect(pids).toHaveLength(2);
+      return pids;
+    });
+    process.kill(p.child.pid as number, 'SIGKILL');
+    await p.exited;
+    bot = undefined;
+    await vi.waitFor(
+      () => {
+        expect(standIn.connectedClients).toBe(0);
+        expect(shardPids.filter(isAlive)).toEqual([]);
+      },
+      { timeout: 60_000, interval: 250 },
+    );
+  }, 240_000);
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function running(): BotProcess {
   if (!bot) throw new Error('the bot is not running: the first test failed');
   return bot;
