@@ -32,8 +32,9 @@ describe.each(DATABASE_KINDS)('base latents on %s', (kind) => {
     });
     await saveLatent(t.db, 'job-1', { data, shape: [4, 64, 64] });
     const back = await loadLatent(t.db, 'job-1');
-    expect(back?.shape).toEqual([4, 64, 64]);
-    const got = new Uint32Array((back?.data as Float32Array).buffer);
+    if (!back) throw new Error('the latent was not stored');
+    expect(back.shape).toEqual([4, 64, 64]);
+    const got = new Uint32Array(back.data.buffer);
     const want = bits.subarray(1);
     expect(got.length).toBe(want.length);
     const first = got.findIndex((v, i) => v !== want[i]);
