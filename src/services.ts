@@ -5,6 +5,7 @@ import { modelFolder } from './checkpoint/model-folder.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
 import { resolveModelDir } from './diffusion/model-dir.ts';
+import { DEFAULT_REQUEST, hiresSize } from './diffusion/request.ts';
 import { createBackend } from './discord/backend.ts';
 import type { FrontEndServices } from './discord/services.ts';
 import { EnginePool } from './engine/engine-pool.ts';
@@ -19,6 +20,15 @@ export interface Services {
   jobs: JobService;
   frontEnd: FrontEndServices;
   stop(): Promise<void>;
+}
+
+/** The latent shapes of a job with the default size: its base pass and its hires pass. */
+function defaultShapes(): { height: number; width: number }[] {
+  const hires = hiresSize(DEFAULT_REQUEST);
+  return [
+    { height: DEFAULT_REQUEST.height / 8, width: DEFAULT_REQUEST.width / 8 },
+    { height: hires.height / 8, width: hires.width / 8 },
+  ];
 }
 
 export async function startServices(config: Config, log: Logger): Promise<Services> {
@@ -60,8 +70,10 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
         executionProviders: config.model.executionProviders,
         previewEvery: config.generation.previewEvery,
         timestepRounding: 'fp16',
+        ...(config.model.warmUp ? { warmUp: defaultShapes() } : {}),
       },
       { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      { deviceIds: config.model.deviceIds },
     );
     log.info({ model: engine.model, workers: config.model.workers }, 'model loaded');
     const quota = { dailyUnits: config.quota.dailyUnits, resetHourUtc: config.quota.resetHourUtc };

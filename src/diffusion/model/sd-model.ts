@@ -27,6 +27,10 @@ export interface LoadOptions {
   log?: LoadLog;
   /** Threads per session on the CPU provider (0 = onnxruntime's default). */
   intraOpThreads?: number;
+  /** The GPU to run on, for the providers that take a device number (cuda, tensorrt, dml). */
+  deviceId?: number | undefined;
+  /** More onnxruntime session options, over ours (the bench compares them this way). */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
 }
 
 export interface TextEncoderPart {
@@ -78,6 +82,8 @@ export interface SdModel {
   executionProviders: string[];
   release(): Promise<void>;
 }
+
+const DEVICE_PROVIDERS = new Set(['cuda', 'tensorrt', 'dml']);
 
 const PARTS = {
   text_encoder: 'the CLIP text encoder',
@@ -178,9 +184,15 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      ...options.sessionOptions,
     };
     try {
-      const s = await ort.InferenceSession.create(file, { ...base, executionProviders: providers });
+      const executionProviders = providers.map((name) =>
+        options.deviceId !== undefined && DEVICE_PROVIDERS.has(name)
+          ? ({ name, deviceId: options.deviceId } as ort.InferenceSession.ExecutionProviderConfig)
+          : name,
+      );
+      const s = await ort.InferenceSession.create(file, { ...base, executionProviders });
       sessions.push(s);
       return s;
     } catch (err) {
