@@ -15,6 +15,8 @@ export interface FullOptions {
   /** Compare session options at 64×64 (two steps each). */
   sessionOptions: boolean;
   torch: boolean;
+  /** Other model folders timed at 64×64 beside ours. */
+  also: { dir: string; label: string }[];
 }
 
 export interface FullResult {
@@ -24,6 +26,7 @@ export interface FullResult {
   /** The same model loaded a second time (the OS has the files cached). */
   oursWarmLoad?: RealModelTiming;
   sessionOptions?: RealModelTiming[];
+  also?: RealModelTiming[];
   torch?: TorchSide;
   oursOnTorchExport?: RealModelTiming;
 }
@@ -58,6 +61,11 @@ export async function runFull(o: FullOptions): Promise<FullResult> {
     { latent: 128, steps: 2 },
   ]);
   out.oursWarmLoad = await timeRealModel(o.modelDir, 'ours, second load', base, []);
+  if (o.also.length > 0) {
+    out.also = [];
+    for (const a of o.also)
+      out.also.push(await timeRealModel(a.dir, a.label, base, [{ latent: 64, steps: 3 }]));
+  }
   if (o.sessionOptions) {
     out.sessionOptions = [];
     for (const v of SESSION_VARIANTS) {

@@ -7,6 +7,7 @@ import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
+import { IMPORTER_VERSION } from '../src/checkpoint/import.ts';
 import { measureEngineLoop } from './engine-loop.ts';
 import { runFull } from './full.ts';
 import { measureThroughput, type ThroughputResult } from './job-throughput.ts';
@@ -24,7 +25,10 @@ const { values: flags } = parseArgs({
     'engine-jobs': { type: 'string', default: '50' },
     threads: { type: 'string', default: '2' },
     checkpoint: { type: 'string', default: 'data/bench/random-sd15.safetensors' },
-    model: { type: 'string', default: 'data/bench/sd15-fp32' },
+    // one folder per importer version: a graph change is imported afresh
+    model: { type: 'string', default: `data/bench/sd15-fp32-v${IMPORTER_VERSION}` },
+    // more imported folders timed at 64×64 beside ours, as DIR:LABEL (e.g. an older import)
+    also: { type: 'string', multiple: true, default: [] },
     'export-dir': { type: 'string', default: 'data/bench/torch-export' },
     pg: {
       type: 'string',
@@ -65,6 +69,10 @@ const full =
         exportDir: flags['export-dir'],
         threads: Number(flags.threads),
         sessionOptions: flags['session-options'],
+        also: flags.also.map((a) => {
+          const at = a.lastIndexOf(':');
+          return at > 0 ? { dir: a.slice(0, at), label: a.slice(at + 1) } : { dir: a, label: a };
+        }),
         torch: flags.torch,
       })
     : { skipped: 'the full-size model runs with --full (and the side by side with --torch)' };

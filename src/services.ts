@@ -1,6 +1,7 @@
 // Everything the bot runs besides the Discord client: database (migrated), engine workers,
 // limiters, jobs, and the front end's view of them (made before the jobs start, so that jobs a
 // restart takes over wait for the bot to follow them).
+import path from 'node:path';
 import { modelFolder } from './checkpoint/model-folder.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
@@ -71,6 +72,8 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
         previewEvery: config.generation.previewEvery,
         timestepRounding: 'fp16',
         ...(config.model.warmUp ? { warmUp: defaultShapes() } : {}),
+        // the second start loads onnxruntime's optimised graphs instead of optimising again
+        optimizedDir: path.join(config.model.cacheDir, '.optimized'),
       },
       { info: (m) => log.info(m), warn: (m) => log.warn(m) },
       { deviceIds: config.model.deviceIds },

@@ -39,6 +39,7 @@ async function main() {
       executionProviders: settings.executionProviders,
       intraOpThreads: settings.intraOpThreads,
       deviceId: settings.deviceId,
+      optimizedDir: settings.optimizedDir,
       log: {
         info: (message) => send({ type: 'log', level: 'info', message }),
         warn: (message) => send({ type: 'log', level: 'warn', message }),

@@ -11,6 +11,8 @@ export interface EngineSettings {
   intraOpThreads?: number;
   /** Latent shapes to warm up at once after loading (base and hires), before the first job. */
   warmUp?: { height: number; width: number }[];
+  /** Where onnxruntime's optimised graphs are kept between starts (CPU provider only). */
+  optimizedDir?: string;
   /** The GPU this engine runs on (GPU_DEVICE_IDS), for cuda, tensorrt and dml. */
   deviceId?: number;
 }

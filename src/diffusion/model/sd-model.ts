@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { ModelLoadError, readJsonFile, requireRegularFile } from './model-files.ts';
 import { type CheckpointSource, readCheckpointSource } from './model-identity.ts';
+import { createCachedSession } from './optimized-cache.ts';
 
 export { ModelLoadError };
 
@@ -29,6 +30,11 @@ export interface LoadOptions {
   intraOpThreads?: number;
   /** The GPU to run on, for the providers that take a device number (cuda, tensorrt, dml). */
   deviceId?: number | undefined;
+  /**
+   * Keep onnxruntime's optimised graphs here and load them on later starts (CPU provider only:
+   * see optimized-cache.ts). Unset: optimise on every load.
+   */
+  optimizedDir?: string | undefined;
   /** More onnxruntime session options, over ours (the bench compares them this way). */
   sessionOptions?: ort.InferenceSession.SessionOptions;
 }
@@ -192,7 +198,7 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
           ? ({ name, deviceId: options.deviceId } as ort.InferenceSession.ExecutionProviderConfig)
           : name,
       );
-      const s = await ort.InferenceSession.create(file, { ...base, executionProviders });
+      const s = await createSession(file, { ...base, executionProviders }, part);
       sessions.push(s);
       return s;
     } catch (err) {
@@ -207,6 +213,15 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
       throw new ModelLoadError(`${file}: onnxruntime could not load it: ${reason.split('\n')[0]}`);
     }
   };
+
+  const createSession = (file: string, sessionOptions: ort.InferenceSession.SessionOptions, part: string) =>
+    options.optimizedDir && providers.length === 1 && providers[0] === 'cpu'
+      ? createCachedSession(file, sessionOptions, {
+          dir: path.join(options.optimizedDir, part),
+          threads: options.intraOpThreads,
+          log: options.log,
+        })
+      : ort.InferenceSession.create(file, sessionOptions);
 
   try {
     const source = readCheckpointSource(dir);
