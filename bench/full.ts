@@ -12,6 +12,8 @@ export interface FullOptions {
   modelDir: string;
   exportDir: string;
   threads: number;
+  /** onnxruntime execution providers for our model (the side by side is CPU only). */
+  providers: string[];
   /** Compare session options at 64×64 (two steps each). */
   sessionOptions: boolean;
   torch: boolean;
@@ -54,7 +56,7 @@ export async function runFull(o: FullOptions): Promise<FullResult> {
     });
     out.importMs = performance.now() - t;
   }
-  const base: LoadOptions = { intraOpThreads: o.threads };
+  const base: LoadOptions = { intraOpThreads: o.threads, executionProviders: o.providers };
   // three steps at 64×64 (the first two are the warm-up), two at 128×128: a 128 step takes minutes here
   out.ours = await timeRealModel(o.modelDir, 'ours', base, [
     { latent: 64, steps: 3 },

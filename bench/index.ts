@@ -2,7 +2,7 @@
 // stages of a 512→1024 job, PNG encode, the engine's event loop and memory, the job service's
 // throughput; with --full the full-size model, with --torch the side by side with PyTorch and
 // onnxruntime-python. Prints a table and writes bench/results.json (see README "Benchmarks").
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,8 @@ const { values: flags } = parseArgs({
     jobs: { type: 'string', default: '300' },
     'engine-jobs': { type: 'string', default: '50' },
     threads: { type: 'string', default: '2' },
+    // the full-size model's providers, e.g. cuda,cpu on a GPU machine
+    providers: { type: 'string', default: process.env.EXECUTION_PROVIDERS ?? 'cpu' },
     checkpoint: { type: 'string', default: 'data/bench/random-sd15.safetensors' },
     // one folder per importer version: a graph change is imported afresh
     model: { type: 'string', default: `data/bench/sd15-fp32-v${IMPORTER_VERSION}` },
@@ -35,6 +37,8 @@ const { values: flags } = parseArgs({
       default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
     },
     out: { type: 'string', default: path.join(import.meta.dirname, 'results.json') },
+    // print the table of an earlier results.json again, measuring nothing
+    from: { type: 'string' },
   },
   strict: true,
 });
@@ -49,6 +53,12 @@ async function reachable(url: string): Promise<boolean> {
   } finally {
     await sql.end({ timeout: 1 }).catch(() => {});
   }
+}
+
+if (flags.from) {
+  const { machine, overhead, png, engine, jobService, full } = JSON.parse(readFileSync(flags.from, 'utf8'));
+  console.log(summarize({ machine, overhead, png, engine, jobService, full }).table);
+  process.exit(0);
 }
 
 const started = new Date();
@@ -68,6 +78,7 @@ const full =
         modelDir: flags.model,
         exportDir: flags['export-dir'],
         threads: Number(flags.threads),
+        providers: flags.providers.split(',').map((p) => p.trim()),
         sessionOptions: flags['session-options'],
         also: flags.also.map((a) => {
           const at = a.lastIndexOf(':');
