@@ -9,7 +9,7 @@ import { instrument, runStages, type StageTimings } from './stages.ts';
 export interface OverheadResult {
   dtype: 'fp32' | 'fp16';
   previewEvery: number;
-  /** µs per step, median over the measured jobs. */
+  /** µs per step, the median step of the measured jobs. */
   base64: number;
   hires128: number;
   /**
@@ -45,8 +45,8 @@ export async function measureOverhead(jobs: number): Promise<OverheadResult[]> {
         out.push({
           dtype,
           previewEvery,
-          base64: median(runs.map((r) => r.base.overheadUs)),
-          hires128: median(runs.map((r) => r.hires.overheadUs)),
+          base64: median(runs.flatMap((r) => r.base.perStepUs)),
+          hires128: median(runs.flatMap((r) => r.hires.perStepUs)),
           minBase64: Math.min(...runs.flatMap((r) => r.base.perStepUs)),
           minHires128: Math.min(...runs.flatMap((r) => r.hires.perStepUs)),
           maxBase64: Math.max(...runs.map((r) => r.base.maxOverheadUs)),

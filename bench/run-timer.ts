@@ -6,11 +6,13 @@ export interface RunTimer {
   /** Milliseconds inside run() so far, all wrapped sessions together. */
   readonly ms: number;
   readonly calls: number;
+  /** When each run() began and ended (performance.now()), in call order. */
+  readonly spans: { start: number; end: number }[];
 }
 
 /** Replaces each session's run() with one that adds its duration to the returned timer. */
 export function timeRuns(sessions: ort.InferenceSession[]): RunTimer {
-  const timer = { ms: 0, calls: 0 };
+  const timer = { ms: 0, calls: 0, spans: [] as { start: number; end: number }[] };
   for (const session of sessions) {
     const run = session.run.bind(session) as (...args: unknown[]) => Promise<ort.InferenceSession.ReturnType>;
     (session as { run: unknown }).run = async (...args: unknown[]) => {
@@ -18,8 +20,10 @@ export function timeRuns(sessions: ort.InferenceSession[]): RunTimer {
       try {
         return await run(...args);
       } finally {
-        timer.ms += performance.now() - t0;
+        const t1 = performance.now();
+        timer.ms += t1 - t0;
         timer.calls++;
+        timer.spans.push({ start: t0, end: t1 });
       }
     };
   }

@@ -13,7 +13,7 @@ export interface PassTiming {
   steps: number;
   /** Wall time of the whole pass (setup, noise, every step). */
   wallMs: number;
-  /** Mean wall time of a step after the first, between two progress events. */
+  /** Mean wall time of a step after the first: run() plus the gap before it. */
   stepMs: number;
   /** Mean time of a step inside the UNet's run(). */
   stepOrtMs: number;
@@ -53,38 +53,40 @@ export function instrument(model: SdModel, previewEvery: number): Instrumented {
   return { pipeline, unet, all };
 }
 
+/**
+ * A pass timed from the UNet's run() calls (one batch-2 call per step): a step's overhead is the
+ * gap between one call's end and the next call's start, which is everything of ours between two
+ * steps (sampler update, CFG combine, input tensors, progress, previews) and nothing else.
+ */
 async function timedPass<T>(
   unet: RunTimer,
-  run: (onProgress: () => void) => Promise<T>,
+  run: () => Promise<T>,
 ): Promise<{ value: T; timing: PassTiming }> {
-  const marks: { t: number; ort: number }[] = [];
+  const first = unet.spans.length;
   const t0 = performance.now();
-  const value = await run(() => marks.push({ t: performance.now(), ort: unet.ms }));
+  const value = await run();
   const wallMs = performance.now() - t0;
-  let wall = 0;
-  let ort = 0;
-  let maxOverheadUs = 0;
+  const spans = unet.spans.slice(first);
   const perStepUs: number[] = [];
-  for (let i = 1; i < marks.length; i++) {
-    const a = marks[i - 1] as { t: number; ort: number };
-    const b = marks[i] as { t: number; ort: number };
-    wall += b.t - a.t;
-    ort += b.ort - a.ort;
-    perStepUs.push((b.t - a.t - (b.ort - a.ort)) * 1000);
-    maxOverheadUs = Math.max(maxOverheadUs, perStepUs[perStepUs.length - 1] as number);
+  let ort = 0;
+  for (let i = 1; i < spans.length; i++) {
+    const a = spans[i - 1] as { start: number; end: number };
+    const b = spans[i] as { start: number; end: number };
+    perStepUs.push((b.start - a.end) * 1000);
+    ort += b.end - b.start;
   }
-  const n = Math.max(marks.length - 1, 1);
-  const stepMs = wall / n;
+  const n = Math.max(perStepUs.length, 1);
   const stepOrtMs = ort / n;
+  const overheadUs = perStepUs.reduce((x, y) => x + y, 0) / n;
   return {
     value,
     timing: {
-      steps: marks.length,
+      steps: spans.length,
       wallMs,
-      stepMs,
+      stepMs: stepOrtMs + overheadUs / 1000,
       stepOrtMs,
-      overheadUs: (stepMs - stepOrtMs) * 1000,
-      maxOverheadUs,
+      overheadUs,
+      maxOverheadUs: Math.max(0, ...perStepUs),
       perStepUs,
     },
   };
@@ -102,14 +104,14 @@ export async function runStages(x: Instrumented, req: GenerationRequest): Promis
   await encodePrompt(model, tokenizePrompt(model, 'negative', req.negative));
   const textEncodeMs = performance.now() - te0;
 
-  const base = await timedPass(unet, (onProgress) => pipeline.basePass(req, { onProgress }));
+  const base = await timedPass(unet, () => pipeline.basePass(req, { onProgress: () => {} }));
 
   const target = hiresSize(req);
   const up0 = performance.now();
   upscaleLatent(base.value.data, base.value.shape, [target.height / 8, target.width / 8], req.upscaler);
   const upscaleMs = performance.now() - up0;
 
-  const hires = await timedPass(unet, (onProgress) => pipeline.hiresPass(req, base.value, { onProgress }));
+  const hires = await timedPass(unet, () => pipeline.hiresPass(req, base.value, { onProgress: () => {} }));
 
   const decodeMs: [number, number] = [0, 0];
   const pngMs: [number, number] = [0, 0];

@@ -51,7 +51,7 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
     });
   }
   sections.push({
-    title: 'Our overhead per step, µs: wall − run(), median (and smallest) over 3 jobs, batch-2 CFG',
+    title: 'Our overhead per step, µs: wall − run(), median (and smallest) step of 3 jobs, batch-2 CFG',
     rows: run.overhead.flatMap((o) => [
       {
         name: `${o.dtype}, previews ${o.previewEvery || 'off'}, 64×64`,
