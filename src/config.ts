@@ -115,7 +115,25 @@ const providerList = z
     return list as ExecutionProvider[];
   });
 
-const envSchema = z.object({
+/** Providers that run on a numbered device (onnxruntime's `deviceId`). */
+export const DEVICE_PROVIDERS: readonly ExecutionProvider[] = ['cuda', 'tensorrt', 'dml'];
+
+const deviceIdList = z
+  .string()
+  .trim()
+  .optional()
+  .transform((raw, ctx) => {
+    if (!raw) return undefined;
+    const parts = raw.split(',').map((p) => p.trim());
+    const ids = parts.map(Number);
+    if (parts.some((p) => !/^\d{1,2}$/.test(p)) || new Set(ids).size !== ids.length) {
+      ctx.addIssue({ code: 'custom', message: 'must be a comma list of distinct GPU numbers (e.g. 0,1)' });
+      return z.NEVER;
+    }
+    return ids;
+  });
+
+const envFields = z.object({
   DISCORD_TOKEN: optionalString,
   DISCORD_APPLICATION_ID: snowflake,
   DISCORD_GUILD_ID: snowflake,
@@ -127,6 +145,8 @@ const envSchema = z.object({
   MODEL_CACHE_DIR: z.string().trim().min(1).default('data/model-cache'),
   EXECUTION_PROVIDERS: providerList,
   ENGINE_WORKERS: intVar(1, 16, 1),
+  GPU_DEVICE_IDS: deviceIdList,
+  ENGINE_WARMUP: enumVar(['auto', 'on', 'off'] as const, 'auto'),
   DATABASE_URL: urlVar(['postgres:', 'postgresql:']),
   PGLITE_DIR: z.string().trim().min(1).default('data/pglite'),
   REDIS_URL: urlVar(['redis:', 'rediss:']),
@@ -146,6 +166,17 @@ const envSchema = z.object({
   LATENT_RETENTION_DAYS: intVar(1, 3650, 7),
 });
 
+// settings that must agree with each other
+const envSchema = envFields.superRefine((e, ctx) => {
+  if (e.GPU_DEVICE_IDS && !e.EXECUTION_PROVIDERS.some((p) => DEVICE_PROVIDERS.includes(p))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['GPU_DEVICE_IDS'],
+      message: `needs a GPU provider in EXECUTION_PROVIDERS (${DEVICE_PROVIDERS.join(', ')})`,
+    });
+  }
+});
+
 export interface Config {
   discord: {
     token: string | undefined;
@@ -159,7 +190,12 @@ export interface Config {
     /** An ONNX folder, a .safetensors checkpoint, or a folder holding exactly one of either. */
     dir: string;
     executionProviders: ExecutionProvider[];
+    /** Engines in this process: one per GPU id when `deviceIds` is set, else ENGINE_WORKERS. */
     workers: number;
+    /** GPU_DEVICE_IDS: engine i runs on GPU deviceIds[i]; undefined = the provider's default device. */
+    deviceIds: number[] | undefined;
+    /** Warm each engine up at the default base and hires shapes at start (auto: on a GPU provider). */
+    warmUp: boolean;
     /** An external VAE for a checkpoint (A1111's "SD VAE"). */
     vae: string | undefined;
     /** Precision of an imported checkpoint; auto = fp16 on cuda/tensorrt/dml, else fp32. */
@@ -216,7 +252,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     model: {
       dir: e.MODEL_DIR,
       executionProviders: e.EXECUTION_PROVIDERS,
-      workers: e.ENGINE_WORKERS,
+      workers: e.GPU_DEVICE_IDS?.length ?? e.ENGINE_WORKERS,
+      deviceIds: e.GPU_DEVICE_IDS,
+      warmUp:
+        e.ENGINE_WARMUP === 'on' ||
+        (e.ENGINE_WARMUP === 'auto' && e.EXECUTION_PROVIDERS.some((p) => DEVICE_PROVIDERS.includes(p))),
       vae: e.MODEL_VAE,
       dtype: e.MODEL_DTYPE,
       cacheDir: e.MODEL_CACHE_DIR,
@@ -254,4 +294,4 @@ export function secretsOf(config: Config): string[] {
 }
 
 /** Names of every variable the bot reads (documented one by one in .env.example). */
-export const CONFIG_VARIABLES = Object.keys(envSchema.shape);
+export const CONFIG_VARIABLES = Object.keys(envFields.shape);

@@ -1,10 +1,12 @@
 // Everything the bot runs besides the Discord client: database (migrated), engine workers,
 // limiters, jobs, and the front end's view of them (made before the jobs start, so that jobs a
 // restart takes over wait for the bot to follow them).
+import path from 'node:path';
 import { modelFolder } from './checkpoint/model-folder.ts';
 import type { Config } from './config.ts';
 import { type Database, openDatabase } from './db/client.ts';
 import { resolveModelDir } from './diffusion/model-dir.ts';
+import { DEFAULT_REQUEST, hiresSize } from './diffusion/request.ts';
 import { createBackend } from './discord/backend.ts';
 import type { FrontEndServices } from './discord/services.ts';
 import { EnginePool } from './engine/engine-pool.ts';
@@ -19,6 +21,15 @@ export interface Services {
   jobs: JobService;
   frontEnd: FrontEndServices;
   stop(): Promise<void>;
+}
+
+/** The latent shapes of a job with the default size: its base pass and its hires pass. */
+function defaultShapes(): { height: number; width: number }[] {
+  const hires = hiresSize(DEFAULT_REQUEST);
+  return [
+    { height: DEFAULT_REQUEST.height / 8, width: DEFAULT_REQUEST.width / 8 },
+    { height: hires.height / 8, width: hires.width / 8 },
+  ];
 }
 
 export async function startServices(config: Config, log: Logger): Promise<Services> {
@@ -60,8 +71,12 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
         executionProviders: config.model.executionProviders,
         previewEvery: config.generation.previewEvery,
         timestepRounding: 'fp16',
+        ...(config.model.warmUp ? { warmUp: defaultShapes() } : {}),
+        // the second start loads onnxruntime's optimised graphs instead of optimising again
+        optimizedDir: path.join(config.model.cacheDir, '.optimized'),
       },
       { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      { deviceIds: config.model.deviceIds },
     );
     log.info({ model: engine.model, workers: config.model.workers }, 'model loaded');
     const quota = { dailyUnits: config.quota.dailyUnits, resetHourUtc: config.quota.resetHourUtc };

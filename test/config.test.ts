@@ -20,6 +20,8 @@ describe('loadConfig', () => {
       dir: 'models',
       executionProviders: ['cpu'],
       workers: 1,
+      deviceIds: undefined,
+      warmUp: false,
       vae: undefined,
       dtype: 'auto',
       cacheDir: 'data/model-cache',
@@ -78,6 +80,22 @@ describe('loadConfig', () => {
     expect(problems).toContain(
       'EXECUTION_PROVIDERS must be a comma list of cpu, cuda, tensorrt, dml, coreml, webgpu (unknown: gpu) (got "gpu")',
     );
+  });
+
+  it('GPU_DEVICE_IDS starts one engine per GPU, and needs a GPU provider', () => {
+    const c = loadConfig({ EXECUTION_PROVIDERS: 'cuda,cpu', GPU_DEVICE_IDS: '0, 2', ENGINE_WORKERS: '5' });
+    expect(c.model.deviceIds).toEqual([0, 2]);
+    expect(c.model.workers).toBe(2);
+    expect(c.model.warmUp).toBe(true); // auto: on with a GPU provider
+    expect(loadConfig({ ENGINE_WARMUP: 'on' }).model.warmUp).toBe(true);
+    expect(loadConfig({ EXECUTION_PROVIDERS: 'cuda', ENGINE_WARMUP: 'off' }).model.warmUp).toBe(false);
+    expect(problemsOf({ GPU_DEVICE_IDS: '0,1' })).toEqual([
+      'GPU_DEVICE_IDS needs a GPU provider in EXECUTION_PROVIDERS (cuda, tensorrt, dml) (got "0,1")',
+    ]);
+    expect(problemsOf({ EXECUTION_PROVIDERS: 'cuda', GPU_DEVICE_IDS: '0,0' })).toEqual([
+      'GPU_DEVICE_IDS must be a comma list of distinct GPU numbers (e.g. 0,1) (got "0,0")',
+    ]);
+    expect(problemsOf({ EXECUTION_PROVIDERS: 'cuda', GPU_DEVICE_IDS: 'gpu1' })).toHaveLength(1);
   });
 
   it('reports every bad variable at once', () => {

@@ -26,6 +26,11 @@ export interface ConvOptions {
 export class Net {
   /** The element type of activations, inputs and outputs. */
   readonly float: ElemType;
+  /**
+   * Unmasked attention as one contrib MultiHeadAttention node. fp32 only: the CPU provider has no
+   * float16 kernel for it, and an fp16 import must still load on the CPU fallback.
+   */
+  readonly fusedAttention: boolean;
 
   constructor(
     readonly g: GraphBuilder,
@@ -35,6 +40,7 @@ export class Net {
     private readonly part: string,
   ) {
     this.float = precision === 'fp16' ? 'float16' : 'float32';
+    this.fusedAttention = precision === 'fp32';
   }
 
   /** How many dimensions the stored tensor has (for weights stored in two equivalent shapes). */
@@ -156,6 +162,11 @@ export class Net {
    * optional additive float32 mask broadcast over [batch, heads, n, m].
    */
   attention(q: string, k: string, v: string, width: number, heads: number, mask?: string): string {
+    if (this.fusedAttention && !mask) {
+      // onnxruntime's contrib MultiHeadAttention: scale 1/√(head width), softmax in float32, and on
+      // the CPU a tiled (flash) kernel that never holds the n×m scores (17 GB at 1024×1024)
+      return this.g.opIn('com.microsoft', 'MultiHeadAttention', [q, k, v], { num_heads: heads });
+    }
     const d = width / heads;
     const split = (x: string, perm: number[]) =>
       this.op('Transpose', [this.op('Reshape', [x, this.ints([0, 0, heads, d])])], { perm });

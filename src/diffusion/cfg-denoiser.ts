@@ -6,8 +6,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { Conditioning } from './conditioning.ts';
-import { floatsOf, floatTensor } from './model/float-tensor.ts';
-import { roundToHalf } from './model/fp16.ts';
+import { floatTensor } from './model/float-tensor.ts';
+import { halfTableFor, roundToHalf, toHalfBits, toHalfInto } from './model/fp16.ts';
 import type { SdModel } from './model/sd-model.ts';
 import type { Denoiser } from './samplers.ts';
 import type { DiscreteSchedule } from './schedule.ts';
@@ -29,10 +29,110 @@ export interface CfgDenoiserOptions {
   shape: readonly [number, number, number];
 }
 
+/**
+ * The UNet's inputs and outputs for one pass, made once: between steps only the values in their
+ * buffers change (x·c_in, t), so a step allocates nothing and onnxruntime writes its output
+ * into our buffer (a pre-allocated fetch) instead of a new one.
+ */
+interface UnetIo {
+  /** x·c_in for one row, float32 (an fp32 UNet's rows are `sampleTensor`'s own buffer). */
+  sample: Float32Array;
+  /** An fp16 UNet's input: every row, as float16 bits. */
+  sampleHalf: Uint16Array | undefined;
+  sampleTensor: ort.Tensor;
+  timestepValue: Float32Array | Uint16Array | BigInt64Array;
+  timestepTensor: ort.Tensor;
+  /** eps of every row, in the UNet's own type. */
+  out: Float32Array | Uint16Array;
+  outTensor: ort.Tensor;
+}
+
+function unetIo(o: CfgDenoiserOptions, rows: number): UnetIo {
+  const { unet } = o.model;
+  const [c, h, w] = o.shape;
+  const dims = [rows, c, h, w];
+  const n = rows * c * h * w;
+  const half = unet.sampleType === 'float16';
+  const sample = new Float32Array(half ? c * h * w : n);
+  const sampleHalf = half ? new Uint16Array(n) : undefined;
+  const tDims = unet.timestepRank === 0 ? [] : [1];
+  const timestepValue =
+    unet.timestepType === 'int64'
+      ? new BigInt64Array(1)
+      : unet.timestepType === 'float16'
+        ? new Uint16Array(1)
+        : new Float32Array(1);
+  const out = half ? new Uint16Array(n) : new Float32Array(n);
+  return {
+    sample,
+    sampleHalf,
+    sampleTensor: sampleHalf
+      ? new ort.Tensor('float16', sampleHalf, dims)
+      : new ort.Tensor('float32', sample, dims),
+    timestepValue,
+    timestepTensor: new ort.Tensor(unet.timestepType, timestepValue, tDims),
+    out,
+    outTensor: new ort.Tensor(unet.sampleType, out, dims),
+  };
+}
+
+// The per-step loops live at module level, not in the per-pass closure: V8 then optimises them
+// once for the process instead of once per pass (a fresh closure starts cold, costing the first
+// steps of every pass several times their warm time).
+
+/** out[k] = out[k + n] = x[k]·s for k < n (both CFG rows); `copies` 1 fills the first row only. */
+function scaleRows(x: Float32Array, s: number, out: Float32Array, n: number, copies: number): void {
+  if (copies === 2) {
+    for (let k = 0; k < n; k++) {
+      const v = (x[k] as number) * s;
+      out[k] = v;
+      out[k + n] = v;
+    }
+  } else {
+    for (let k = 0; k < n; k++) out[k] = (x[k] as number) * s;
+  }
+}
+
+/** den = x − σ·(eps_u + cfg·(eps_c − eps_u)), eps_c = c[0..n), eps_u = u[at..at+n). */
+function combine(
+  den: Float32Array,
+  x: Float32Array,
+  sigma: number,
+  cfg: number,
+  c: Float32Array,
+  u: Float32Array,
+  at: number,
+  n: number,
+): void {
+  for (let k = 0; k < n; k++) {
+    const eu = u[at + k] as number;
+    den[k] = (x[k] as number) - sigma * (eu + cfg * ((c[k] as number) - eu));
+  }
+}
+
+/** `combine` for an fp16 UNet: eps read as float16 bits through `table`. */
+function combineHalf(
+  den: Float32Array,
+  x: Float32Array,
+  sigma: number,
+  cfg: number,
+  c: Uint16Array,
+  u: Uint16Array,
+  at: number,
+  n: number,
+  table: Float32Array,
+): void {
+  for (let k = 0; k < n; k++) {
+    const eu = table[u[at + k] as number] as number;
+    den[k] = (x[k] as number) - sigma * (eu + cfg * ((table[c[k] as number] as number) - eu));
+  }
+}
+
 export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
   const { unet } = o.model;
   const [c, h, w] = o.shape;
   const numel = c * h * w;
+  const cfg = o.cfg;
   const batched = o.cond.chunks === o.uncond.chunks;
   const ctxTensor = (data: Float32Array, rows: number, tokens: number) =>
     floatTensor(unet.contextType, data, [rows, tokens, o.cond.hidden]);
@@ -48,50 +148,87 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
     : undefined;
   const ctxCond = batched ? undefined : ctxTensor(o.cond.data, 1, o.cond.data.length / o.cond.hidden);
   const ctxUncond = batched ? undefined : ctxTensor(o.uncond.data, 1, o.uncond.data.length / o.uncond.hidden);
-  const sampleIn = new Float32Array(numel * (batched ? 2 : 1));
+  // batched: one call of two rows (cond, uncond); else one call per row, each with its own buffers
+  const rows = batched ? 2 : 1;
+  const io = unetIo(o, rows);
+  const ioUncond = batched ? undefined : unetIo(o, 1);
+  // an fp16 UNet's eps is read through this table inside the CFG loop, never converted apart
+  const table = unet.sampleType === 'float16' ? halfTableFor() : undefined;
   // two output buffers used in turn: a multistep sampler keeps the previous step's result
   const outputs = [new Float32Array(numel), new Float32Array(numel)];
   let turn = 0;
 
-  const timestep = (sigma: number): ort.Tensor => {
-    const dims = unet.timestepRank === 0 ? [] : [1];
-    if (unet.timestepType === 'int64') {
+  const setTimestep = (target: UnetIo, sigma: number) => {
+    const value = target.timestepValue;
+    if (value instanceof BigInt64Array) {
       // an integer timestep cannot carry A1111's fractional t: nearest index (k-diffusion quantize)
-      return new ort.Tensor('int64', BigInt64Array.from([BigInt(o.schedule.sigmaToNearestT(sigma))]), dims);
+      value[0] = BigInt(o.schedule.sigmaToNearestT(sigma));
+      return;
     }
     const t = o.schedule.sigmaToT(sigma);
     // A1111 casts t to the UNet dtype, fp16 by default; a float16 input rounds the same way
-    const rounded = unet.timestepType === 'float32' && o.timestepRounding === 'exact' ? t : roundToHalf(t);
-    return floatTensor(unet.timestepType, Float32Array.from([rounded]), dims);
+    if (value instanceof Uint16Array) value[0] = toHalfBits(t);
+    else value[0] = o.timestepRounding === 'exact' ? t : roundToHalf(t);
   };
 
-  const run = async (rows: number, ctx: ort.Tensor, t: ort.Tensor): Promise<Float32Array> => {
-    const sample = floatTensor(unet.sampleType, sampleIn.subarray(0, rows * numel), [rows, c, h, w]);
-    const result = await unet.session.run({ sample, timestep: t, encoder_hidden_states: ctx });
-    return floatsOf(result[unet.output] as ort.Tensor);
+  /** x·c_in into every row of `target`'s input. */
+  const setSample = (target: UnetIo, x: Float32Array, cIn: number, copies: number) => {
+    if (target.sampleHalf) {
+      scaleRows(x, cIn, target.sample, numel, 1);
+      toHalfInto(target.sample, target.sampleHalf, numel);
+      if (copies === 2) target.sampleHalf.copyWithin(numel, 0, numel);
+    } else {
+      scaleRows(x, cIn, target.sample, numel, copies);
+    }
+  };
+
+  const run = async (target: UnetIo, ctx: ort.Tensor, sigma: number): Promise<void> => {
+    setTimestep(target, sigma);
+    await unet.session.run(
+      { sample: target.sampleTensor, timestep: target.timestepTensor, encoder_hidden_states: ctx },
+      { [unet.output]: target.outTensor },
+    );
   };
 
   return async (x, sigma) => {
     const cIn = 1 / Math.sqrt(sigma * sigma + 1);
-    for (let k = 0; k < numel; k++) sampleIn[k] = (x[k] as number) * cIn;
-    const t = timestep(sigma);
-    let epsCond: Float32Array;
-    let epsUncond: Float32Array;
+    // eps rows: cond at [0, numel) of condOut, uncond at [uncondAt, uncondAt + numel) of uncondOut
+    let condOut: Float32Array | Uint16Array;
+    let uncondOut: Float32Array | Uint16Array;
+    let uncondAt: number;
     if (ctxBoth) {
-      sampleIn.copyWithin(numel, 0, numel);
-      const eps = await run(2, ctxBoth, t);
-      epsCond = eps.subarray(0, numel);
-      epsUncond = eps.subarray(numel, 2 * numel);
+      setSample(io, x, cIn, 2);
+      await run(io, ctxBoth, sigma);
+      condOut = io.out;
+      uncondOut = io.out;
+      uncondAt = numel;
     } else {
-      epsCond = await run(1, ctxCond as ort.Tensor, t);
-      epsUncond = await run(1, ctxUncond as ort.Tensor, t);
+      const other = ioUncond as UnetIo;
+      setSample(io, x, cIn, 1);
+      setSample(other, x, cIn, 1);
+      await run(io, ctxCond as ort.Tensor, sigma);
+      await run(other, ctxUncond as ort.Tensor, sigma);
+      condOut = io.out;
+      uncondOut = other.out;
+      uncondAt = 0;
     }
     const den = outputs[turn] as Float32Array;
     turn ^= 1;
     // den_u + cfg·(den_c − den_u) with den = x − σ·eps  ⇒  x − σ·(eps_u + cfg·(eps_c − eps_u))
-    for (let k = 0; k < numel; k++) {
-      const eu = epsUncond[k] as number;
-      den[k] = (x[k] as number) - sigma * (eu + o.cfg * ((epsCond[k] as number) - eu));
+    if (table) {
+      combineHalf(
+        den,
+        x,
+        sigma,
+        cfg,
+        condOut as Uint16Array,
+        uncondOut as Uint16Array,
+        uncondAt,
+        numel,
+        table,
+      );
+    } else {
+      combine(den, x, sigma, cfg, condOut as Float32Array, uncondOut as Float32Array, uncondAt, numel);
     }
     return den;
   };

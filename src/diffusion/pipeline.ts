@@ -130,20 +130,34 @@ export class Pipeline {
     });
     const total = sigmas.length - 1;
     const every = this.options.previewEvery ?? 0;
-    return fn(x, {
+    // Progress goes out in step order, but a preview's PNG encode (sharp, off this thread) does
+    // not hold up the next step: the sampler goes on while it encodes. The latent is read
+    // synchronously when the preview starts, so its buffer may be reused at once.
+    let delivered = Promise.resolve();
+    const sampled = fn(x, {
       model,
       sigmas,
       noise: () => rng.next(),
-      onStep: async (i, _x, denoised) => {
+      onStep: (i, _x, denoised) => {
         if (run.signal?.aborted) throw new CancelledError();
         const step = i + 1;
         const preview =
           every > 0 && step % every === 0 && step < total
-            ? await latentPreviewPng(denoised, shape[1], shape[2])
+            ? latentPreviewPng(denoised, shape[1], shape[2])
             : undefined;
-        run.onProgress?.({ pass, step, total, ...(preview ? { preview } : {}) });
+        delivered = delivered.then(async () => {
+          const png = await preview;
+          run.onProgress?.({ pass, step, total, ...(png ? { preview: png } : {}) });
+        });
       },
     });
+    // a pass that fails (cancelled) drops what is still to deliver, and its errors with it
+    const result = await sampled.catch((err: unknown) => {
+      delivered.catch(() => {});
+      throw err;
+    });
+    await delivered;
+    return result;
   }
 
   /** The first pass: the seed's noise × σ_max, sampled to a latent of (4, H/8, W/8). */

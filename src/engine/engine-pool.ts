@@ -20,9 +20,13 @@ import {
 export interface EnginePoolOptions {
   /** How each engine, replacements included, is started (a caller may want to hold on to them). */
   startEngine?: (settings: EngineSettings, log?: EngineLog) => Promise<Engine>;
+  /** GPU_DEVICE_IDS: engine i (and its replacements) runs on deviceIds[i]. */
+  deviceIds?: readonly number[] | undefined;
 }
 
 interface Slot {
+  /** Its place in the pool, which picks its GPU. */
+  index: number;
   engine: Engine | undefined;
   /** A replacement on its way after a death. */
   starting: Promise<Engine> | undefined;
@@ -35,10 +39,10 @@ export class EnginePool {
 
   private constructor(
     engines: Engine[],
-    private readonly start: () => Promise<Engine>,
+    private readonly start: (index: number) => Promise<Engine>,
     private readonly log: EngineLog | undefined,
   ) {
-    this.slots = engines.map((engine) => ({ engine, starting: undefined, busy: 0 }));
+    this.slots = engines.map((engine, index) => ({ index, engine, starting: undefined, busy: 0 }));
     for (const slot of this.slots) this.watch(slot, slot.engine as Engine);
   }
 
@@ -49,8 +53,10 @@ export class EnginePool {
     options: EnginePoolOptions = {},
   ): Promise<EnginePool> {
     const startEngine = options.startEngine ?? Engine.start;
-    const start = () => startEngine(settings, log);
-    const started = await Promise.allSettled(Array.from({ length: size }, start));
+    const ids = options.deviceIds;
+    const start = (index: number) =>
+      startEngine(ids?.length ? { ...settings, deviceId: ids[index % ids.length] as number } : settings, log);
+    const started = await Promise.allSettled(Array.from({ length: size }, (_, i) => start(i)));
     const engines = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failure = started.find((s) => s.status === 'rejected');
     if (failure) {
@@ -85,7 +91,7 @@ export class EnginePool {
   }
 
   private replace(slot: Slot): Promise<Engine> {
-    slot.starting ??= this.start().then(
+    slot.starting ??= this.start(slot.index).then(
       async (engine) => {
         slot.starting = undefined;
         if (this.closed) {

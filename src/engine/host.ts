@@ -5,6 +5,7 @@ import { type ModelIdentity, modelIdentity } from '../diffusion/model/model-iden
 import { loadSdModel } from '../diffusion/model/sd-model.ts';
 import { CancelledError, Pipeline, type ProgressEvent } from '../diffusion/pipeline.ts';
 import { RequestError } from '../diffusion/request-error.ts';
+import { warmUp } from '../diffusion/warm-up.ts';
 import type { EngineSettings, ErrorKind, FromWorker, ToWorker, WireError } from './protocol.ts';
 
 if (!parentPort) throw new Error('engine host must run in a worker thread');
@@ -37,6 +38,8 @@ async function main() {
     const model = await loadSdModel(settings.modelDir, {
       executionProviders: settings.executionProviders,
       intraOpThreads: settings.intraOpThreads,
+      deviceId: settings.deviceId,
+      optimizedDir: settings.optimizedDir,
       log: {
         info: (message) => send({ type: 'log', level: 'info', message }),
         warn: (message) => send({ type: 'log', level: 'warn', message }),
@@ -57,6 +60,28 @@ async function main() {
 
   // Jobs run strictly one after another; a cancel for a running job arrives between steps.
   let queue = Promise.resolve();
+  let closing = false;
+  const shapes = settings.warmUp ?? [];
+  if (shapes.length > 0) {
+    // first in the queue: the main thread answers meanwhile, and a job sent now runs right after
+    queue = warmUp(pipeline, shapes, () => closing).then(
+      ({ ms, stopped }) => {
+        const what = shapes.map((s) => `${s.width * 8}×${s.height * 8}`).join(' and ');
+        if (!stopped)
+          send({
+            type: 'log',
+            level: 'info',
+            message: `warmed up at ${what} in ${(ms / 1000).toFixed(1)} s`,
+          });
+      },
+      (err: unknown) =>
+        send({
+          type: 'log',
+          level: 'warn',
+          message: `warm-up failed (jobs still run): ${toWire(err).message}`,
+        }),
+    );
+  }
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'cancel') {
       running.get(msg.id)?.abort();
@@ -68,6 +93,7 @@ async function main() {
     }
     if (msg.type === 'close') {
       // what is running stops at its next step, what is queued at once; then the sessions go
+      closing = true;
       for (const controller of running.values()) controller.abort();
       void queue.then(async () => {
         await pipeline.model.release();

@@ -9,6 +9,12 @@ export interface EngineSettings {
   /** 'fp16' mimics A1111's default half-precision UNet timestep; 'exact' is `--no-half`. */
   timestepRounding: 'fp16' | 'exact';
   intraOpThreads?: number;
+  /** Latent shapes to warm up at once after loading (base and hires), before the first job. */
+  warmUp?: { height: number; width: number }[];
+  /** Where onnxruntime's optimised graphs are kept between starts (CPU provider only). */
+  optimizedDir?: string;
+  /** The GPU this engine runs on (GPU_DEVICE_IDS), for cuda, tensorrt and dml. */
+  deviceId?: number;
 }
 
 export interface ModelInfo {

@@ -3,7 +3,7 @@
 // (Stability-AI/stablediffusion @cf1d67a) and transformers' CLIPTextModel, by
 // test/fixtures/sd1-tiny-checkpoint/make_ckpt.py (see its README). Element by element, within
 // 2e-3 of the largest reference value in fp32.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -111,6 +111,17 @@ describe('an fp32 import of the tiny checkpoint', () => {
     expect(model.vaeEncoder?.output).toBe('latent_parameters');
   });
 
+  it("attends through onnxruntime's MultiHeadAttention (UNet and VAE; CLIP's masked attention stays plain)", () => {
+    const count = (part: string) =>
+      readFileSync(path.join(model.dir, part, 'model.onnx'))
+        .toString('latin1')
+        .split('n_MultiHeadAttention_').length - 1; // node names
+    // 16 spatial transformers × (self + cross) in the UNet, one attention block in the VAE's middle
+    expect(count('unet')).toBe(32);
+    expect(count('vae_decoder')).toBe(1);
+    expect(count('text_encoder')).toBe(0);
+  });
+
   it('CLIP: last_hidden_state after the final layer norm matches transformers', async () => {
     expectClose(await clipOut(model), 'clip_last_hidden_state', FP32_TOLERANCE);
   });
@@ -189,7 +200,10 @@ describe('an fp16 import', () => {
   });
   afterAll(() => model?.release());
 
-  it('has float16 inputs and outputs and a float32 timestep', () => {
+  it('has float16 inputs and outputs and a float32 timestep, and plain attention (no CPU float16 kernel)', () => {
+    expect(readFileSync(path.join(model.dir, 'unet', 'model.onnx')).includes('MultiHeadAttention')).toBe(
+      false,
+    );
     expect(model.unet.sampleType).toBe('float16');
     expect(model.textEncoder.outputType).toBe('float16');
     expect(model.vaeDecoder.type).toBe('float16');

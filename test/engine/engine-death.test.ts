@@ -105,6 +105,31 @@ describe('EnginePool', () => {
     }
   });
 
+  it('gives engine i GPU_DEVICE_IDS[i], and a replacement the device of the engine it replaces', async () => {
+    const asked: (number | undefined)[] = [];
+    const engines = new Map<number | undefined, Engine>();
+    const pool = await EnginePool.start(2, settings, undefined, {
+      deviceIds: [3, 1],
+      startEngine: async (s, l) => {
+        asked.push(s.deviceId);
+        // the cpu provider takes no device number: the engines load as usual
+        const engine = await Engine.start(s, l);
+        engines.set(s.deviceId, engine);
+        return engine;
+      },
+    });
+    try {
+      expect(asked).toEqual([3, 1]);
+      const second = engines.get(1) as Engine;
+      await second.kill();
+      const deadline = Date.now() + 30_000;
+      while (asked.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(asked[2]).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('never hands a job to a dead engine while a live one is idle', async () => {
     const { pool, engines } = await poolOf(2);
     try {

@@ -41,6 +41,32 @@ const request = (over: Partial<GenerationRequest> = {}): GenerationRequest => ({
   ...over,
 });
 
+describe('Engine warm-up', () => {
+  it('warms up at the given shapes before the first job, and that job matches a cold engine’s', async () => {
+    const logs: string[] = [];
+    const warm = await Engine.start(
+      {
+        ...settings(plainDir),
+        warmUp: [
+          { height: 8, width: 8 },
+          { height: 16, width: 16 },
+        ],
+      },
+      { info: (m) => logs.push(m), warn: (m) => logs.push(`warn: ${m}`) },
+    );
+    try {
+      // sent at once: it runs after the warm-up, which comes first in the worker's queue
+      const result = await warm.generate(request());
+      expect(logs.some((l) => /^warmed up at 64×64 and 128×128 in \d+\.\d s$/.test(l))).toBe(true);
+      const cold = await engine.generate(request());
+      expect(result.base.png.equals(cold.base.png)).toBe(true);
+      expect(result.upscaled[0]?.png.equals(cold.upscaled[0]?.png as Buffer)).toBe(true);
+    } finally {
+      await warm.close();
+    }
+  });
+});
+
 describe('Engine', () => {
   it('loads the model once and reports its name and A1111 hash', () => {
     expect(engine.model.name).toBe('tiny-sd15');

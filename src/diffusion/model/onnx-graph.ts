@@ -27,6 +27,8 @@ export type Attr = number | readonly number[] | string | { float: number } | { t
 
 interface NodeProto {
   opType: string;
+  /** '' = the ONNX domain; 'com.microsoft' = onnxruntime's contrib ops. */
+  domain: string;
   inputs: readonly string[];
   output: string;
   name: string;
@@ -74,6 +76,7 @@ function encodeNode(n: NodeProto): ProtoWriter {
   for (const input of n.inputs) w.string(1, input);
   w.string(2, n.output).string(3, n.name).string(4, n.opType);
   for (const [name, v] of n.attributes) w.message(5, encodeAttribute(name, v));
+  if (n.domain) w.string(7, n.domain);
   return w;
 }
 
@@ -138,9 +141,21 @@ export class GraphBuilder {
   }
 
   op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, outName?: string): string {
+    return this.opIn('', opType, inputs, attrs, outName);
+  }
+
+  /** A node of another operator domain, e.g. onnxruntime's contrib ops ('com.microsoft', version 1). */
+  opIn(
+    domain: string,
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, Attr> = {},
+    outName?: string,
+  ): string {
     const output = outName ?? this.fresh(opType.toLowerCase());
     this.nodes.push({
       opType,
+      domain,
       inputs,
       output,
       name: this.fresh(`n_${opType}`),
@@ -206,12 +221,15 @@ export class GraphBuilder {
     for (const t of this.initializers) graph.message(5, encodeTensor(t));
     for (const v of this.inputs) graph.message(11, encodeValueInfo(v));
     for (const v of this.outputs) graph.message(12, encodeValueInfo(v));
-    return new ProtoWriter()
+    const model = new ProtoWriter()
       .int(1, 8) // IR version 8: onnxruntime ≥ 1.14 reads it
       .string(2, producer)
       .message(7, graph)
-      .message(8, new ProtoWriter().string(1, '').int(2, opset))
-      .finish();
+      .message(8, new ProtoWriter().string(1, '').int(2, opset));
+    for (const domain of new Set(this.nodes.map((n) => n.domain).filter((d) => d !== ''))) {
+      model.message(8, new ProtoWriter().string(1, domain).int(2, 1));
+    }
+    return model.finish();
   }
 
   /** Writes `<dir>/model.onnx` (and the in-memory external-data file beside it; a sink writes its own). */

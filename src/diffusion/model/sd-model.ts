@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { ModelLoadError, readJsonFile, requireRegularFile } from './model-files.ts';
 import { type CheckpointSource, readCheckpointSource } from './model-identity.ts';
+import { createCachedSession } from './optimized-cache.ts';
 
 export { ModelLoadError };
 
@@ -27,6 +28,15 @@ export interface LoadOptions {
   log?: LoadLog;
   /** Threads per session on the CPU provider (0 = onnxruntime's default). */
   intraOpThreads?: number;
+  /** The GPU to run on, for the providers that take a device number (cuda, tensorrt, dml). */
+  deviceId?: number | undefined;
+  /**
+   * Keep onnxruntime's optimised graphs here and load them on later starts (CPU provider only:
+   * see optimized-cache.ts). Unset: optimise on every load.
+   */
+  optimizedDir?: string | undefined;
+  /** More onnxruntime session options, over ours (the bench compares them this way). */
+  sessionOptions?: ort.InferenceSession.SessionOptions;
 }
 
 export interface TextEncoderPart {
@@ -78,6 +88,8 @@ export interface SdModel {
   executionProviders: string[];
   release(): Promise<void>;
 }
+
+const DEVICE_PROVIDERS = new Set(['cuda', 'tensorrt', 'dml']);
 
 const PARTS = {
   text_encoder: 'the CLIP text encoder',
@@ -178,9 +190,15 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      ...options.sessionOptions,
     };
     try {
-      const s = await ort.InferenceSession.create(file, { ...base, executionProviders: providers });
+      const executionProviders = providers.map((name) =>
+        options.deviceId !== undefined && DEVICE_PROVIDERS.has(name)
+          ? ({ name, deviceId: options.deviceId } as ort.InferenceSession.ExecutionProviderConfig)
+          : name,
+      );
+      const s = await createSession(file, { ...base, executionProviders }, part);
       sessions.push(s);
       return s;
     } catch (err) {
@@ -195,6 +213,15 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
       throw new ModelLoadError(`${file}: onnxruntime could not load it: ${reason.split('\n')[0]}`);
     }
   };
+
+  const createSession = (file: string, sessionOptions: ort.InferenceSession.SessionOptions, part: string) =>
+    options.optimizedDir && providers.length === 1 && providers[0] === 'cpu'
+      ? createCachedSession(file, sessionOptions, {
+          dir: path.join(options.optimizedDir, part),
+          threads: options.intraOpThreads,
+          log: options.log,
+        })
+      : ort.InferenceSession.create(file, sessionOptions);
 
   try {
     const source = readCheckpointSource(dir);

@@ -1,0 +1,100 @@
+// `--full`: the full-size random-weight SD 1.5 (made by scripts/make-random-sd15.py, imported by
+// our importer), its session options compared, and `--torch`: the side by side.
+import { existsSync } from 'node:fs';
+import { importCheckpoint } from '../src/checkpoint/import.ts';
+import type { LoadOptions } from '../src/diffusion/model/sd-model.ts';
+import { progress } from './progress.ts';
+import { type RealModelTiming, timeRealModel } from './real-model.ts';
+import { runTorchSide, type TorchSide, torchExportFolder } from './side-by-side.ts';
+
+export interface FullOptions {
+  checkpoint: string;
+  modelDir: string;
+  exportDir: string;
+  threads: number;
+  /** onnxruntime execution providers for our model (the side by side is CPU only). */
+  providers: string[];
+  /** Compare session options at 64×64 (two steps each). */
+  sessionOptions: boolean;
+  torch: boolean;
+  /** Other model folders timed at 64×64 beside ours. */
+  also: { dir: string; label: string }[];
+}
+
+export interface FullResult {
+  skipped?: string;
+  importMs?: number;
+  ours?: RealModelTiming;
+  /** The same model loaded a second time (the OS has the files cached). */
+  oursWarmLoad?: RealModelTiming;
+  sessionOptions?: RealModelTiming[];
+  also?: RealModelTiming[];
+  torch?: TorchSide;
+  oursOnTorchExport?: RealModelTiming;
+}
+
+const SESSION_VARIANTS: { label: string; options: LoadOptions['sessionOptions'] }[] = [
+  { label: 'graph optimisation basic', options: { graphOptimizationLevel: 'basic' } },
+  { label: 'memory arena off', options: { enableCpuMemArena: false } },
+  { label: 'memory pattern off', options: { enableMemPattern: false } },
+  { label: 'one intra-op thread', options: { intraOpNumThreads: 1 } },
+];
+
+export async function runFull(o: FullOptions): Promise<FullResult> {
+  if (!existsSync(o.checkpoint)) {
+    return {
+      skipped: `no ${o.checkpoint}: make it with python3 scripts/make-random-sd15.py (needs torch, transformers, einops and ldm)`,
+    };
+  }
+  const out: FullResult = {};
+  if (!existsSync(o.modelDir)) {
+    progress(`importing ${o.checkpoint} (fp32) into ${o.modelDir}`);
+    const t = performance.now();
+    await importCheckpoint(o.checkpoint, o.modelDir, {
+      dtype: 'fp32',
+      onProgress: (p) => progress(`import: ${p.stage} ${Math.round((100 * p.done) / p.total)}%`),
+    });
+    out.importMs = performance.now() - t;
+  }
+  const base: LoadOptions = { intraOpThreads: o.threads, executionProviders: o.providers };
+  // three steps at 64×64 (the first two are the warm-up), two at 128×128: a 128 step takes minutes here
+  out.ours = await timeRealModel(o.modelDir, 'ours', base, [
+    { latent: 64, steps: 3 },
+    { latent: 128, steps: 2 },
+  ]);
+  out.oursWarmLoad = await timeRealModel(o.modelDir, 'ours, second load', base, []);
+  if (o.also.length > 0) {
+    out.also = [];
+    for (const a of o.also)
+      out.also.push(await timeRealModel(a.dir, a.label, base, [{ latent: 64, steps: 3 }]));
+  }
+  if (o.sessionOptions) {
+    out.sessionOptions = [];
+    for (const v of SESSION_VARIANTS) {
+      out.sessionOptions.push(
+        await timeRealModel(o.modelDir, v.label, { ...base, sessionOptions: v.options }, [
+          { latent: 64, steps: 3 },
+        ]),
+      );
+    }
+  }
+  if (o.torch) {
+    out.torch = runTorchSide({
+      checkpoint: o.checkpoint,
+      exportDir: o.exportDir,
+      threads: o.threads,
+      latents: [64, 128],
+      // the export's plain attention holds [2, 8, 16384, 16384] float32 scores at 128×128: 17 GB
+      ortLatents: [64],
+      steps: 2,
+      reuseExport: true,
+    });
+    if (!out.torch.skipped && existsSync(o.exportDir)) {
+      const folder = torchExportFolder(o.modelDir, o.exportDir);
+      out.oursOnTorchExport = await timeRealModel(folder, 'our engine on the torch export', base, [
+        { latent: 64, steps: 3 },
+      ]);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,103 @@
+// `npm run bench [-- --full] [-- --torch] [-- --session-options]`: our overhead per step, the
+// stages of a 512→1024 job, PNG encode, the engine's event loop and memory, the job service's
+// throughput; with --full the full-size model, with --torch the side by side with PyTorch and
+// onnxruntime-python. Prints a table and writes bench/results.json (see README "Benchmarks").
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { IMPORTER_VERSION } from '../src/checkpoint/import.ts';
+import { measureEngineLoop } from './engine-loop.ts';
+import { runFull } from './full.ts';
+import { measureThroughput, type ThroughputResult } from './job-throughput.ts';
+import { measureOverhead } from './overhead.ts';
+import { measurePng } from './png.ts';
+import { progress, progressDone } from './progress.ts';
+import { summarize } from './summary.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    full: { type: 'boolean', default: false },
+    torch: { type: 'boolean', default: false },
+    'session-options': { type: 'boolean', default: false },
+    jobs: { type: 'string', default: '300' },
+    'engine-jobs': { type: 'string', default: '50' },
+    threads: { type: 'string', default: '2' },
+    // the full-size model's providers, e.g. cuda,cpu on a GPU machine
+    providers: { type: 'string', default: process.env.EXECUTION_PROVIDERS ?? 'cpu' },
+    checkpoint: { type: 'string', default: 'data/bench/random-sd15.safetensors' },
+    // one folder per importer version: a graph change is imported afresh
+    model: { type: 'string', default: `data/bench/sd15-fp32-v${IMPORTER_VERSION}` },
+    // more imported folders timed at 64×64 beside ours, as DIR:LABEL (e.g. an older import)
+    also: { type: 'string', multiple: true, default: [] },
+    'export-dir': { type: 'string', default: 'data/bench/torch-export' },
+    pg: {
+      type: 'string',
+      default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    },
+    out: { type: 'string', default: path.join(import.meta.dirname, 'results.json') },
+    // print the table of an earlier results.json again, measuring nothing
+    from: { type: 'string' },
+  },
+  strict: true,
+});
+
+async function reachable(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
+  }
+}
+
+if (flags.from) {
+  const { machine, overhead, png, engine, jobService, full } = JSON.parse(readFileSync(flags.from, 'utf8'));
+  console.log(summarize({ machine, overhead, png, engine, jobService, full }).table);
+  process.exit(0);
+}
+
+const started = new Date();
+const load0 = loadavg();
+const overhead = await measureOverhead(3);
+const png = await measurePng();
+const engine = await measureEngineLoop(Number(flags['engine-jobs']));
+const jobService: (ThroughputResult | { database: string; skipped: string })[] = [];
+const sizing = { jobs: Number(flags.jobs), users: 10, inFlight: 10, pgUrl: flags.pg };
+jobService.push(await measureThroughput('pglite', sizing));
+if (await reachable(flags.pg)) jobService.push(await measureThroughput('postgres', sizing));
+else jobService.push({ database: 'postgres', skipped: `no PostgreSQL at ${flags.pg} (set --pg)` });
+const full =
+  flags.full || flags.torch
+    ? await runFull({
+        checkpoint: flags.checkpoint,
+        modelDir: flags.model,
+        exportDir: flags['export-dir'],
+        threads: Number(flags.threads),
+        providers: flags.providers.split(',').map((p) => p.trim()),
+        sessionOptions: flags['session-options'],
+        also: flags.also.map((a) => {
+          const at = a.lastIndexOf(':');
+          return at > 0 ? { dir: a.slice(0, at), label: a.slice(at + 1) } : { dir: a, label: a };
+        }),
+        torch: flags.torch,
+      })
+    : { skipped: 'the full-size model runs with --full (and the side by side with --torch)' };
+progressDone();
+
+const machine = {
+  date: started.toISOString(),
+  cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+  node: process.version,
+  // other work on the machine moves every figure: the load average beside them says how much
+  loadAverage: { start: load0.map((l) => +l.toFixed(2)), end: loadavg().map((l) => +l.toFixed(2)) },
+  seconds: (Date.now() - started.getTime()) / 1000,
+};
+const { table, results } = summarize({ machine, overhead, png, engine, jobService, full });
+console.log(table);
+writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nwrote ${flags.out}`);

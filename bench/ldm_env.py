@@ -1,0 +1,50 @@
+"""Makes Stability-AI/stablediffusion's ldm importable (the copy A1111 pins), for the bench's
+Python side: the folder holding ldm/ goes on sys.path, and the two imports ldm makes but a UNet
+forward never uses (omegaconf's ListConfig check, PIL in ldm/util.py) are stubbed when absent."""
+import os
+import sys
+import types
+
+DEFAULT_LDM = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference')
+
+
+def ldm_root(arg=None):
+    """The folder that holds ldm/, or None when it is not there."""
+    root = os.path.abspath(arg or os.environ.get('LDM_DIR') or DEFAULT_LDM)
+    return root if os.path.isdir(os.path.join(root, 'ldm')) else None
+
+
+def import_ldm(root):
+    sys.path.insert(0, root)
+    try:
+        import omegaconf  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType('omegaconf')
+        lc = types.ModuleType('omegaconf.listconfig')
+        lc.ListConfig = type('ListConfig', (list,), {})
+        stub.listconfig = lc
+        sys.modules['omegaconf'], sys.modules['omegaconf.listconfig'] = stub, lc
+    stubbed = []
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        stubbed = ['PIL', 'PIL.Image', 'PIL.ImageDraw', 'PIL.ImageFont']
+        pil = types.ModuleType('PIL')
+        for name in ('Image', 'ImageDraw', 'ImageFont'):
+            setattr(pil, name, types.ModuleType(f'PIL.{name}'))
+            sys.modules[f'PIL.{name}'] = getattr(pil, name)
+        sys.modules['PIL'] = pil
+    os.environ.setdefault('ATTN_PRECISION', 'fp32')
+    from ldm.modules.diffusionmodules.model import Decoder, Encoder
+    from ldm.modules.diffusionmodules.openaimodel import UNetModel
+    for name in stubbed:  # transformers probes PIL itself and must not find the stub
+        del sys.modules[name]
+    return UNetModel, Encoder, Decoder
+
+
+def sd15_unet(UNetModel):
+    """v1-inference.yaml's UNet."""
+    return UNetModel(image_size=32, in_channels=4, out_channels=4, model_channels=320,
+                     attention_resolutions=[4, 2, 1], num_res_blocks=2, channel_mult=[1, 2, 4, 4],
+                     num_heads=8, use_spatial_transformer=True, transformer_depth=1, context_dim=768,
+                     use_checkpoint=False, legacy=False).eval()

@@ -1,0 +1,87 @@
+// The comparison with the code A1111 runs: bench/torch_side.py (ldm's UNet in PyTorch, and its
+// torch.onnx.export run by onnxruntime's Python API), then our engine on that exported UNet.
+import { spawnSync } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { progress } from './progress.ts';
+
+export interface TorchSide {
+  skipped?: string;
+  threads?: number;
+  torch?: string;
+  ortVersion?: string;
+  attention?: string;
+  /** Seconds per step, in order (the last is the timed, warm one), by latent side. */
+  pytorch?: Record<string, number[]>;
+  ort?: Record<string, number[]>;
+  exportS?: number;
+  ortLoadS?: number;
+}
+
+/** Runs the Python side; a missing python3 or torch is a note, not a failure. */
+export function runTorchSide(o: {
+  checkpoint: string;
+  exportDir: string;
+  threads: number;
+  latents: number[];
+  ortLatents: number[];
+  steps: number;
+  reuseExport: boolean;
+}): TorchSide {
+  const probe = spawnSync('python3', ['-c', 'import torch, onnxruntime, safetensors, einops'], {
+    encoding: 'utf8',
+  });
+  if (probe.error || probe.status !== 0) {
+    const why = probe.error
+      ? 'python3 not found'
+      : (probe.stderr.trim().split('\n').pop() ?? 'import failed');
+    return {
+      skipped: `side by side skipped: ${why} (needs python3 with torch, onnxruntime, safetensors, einops)`,
+    };
+  }
+  progress('side by side: PyTorch and onnxruntime-python (bench/torch_side.py; see its progress below)');
+  const run = spawnSync(
+    'python3',
+    [
+      path.join(import.meta.dirname, 'torch_side.py'),
+      '--checkpoint',
+      o.checkpoint,
+      '--export-dir',
+      o.exportDir,
+      '--threads',
+      String(o.threads),
+      '--latents',
+      o.latents.join(','),
+      '--ort-latents',
+      o.ortLatents.join(','),
+      '--steps',
+      String(o.steps),
+      ...(o.reuseExport && existsSync(path.join(o.exportDir, 'unet', 'model.onnx')) ? ['--no-export'] : []),
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
+  );
+  if (run.status !== 0) return { skipped: `side by side failed (exit ${run.status}); see its output above` };
+  return JSON.parse(run.stdout.trim().split('\n').pop() as string) as TorchSide;
+}
+
+/**
+ * A model folder our loader reads, with the torch-exported UNet and every other part (CLIP, VAE,
+ * tokenizer) from our import, hard-linked (the loader wants regular files). The import's
+ * checkpoint.json is left out: this folder is not that import.
+ */
+export function torchExportFolder(imported: string, exportDir: string): string {
+  for (const entry of readdirSync(imported)) {
+    if (entry === 'unet' || entry === 'checkpoint.json') continue;
+    linkTree(path.join(imported, entry), path.join(exportDir, entry));
+  }
+  return exportDir;
+}
+
+function linkTree(from: string, to: string): void {
+  if (statSync(from).isDirectory()) {
+    mkdirSync(to, { recursive: true });
+    for (const e of readdirSync(from)) linkTree(path.join(from, e), path.join(to, e));
+  } else if (!existsSync(to)) {
+    linkSync(from, to);
+  }
+}

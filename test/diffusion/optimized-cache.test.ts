@@ -1,0 +1,56 @@
+// onnxruntime's optimised graphs saved on the first load and used on the next (CPU provider).
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadSdModel, type SdModel } from '../../src/diffusion/model/sd-model.ts';
+import { Pipeline } from '../../src/diffusion/pipeline.ts';
+import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
+import { writeTinyModel } from '../support/tiny-model.ts';
+
+const root = mkdtempSync(path.join(tmpdir(), 'hiresbot-optimized-'));
+const modelDir = path.join(root, 'model');
+const cache = path.join(root, 'optimized');
+writeTinyModel(modelDir, { layout: 'diffusers' });
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const request = { ...DEFAULT_REQUEST, prompt: 'a lighthouse', seed: 3, width: 64, height: 64, steps: 4 };
+async function generate(model: SdModel): Promise<Buffer> {
+  try {
+    return (await new Pipeline(model, { modelHash: 'x' }).generate(request)).upscaled[0]?.png as Buffer;
+  } finally {
+    await model.release();
+  }
+}
+
+describe('the optimised-graph cache', () => {
+  it('saves each part once, complete, and a second load uses it with the same images', async () => {
+    const first = await generate(await loadSdModel(modelDir, { optimizedDir: cache }));
+    const parts = readdirSync(cache).sort();
+    expect(parts).toEqual(['text_encoder', 'unet', 'vae_decoder', 'vae_encoder']);
+    const [saved] = readdirSync(path.join(cache, 'unet'));
+    expect(saved).toMatch(/^[0-9a-f]{24}$/); // no temporary folder left behind
+    const unetFile = path.join(cache, 'unet', saved as string, 'model.onnx');
+    expect(existsSync(unetFile)).toBe(true);
+
+    const second = await generate(await loadSdModel(modelDir, { optimizedDir: cache }));
+    expect(second.equals(first)).toBe(true);
+    expect(readdirSync(path.join(cache, 'unet'))).toEqual([saved]);
+  });
+
+  it('replaces a saved graph onnxruntime cannot read, and says so', async () => {
+    const [saved] = readdirSync(path.join(cache, 'unet'));
+    writeFileSync(path.join(cache, 'unet', saved as string, 'model.onnx'), 'not a model');
+    const warnings: string[] = [];
+    const model = await loadSdModel(modelDir, {
+      optimizedDir: cache,
+      log: { warn: (m) => warnings.push(m), info: () => {} },
+    });
+    await model.release();
+    expect(warnings.some((w) => w.includes('unusable') && w.includes('optimising'))).toBe(true);
+    const again = readdirSync(path.join(cache, 'unet'));
+    expect(again).toHaveLength(1);
+    const reloaded = await loadSdModel(modelDir, { optimizedDir: cache });
+    await reloaded.release();
+  });
+});
