@@ -102,6 +102,7 @@ const providerList = z
   });
 
 const envSchema = z.object({
+  PROCESS_ROLE: enumVar(['all', 'gateway', 'worker'] as const, 'all'),
   DISCORD_TOKEN: optionalString,
   DISCORD_APPLICATION_ID: snowflake,
   DISCORD_GUILD_ID: snowflake,
@@ -115,6 +116,11 @@ const envSchema = z.object({
   DATABASE_URL: urlVar(['postgres:', 'postgresql:']),
   PGLITE_DIR: z.string().trim().min(1).default('data/pglite'),
   REDIS_URL: urlVar(['redis:', 'rediss:']),
+  REDIS_PREFIX: z
+    .string()
+    .trim()
+    .default('hiresbot')
+    .refine((v) => /^[\w.-]{1,64}$/.test(v), { message: 'must be 1 to 64 letters, digits, _ . or -' }),
   LOG_LEVEL: enumVar(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   QUEUE_MAX: intVar(1, 10_000, 20),
   USER_MAX_JOBS: intVar(1, 100, 2),
@@ -131,7 +137,11 @@ const envSchema = z.object({
   LATENT_RETENTION_DAYS: intVar(1, 3650, 7),
 });
 
+export type ProcessRole = 'all' | 'gateway' | 'worker';
+
 export interface Config {
+  /** all: one process does everything; gateway: Discord and admission, no model; worker: jobs only. */
+  role: ProcessRole;
   discord: {
     token: string | undefined;
     applicationId: string | undefined;
@@ -152,6 +162,8 @@ export interface Config {
   };
   database: { url: string | undefined; pgliteDir: string };
   redisUrl: string | undefined;
+  /** Key prefix in Redis: bots (or tests) sharing one Redis keep apart by it. */
+  redisPrefix: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   queue: { max: number; perUser: number; jobTimeoutMs: number };
   /** Base latents (what 🔁 Re-upscale starts from) are kept this many days. */
@@ -185,6 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   return {
+    role: e.PROCESS_ROLE,
     discord: {
       token: e.DISCORD_TOKEN,
       applicationId: e.DISCORD_APPLICATION_ID,
@@ -201,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     database: { url: e.DATABASE_URL, pgliteDir: e.PGLITE_DIR },
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     logLevel: e.LOG_LEVEL,
     queue: { max: e.QUEUE_MAX, perUser: e.USER_MAX_JOBS, jobTimeoutMs: e.JOB_TIMEOUT_S * 1000 },
     retention: { latentDays: e.LATENT_RETENTION_DAYS },

@@ -11,8 +11,8 @@ import { type RetryOptions, retrying } from './retry.ts';
 
 export interface OutcomeToWrite {
   jobId: string;
-  /** The process the row must belong to (this one, or the one a cancel ends it for). */
-  owner: string;
+  /** The process the row must belong to; null: a job still waiting in the shared queue. */
+  owner: string | null;
   scope: QuotaScope;
   outcome: Outcome;
 }
@@ -34,7 +34,7 @@ export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Pr
         if (!(await finishJob(t, jobId, owner, outcome.status, extra))) {
           // ended already: by someone else, or by an attempt of ours that answered too late
           const row = await getJob(t, jobId);
-          if (row?.status !== outcome.status || row.owner !== owner) return undefined;
+          if (row?.status !== outcome.status || (owner !== null && row.owner !== owner)) return undefined;
           return (await settlementOf(t, scope, jobId)) !== undefined;
         }
         if (outcome.status === 'done' && outcome.images.latent) {
