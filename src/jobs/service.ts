@@ -12,20 +12,21 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
-import { CLI_LIMITS, RequestError, validateRequest } from '../diffusion/request.ts';
 import { UserError } from '../user-error.ts';
 import { admitJob } from './admission.ts';
+import { Claimer } from './claimer.ts';
 import { jobCost } from './cost.ts';
 import { answered, databaseUnavailable, NoAnswerError } from './db-deadline.ts';
 import { type Outcome, runOnEngine } from './engine-run.ts';
 import { JobChannel } from './job-channel.ts';
-import { getJob, hasLatent, insertJob, newJobId, releaseJobs } from './job-store.ts';
+import { getJob, insertJob, newJobId, releaseJobs } from './job-store.ts';
 import type { Slot } from './limiters.ts';
-import { claimNext, queueState, requestCancel } from './pg-queue.ts';
+import { queueState, requestCancel } from './pg-queue.ts';
 import { type QueueSignals, startQueueSignals } from './queue-signals.ts';
-import { reserve, settlementOf, usage } from './quota.ts';
+import { reserve, unknownUsage, usage } from './quota.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
-import { writeOutcome } from './settlement.ts';
+import { outcomeElsewhere, writeOutcome } from './settlement.ts';
+import { checkParent, checkRequest } from './submission-checks.ts';
 import type {
   JobEvent,
   JobHandle,
@@ -71,9 +72,7 @@ export class JobService {
   /** Jobs whose member was told "try again" while the database had not answered: never run here. */
   private readonly refused = new Set<string>();
   private stopped = false;
-  /** The claim pass not yet begun (every trigger before it begins is served by it), and the chain. */
-  private pendingClaim: Promise<void> | undefined;
-  private claimChain: Promise<void> = Promise.resolve();
+  private readonly claimer: Claimer;
 
   constructor(private readonly o: JobServiceOptions) {
     this.instanceId = o.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -86,6 +85,19 @@ export class JobService {
       emit: (event, h) => this.emit(event, h.channel),
       gone: (h) => this.gone(h),
     });
+    this.claimer = new Claimer({
+      db: o.db,
+      instanceId: this.instanceId,
+      log: this.log,
+      room: () => this.running.size < this.concurrency,
+      stopped: () => this.stopped,
+      take: (row) => this.startClaimed(row),
+      letGo: (id) => this.letGo.push(id),
+    });
+  }
+
+  private claim(): Promise<void> {
+    return this.concurrency === 0 ? Promise.resolve() : this.claimer.claim();
   }
 
   /** Subscribes to every job's events (recovered jobs included); returns the unsubscribe. */
@@ -125,7 +137,7 @@ export class JobService {
         for (const id of ids) this.cancelHere(id);
       },
       // a job claimed this instant is not yet among held(): its row must not look stale here
-      alone: (work) => this.alone(work),
+      alone: (work) => this.claimer.alone(work),
     });
     this.signals = await startQueueSignals(
       { listen: this.o.listen, pollMs: this.o.pollMs ?? 1_000, log: this.log },
@@ -165,7 +177,7 @@ export class JobService {
     this.stopped = true;
     await this.signals?.stop();
     await this.recovery?.stop();
-    await this.claimChain; // a claim in flight is handed back below
+    await this.claimer.idle(); // a job claimed meanwhile is handed back below
     for (const { cancel } of this.running.values()) cancel.abort();
     for (const h of this.waiting.drain()) this.interrupt(h);
     const deadline = Date.now() + 10_000;
@@ -191,21 +203,9 @@ export class JobService {
   async submit(input: JobSubmission): Promise<JobHandle> {
     if (this.stopped)
       throw new UserError('shutting-down', 'The bot is restarting; try again in a minute.', {});
-    const denoises = input.denoises ?? [input.request.denoise];
-    // each value is checked with the request: an empty list would check nothing
-    if (denoises.length === 0) {
-      throw new UserError('bad-option', 'denoise must list at least one value', { option: 'denoise' });
-    }
-    try {
-      for (const denoise of denoises)
-        validateRequest({ ...input.request, denoise }, this.o.limits ?? CLI_LIMITS);
-    } catch (err) {
-      if (err instanceof RequestError) {
-        throw new UserError('bad-option', err.message, { option: err.option }, { cause: err });
-      }
-      throw err;
-    }
-    if (input.kind === 'upscale') await this.checkParent(input);
+    const denoises = checkRequest(input, this.o.limits);
+    if (input.kind === 'upscale')
+      await checkParent(this.o.db, input, (what, work) => this.lookUp(what, work));
     const cost = jobCost(input.kind, input.request, denoises.length);
     const slots = await this.admit(input.guildId, input.userId);
     const jobId = newJobId();
@@ -311,23 +311,6 @@ export class JobService {
     }
   }
 
-  private async checkParent(input: JobSubmission): Promise<void> {
-    const { parentJobId } = input;
-    const parent = parentJobId
-      ? await this.lookUp('looking up a job', () => getJob(this.o.db, parentJobId))
-      : undefined;
-    if (
-      !parent ||
-      parent.guildId !== input.guildId ||
-      parent.kind !== 'imagine' ||
-      parent.status !== 'done' ||
-      // the retention sweep deletes base latents after LATENT_RETENTION_DAYS
-      !(await this.lookUp('looking up a base latent', () => hasLatent(this.o.db, parent.id)))
-    ) {
-      throw new UserError('not-found', 'That image is no longer available to upscale.', { what: 'image' });
-    }
-  }
-
   /** Takes a per-user and a queue slot, or throws a UserError saying which limit was hit. */
   admit(guildId: string, userId: string): Promise<Slot[]> {
     return admitJob(this.o.limiters, guildId, userId);
@@ -394,47 +377,9 @@ export class JobService {
     return ended;
   }
 
-  /**
-   * Claims jobs from the shared queue while the engines have room. Triggers are coalesced: a
-   * call while a pass waits to begin joins it, so the pass sees every job queued before it.
-   */
-  private claim(): Promise<void> {
-    if (this.concurrency === 0 || this.stopped) return Promise.resolve();
-    if (this.pendingClaim) return this.pendingClaim;
-    const pass = this.claimChain.then(async () => {
-      this.pendingClaim = undefined;
-      while (!this.stopped && this.running.size < this.concurrency) {
-        const row = await claimNext(this.o.db, this.instanceId);
-        if (!row) return;
-        if (this.stopped) {
-          this.letGo.push(row.id);
-          return;
-        }
-        this.startClaimed(row);
-      }
-    });
-    this.pendingClaim = pass;
-    this.claimChain = pass.catch((err) => {
-      this.pendingClaim = undefined;
-      // the poll tries again
-      this.log.warn({ err }, 'could not claim a job from the queue');
-    });
-    return this.claimChain;
-  }
-
   /** The queue changed here: the jobs waiting here hear their new positions (others by notification). */
   private queueMoved(): void {
     if (this.waiting.size > 0) void this.waiting.refresh();
-  }
-
-  /** Runs `work` between two claim passes of this process. */
-  private alone<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.claimChain.then(work);
-    this.claimChain = run.then(
-      () => {},
-      () => {},
-    );
-    return run;
   }
 
   /** A job claimed here: queued here, its handle goes on; else the front end is handed it. */
@@ -548,7 +493,7 @@ export class JobService {
         const { latent: _latent, ...images } = outcome.images;
         const u = await usage(db, scope, this.o.quota).catch(() => undefined);
         this.emit(
-          { type: 'done', jobId: h.id, job, images, usage: u ?? emptyUsage(), timings: outcome.timings },
+          { type: 'done', jobId: h.id, job, images, usage: u ?? unknownUsage(), timings: outcome.timings },
           h.channel,
         );
       } else if (outcome.status === 'cancelled') {
@@ -571,24 +516,11 @@ export class JobService {
    * (running there, or done there): 'interrupted', for the process that now holds it answers.
    */
   private async endedElsewhere(h: Held): Promise<void> {
-    const row = await getJob(this.o.db, h.id).catch(() => undefined);
-    const job = row && ({ ...row, interactionToken: null } as JobRow);
-    const refunded = async () =>
-      (await settlementOf(this.o.db, { guildId: h.row.guildId, userId: h.row.userId }, h.id).catch(
-        () => undefined,
-      )) === 'refund';
-    if (job?.status === 'cancelled') {
-      this.emit({ type: 'cancelled', jobId: h.id, job, refunded: await refunded() }, h.channel);
-    } else if (job?.status === 'failed') {
-      const message = job.error ?? 'ended by another bot process';
-      this.emit(
-        { type: 'failed', jobId: h.id, job, reason: 'error', message, refunded: await refunded() },
-        h.channel,
-      );
-    } else {
-      this.log.warn({ jobId: h.id, owner: row?.owner }, 'another bot process took over a job held here');
-      this.emit({ type: 'interrupted', jobId: h.id }, h.channel);
+    const event = await outcomeElsewhere(this.o.db, h.id, { guildId: h.row.guildId, userId: h.row.userId });
+    if (event.type === 'interrupted') {
+      this.log.warn({ jobId: h.id }, 'another bot process took over a job held here');
     }
+    this.emit(event, h.channel);
   }
 
   /** A job queued here left the queue without being claimed here: what became of it. */
@@ -608,15 +540,4 @@ export class JobService {
   private async endUnheld(row: JobRow, outcome: Outcome & { status: 'failed' | 'cancelled' }): Promise<void> {
     await this.end({ id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() }, outcome);
   }
-}
-
-/** Usage could not be read after a done job (a blink): the event still goes out. */
-function emptyUsage() {
-  return {
-    used: Number.NaN,
-    budget: Number.NaN,
-    remaining: Number.NaN,
-    blocked: false,
-    resetsAt: new Date(Number.NaN),
-  };
 }

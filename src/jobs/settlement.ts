@@ -4,10 +4,12 @@
  * recognised by the row it left.
  */
 import { type Db, inTransaction } from '../db/client.ts';
+import type { JobRow } from '../db/schema.ts';
 import type { Outcome } from './engine-run.ts';
 import { finishJob, getJob, saveLatent } from './job-store.ts';
 import { type QuotaScope, settle, settlementOf } from './quota.ts';
 import { type RetryOptions, retrying } from './retry.ts';
+import type { FinalJobEvent } from './types.ts';
 
 export interface OutcomeToWrite {
   jobId: string;
@@ -45,4 +47,21 @@ export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Pr
       }),
     retry,
   );
+}
+
+/**
+ * The final event for a handle whose job another process ended or holds (this one looked dead
+ * to it, or a cancel ended it there): cancelled or failed there, that outcome; anything else
+ * (running there, or done there): 'interrupted', for the process that holds it answers.
+ */
+export async function outcomeElsewhere(db: Db, jobId: string, scope: QuotaScope): Promise<FinalJobEvent> {
+  const row = await getJob(db, jobId).catch(() => undefined);
+  const job = row && ({ ...row, interactionToken: null } as JobRow);
+  const refunded = async () => (await settlementOf(db, scope, jobId).catch(() => undefined)) === 'refund';
+  if (job?.status === 'cancelled') return { type: 'cancelled', jobId, job, refunded: await refunded() };
+  if (job?.status === 'failed') {
+    const message = job.error ?? 'ended by another bot process';
+    return { type: 'failed', jobId, job, reason: 'error', message, refunded: await refunded() };
+  }
+  return { type: 'interrupted', jobId };
 }
