@@ -31,15 +31,25 @@ const TURNS = sql`
     from jobs where status = 'queued'
   ),
   served as (
-    select user_id, count(*) as n from jobs
-    where status <> 'queued' and started_at is not null
-      and (status = 'running' or finished_at >= (select min(created_at) from queued))
+    -- two index scans (status, finished_at), never the whole history
+    select user_id, count(*) as n from (
+      select user_id from jobs where status = 'running'
+      union all
+      select user_id from jobs
+      where finished_at >= (select min(created_at) from queued) and started_at is not null
+    ) s
     group by user_id
   ),
   turns as (
     select q.id, q.user_id, q.created_at, q.rank + coalesce(s.n, 0) as turn
     from queued q left join served s on s.user_id = q.user_id
   )`;
+
+/**
+ * How many of the first jobs in the order a claim tries: more than the claims that can be in
+ * flight at once (one per engine slot), so SKIP LOCKED finds one free; looked up by primary key.
+ */
+const CANDIDATES = 64;
 
 /** postgres-js gives the rows, PGlite a result holding them. */
 function rowsOf<T>(result: unknown): T[] {
@@ -53,10 +63,14 @@ function rowsOf<T>(result: unknown): T[] {
  */
 export async function claimNext(db: Db, owner: string): Promise<JobRow | undefined> {
   const next: SQL = sql`(
-    ${TURNS}
-    select j.id from jobs j join turns t on t.id = j.id
+    ${TURNS},
+    candidates as (
+      select id, row_number() over (order by turn, created_at, id) as ord
+      from turns order by turn, created_at, id limit ${CANDIDATES}
+    )
+    select j.id from candidates c join jobs j on j.id = c.id
     where j.status = 'queued'
-    order by t.turn, j.created_at, j.id
+    order by c.ord
     limit 1
     for update of j skip locked
   )`;

@@ -14,6 +14,7 @@ import type { Held } from './service.ts';
 import type { JobEvent, JobServiceLog } from './types.ts';
 
 const ENDED = new Set(['done', 'failed', 'cancelled']);
+const READ_EVERY_MS = 100;
 
 export interface WaitingHooks {
   db: Db;
@@ -31,6 +32,7 @@ export class Waiting {
   private readonly elsewhere = new Map<string, Slot[]>();
   private refreshing: Promise<void> | undefined;
   private again = false;
+  private lastRead = 0;
 
   constructor(private readonly o: WaitingHooks) {}
 
@@ -81,7 +83,11 @@ export class Waiting {
     this.elsewhere.delete(id);
   }
 
-  /** Reads every position again (one at a time; a request meanwhile runs once more after). */
+  /**
+   * Reads every position again: one read at a time, at most every READ_EVERY_MS (a busy queue
+   * changes hundreds of times a second; a member's reply is edited every 2 s at most), and a
+   * request meanwhile runs once more after.
+   */
   refresh(): Promise<void> {
     if (this.refreshing) {
       this.again = true;
@@ -90,6 +96,9 @@ export class Waiting {
     this.refreshing = (async () => {
       do {
         this.again = false;
+        const wait = this.lastRead + READ_EVERY_MS - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        this.lastRead = Date.now();
         await this.readPositions().catch((err) =>
           this.o.log.warn({ err }, 'could not read queue positions; the next change retries'),
         );
