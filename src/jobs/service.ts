@@ -27,14 +27,7 @@ import { reserve, unknownUsage, usage } from './quota.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
 import { outcomeElsewhere, writeOutcome } from './settlement.ts';
 import { checkParent, checkRequest } from './submission-checks.ts';
-import type {
-  JobEvent,
-  JobHandle,
-  JobServiceLog,
-  JobServiceOptions,
-  JobSubmission,
-  QueueEntry,
-} from './types.ts';
+import type { JobEvent, JobHandle, JobServiceLog, JobServiceOptions, JobSubmission } from './types.ts';
 import { Waiting } from './waiting.ts';
 
 export type * from './types.ts';
@@ -69,6 +62,11 @@ export class JobService {
   private signals: QueueSignals | undefined;
   /** Jobs a stop interrupted, to hand back when it is done. */
   private readonly letGo: string[] = [];
+  /**
+   * Jobs being submitted here, with the row when a claim here took one before the submission
+   * had registered it (the insert's notification can come first): started once it has.
+   */
+  private readonly submitting = new Map<string, JobRow | undefined>();
   /** Jobs whose member was told "try again" while the database had not answered: never run here. */
   private readonly refused = new Set<string>();
   private stopped = false;
@@ -89,11 +87,15 @@ export class JobService {
       db: o.db,
       instanceId: this.instanceId,
       log: this.log,
-      room: () => this.running.size < this.concurrency,
+      room: () => this.running.size + this.claimedEarly() < this.concurrency,
       stopped: () => this.stopped,
       take: (row) => this.startClaimed(row),
       letGo: (id) => this.letGo.push(id),
     });
+  }
+
+  private claimedEarly(): number {
+    return [...this.submitting.values()].filter(Boolean).length;
   }
 
   private claim(): Promise<void> {
@@ -209,6 +211,7 @@ export class JobService {
     const cost = jobCost(input.kind, input.request, denoises.length);
     const slots = await this.admit(input.guildId, input.userId);
     const jobId = newJobId();
+    this.submitting.set(jobId, undefined);
     const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
     let row: JobRow;
     let charged: Awaited<ReturnType<typeof reserve>>;
@@ -241,11 +244,14 @@ export class JobService {
       queueLength = state.waiting;
     } catch (err) {
       for (const s of slots) s.release();
+      const early = this.submitting.get(jobId);
+      this.submitting.delete(jobId);
+      if (err instanceof NoAnswerError) this.refused.add(jobId);
+      if (early) this.startClaimed(early); // refused: ended at once; else run, its member told to retry
       if (err instanceof UserError) throw err;
       if (err instanceof NoAnswerError) {
         // the user is told to try again: if the database commits the job after all, it is ended
         // at once, refunded, and never run (a claim here that comes first ends it the same way)
-        this.refused.add(jobId);
         recording
           .then(
             ([late]) => this.endQueued(late),
@@ -262,6 +268,9 @@ export class JobService {
     const held: Held = { id: jobId, userId: input.userId, row, slots, channel };
     this.waiting.add(held, position);
     this.emit({ type: 'queued', jobId, position, queueLength, cost, usage: charged }, channel);
+    const early = this.submitting.get(jobId);
+    this.submitting.delete(jobId);
+    if (early) this.startClaimed(early);
     // a process with room takes it now, before the caller renders "queued"
     await this.claim();
     this.queueMoved();
@@ -285,20 +294,6 @@ export class JobService {
       result: channel.result,
       [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
     };
-  }
-
-  /** Jobs this process holds, running here first (position 0), then waiting (queued here) in order. */
-  entries(): QueueEntry[] {
-    const entry = (h: Held, position: number) => ({
-      jobId: h.id,
-      guildId: h.row.guildId,
-      userId: h.userId,
-      position,
-    });
-    return [
-      ...[...this.running.values()].map((r) => entry(r.held, 0)),
-      ...this.waiting.order().map((h, i) => entry(h, i + 1)),
-    ];
   }
 
   /** A lookup for a user's request: a database that fails or hangs is 'unavailable'. */
@@ -384,6 +379,10 @@ export class JobService {
 
   /** A job claimed here: queued here, its handle goes on; else the front end is handed it. */
   private startClaimed(row: JobRow): void {
+    if (this.submitting.has(row.id)) {
+      this.submitting.set(row.id, row); // started by submit() once it has registered the job
+      return;
+    }
     const mine = this.waiting.take(row.id);
     const held: Held = mine
       ? { ...mine, row }

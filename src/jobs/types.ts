@@ -88,15 +88,6 @@ export interface JobHandle extends AsyncIterable<JobEvent> {
   readonly result: Promise<FinalJobEvent>;
 }
 
-/** A job this process holds (waiting here or running here). */
-export interface QueueEntry {
-  jobId: string;
-  guildId: string;
-  userId: string;
-  /** 0 while running, else 1 = next. */
-  position: number;
-}
-
 export interface JobServiceLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
