@@ -115,6 +115,24 @@ export async function queueState(db: Db): Promise<QueueState> {
   return { positions, waiting: positions.size, running: Number(rows[0]?.running ?? 0) };
 }
 
+/** Where one waiting job stands (1 = next), and how many wait; undefined when it waits no more. */
+export async function positionOf(
+  db: Db,
+  jobId: string,
+): Promise<{ position: number; waiting: number } | undefined> {
+  const [row] = rowsOf<{ position: string | number; waiting: string | number }>(
+    await db.execute(sql`
+      ${TURNS},
+      ordered as (
+        select id, row_number() over (order by turn, created_at, id) as position,
+               count(*) over () as waiting
+        from turns
+      )
+      select position, waiting from ordered where id = ${jobId}`),
+  );
+  return row && { position: Number(row.position), waiting: Number(row.waiting) };
+}
+
 /** Tells every listening process (after the transaction commits, when `db` is one). */
 export async function notify(db: Db, channel: string, payload: string): Promise<void> {
   await db.execute(sql`select pg_notify(${channel}, ${payload})`);

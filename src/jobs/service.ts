@@ -21,7 +21,7 @@ import { type Outcome, runOnEngine } from './engine-run.ts';
 import { JobChannel } from './job-channel.ts';
 import { getJob, insertJob, newJobId, releaseJobs } from './job-store.ts';
 import type { Slot } from './limiters.ts';
-import { queueState, requestCancel } from './pg-queue.ts';
+import { positionOf, requestCancel } from './pg-queue.ts';
 import { type QueueSignals, startQueueSignals } from './queue-signals.ts';
 import { reserve, unknownUsage, usage } from './quota.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
@@ -239,9 +239,10 @@ export class JobService {
     });
     try {
       [row, charged] = await answered('recording a new job', recording, this.o.dbAnswerMs);
-      const state = await answered('reading the queue', queueState(this.o.db), this.o.dbAnswerMs);
-      position = state.positions.get(jobId) ?? 1;
-      queueLength = state.waiting;
+      const stands = await answered('reading the queue', positionOf(this.o.db, jobId), this.o.dbAnswerMs);
+      // (claimed already, by a process with a free engine: next, of those that waited)
+      position = stands?.position ?? 1;
+      queueLength = stands?.waiting ?? 0;
     } catch (err) {
       for (const s of slots) s.release();
       const early = this.submitting.get(jobId);
