@@ -108,7 +108,7 @@ async function startEngine(
 
 /**
  * The model the infotexts name: the one loaded here (a worker also tells the database, for the
- * gateway); a gateway reads what the workers loaded, again every minute.
+ * gateway); a gateway reads what the workers loaded, every 2 s until one has, then every minute.
  */
 async function modelOf(
   db: Db,
@@ -122,7 +122,8 @@ async function modelOf(
     await publishWorkerModel(db, instanceId, loaded);
     return () => loaded;
   }
-  let known: ModelInfo = { name: 'unknown (no worker has started yet)', hash: '' };
+  const unknown: ModelInfo = { name: 'unknown (no worker has started yet)', hash: '' };
+  let known = unknown;
   const read = () =>
     latestWorkerModel(db).then(
       (m) => {
@@ -131,6 +132,8 @@ async function modelOf(
       (err: unknown) => log.warn({ err }, 'could not read the workers’ model'),
     );
   await read();
-  setInterval(read, 60_000).unref();
+  // every 2 s until a worker has said, then every minute
+  const poll = () => setTimeout(() => void read().finally(poll), known === unknown ? 2_000 : 60_000).unref();
+  poll();
   return () => known;
 }

@@ -100,11 +100,37 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
     }
     const ran = await rows();
     expect(ran.map((r) => r.status)).toEqual(Array(8).fill('done'));
-    // round-robin across members: nobody's second job before everyone's first, and so on
+    // round-robin across members: nobody's second job before everyone's first, and so on; a
+    // member's k-th job has turn k, and jobs of one turn run in the order they were queued (the
+    // gateway may take the eight commands in any order)
+    const queuedOrder = [...ran].sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime());
+    const count = new Map<string, number>();
+    const turn = new Map<string, number>();
+    for (const r of queuedOrder) {
+      count.set(r.userId, (count.get(r.userId) ?? 0) + 1);
+      turn.set(r.id, count.get(r.userId) as number);
+    }
+    const fair = [...queuedOrder].sort((x, y) => (turn.get(x.id) as number) - (turn.get(y.id) as number));
+    expect(ran.map((r) => r.id)).toEqual(fair.map((r) => r.id));
     const name = { [ALICE]: 'A', [BOB]: 'B', [ADMIN]: 'C' } as Record<string, string>;
-    expect(ran.map((r) => name[r.userId]).join('')).toBe('ABCABCAA');
+    const users = ran.map((r) => name[r.userId]).join('');
+    for (const round of [users.slice(0, 3), users.slice(3, 6)])
+      expect([...round].sort().join('')).toBe('ABC');
+    expect(users.slice(6)).toBe('AA');
     const owners = new Set(ran.map((r) => r.owner));
     expect(owners).toEqual(new Set(workers.map((w) => w.instance)));
+    // a finished job's button, clicked on the gateway: all it needs is in the database, and the
+    // infotext names the model the workers loaded (the gateway loaded none)
+    const click = standIn.click(
+      finals[0] as StoredMessage,
+      `hb:params:${jobIdOf(finals[0] as StoredMessage)}`,
+      BOB,
+    );
+    const answer = await replyWhen(standIn, click, (m) => m.content !== '', 'the parameters');
+    expect(answer.content).toContain(
+      'Steps: 6, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 7',
+    );
+    expect(answer.content).toContain('Model: tiny');
   }, 300_000);
 
   it('a worker killed mid-job: the other one finishes the job in the same reply', async () => {
