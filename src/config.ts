@@ -134,6 +134,7 @@ const deviceIdList = z
   });
 
 const envFields = z.object({
+  PROCESS_ROLE: enumVar(['all', 'gateway', 'worker'] as const, 'all'),
   DISCORD_TOKEN: optionalString,
   DISCORD_APPLICATION_ID: snowflake,
   DISCORD_GUILD_ID: snowflake,
@@ -150,6 +151,11 @@ const envFields = z.object({
   DATABASE_URL: urlVar(['postgres:', 'postgresql:']),
   PGLITE_DIR: z.string().trim().min(1).default('data/pglite'),
   REDIS_URL: urlVar(['redis:', 'rediss:']),
+  REDIS_PREFIX: z
+    .string()
+    .trim()
+    .default('hiresbot')
+    .refine((v) => /^[\w.-]{1,64}$/.test(v), { message: 'must be 1 to 64 letters, digits, _ . or -' }),
   LOG_LEVEL: enumVar(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   QUEUE_MAX: intVar(1, 10_000, 20),
   USER_MAX_JOBS: intVar(1, 100, 2),
@@ -177,7 +183,11 @@ const envSchema = envFields.superRefine((e, ctx) => {
   }
 });
 
+export type ProcessRole = 'all' | 'gateway' | 'worker';
+
 export interface Config {
+  /** all: one process does everything; gateway: Discord and admission, no model; worker: jobs only. */
+  role: ProcessRole;
   discord: {
     token: string | undefined;
     applicationId: string | undefined;
@@ -205,6 +215,8 @@ export interface Config {
   };
   database: { url: string | undefined; pgliteDir: string };
   redisUrl: string | undefined;
+  /** Key prefix in Redis: bots (or tests) sharing one Redis keep apart by it. */
+  redisPrefix: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   queue: { max: number; perUser: number; jobTimeoutMs: number };
   /** Base latents (what 🔁 Re-upscale starts from) are kept this many days. */
@@ -241,7 +253,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // every shard is a process of its own, and the embedded PGlite opens in one process only
     throw new ConfigError(['DISCORD_SHARDS needs DATABASE_URL: the shard processes share one PostgreSQL']);
   }
+  if (e.DISCORD_SHARDS !== undefined && e.PROCESS_ROLE === 'worker') {
+    // shards split the gateway connection, which a worker does not open
+    throw new ConfigError([
+      'DISCORD_SHARDS is for PROCESS_ROLE=gateway or all: a worker has no gateway connection',
+    ]);
+  }
   return {
+    role: e.PROCESS_ROLE,
     discord: {
       token: e.DISCORD_TOKEN,
       applicationId: e.DISCORD_APPLICATION_ID,
@@ -263,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     database: { url: e.DATABASE_URL, pgliteDir: e.PGLITE_DIR },
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     logLevel: e.LOG_LEVEL,
     queue: { max: e.QUEUE_MAX, perUser: e.USER_MAX_JOBS, jobTimeoutMs: e.JOB_TIMEOUT_S * 1000 },
     retention: { latentDays: e.LATENT_RETENTION_DAYS },

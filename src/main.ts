@@ -5,6 +5,7 @@ import { config as loadDotenv } from 'dotenv';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
 import { ConfigError, loadConfig, secretsOf } from './config.ts';
 import { startBot } from './discord/bot.ts';
+import { startRestFollower } from './discord/rest-follower.ts';
 import { isShardProcess, shardLogger, startShards } from './discord/shards.ts';
 import { createLogger, type Logger } from './log.ts';
 import { missingForBot } from './preflight.ts';
@@ -46,7 +47,11 @@ async function main(): Promise<void> {
     if (err instanceof UnavailableError || err instanceof CheckpointError) fail([err.message]);
     throw err;
   });
-  const bot = await startBot(config, log, { services: services.frontEnd }).catch(async (err: unknown) => {
+  // a worker has no gateway session: it answers the jobs it runs through Discord's REST API
+  const bot = await (config.role === 'worker'
+    ? startRestFollower(config, log, services.frontEnd)
+    : startBot(config, log, { services: services.frontEnd })
+  ).catch(async (err: unknown) => {
     await services.stop();
     throw err;
   });

@@ -20,6 +20,13 @@ export function missingForBot({ config, envFileFound }: PreflightInput): string[
         : 'DISCORD_TOKEN is not set and there is no .env file: run `cp .env.example .env` and put your bot token in it.',
     );
   }
+  if (config.role !== 'all' && !config.database.url) {
+    missing.push(
+      `PROCESS_ROLE=${config.role} needs DATABASE_URL: the gateway and its workers share one PostgreSQL (PGlite serves one process only).`,
+    );
+  }
+  // a gateway loads no model
+  if (config.role === 'gateway') return missing;
   const model = resolveModelDir(config.model.dir);
   if (!model.ok) {
     const where = config.model.dir;

@@ -60,6 +60,22 @@ describe('npm start without configuration', () => {
     );
   });
 
+  it('a gateway or a worker without DATABASE_URL: one line naming both variables', () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+    // a gateway loads no model, so none is asked for
+    const gateway = start(cwd, { PROCESS_ROLE: 'gateway', DISCORD_TOKEN: 'abc.def.ghi' });
+    expect(gateway.status).toBe(1);
+    expect(gateway.stderr).toBe(
+      'hiresbot cannot start:\n  - PROCESS_ROLE=gateway needs DATABASE_URL: the gateway and its workers share one PostgreSQL (PGlite serves one process only).\n',
+    );
+    const worker = start(cwd, { PROCESS_ROLE: 'Worker', DISCORD_TOKEN: 'abc.def.ghi' });
+    expect(worker.status).toBe(1);
+    expect(worker.stderr).toContain('  - PROCESS_ROLE=worker needs DATABASE_URL: ');
+    expect(worker.stderr).toContain('No Stable Diffusion model in models');
+    const typo = start(cwd, { PROCESS_ROLE: 'workers' });
+    expect(typo.stderr).toContain('PROCESS_ROLE must be one of all, gateway, worker (got "workers")');
+  });
+
   it('names an invalid setting with its range instead of starting', () => {
     const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
     const run = start(cwd, { ENGINE_WORKERS: 'two' });

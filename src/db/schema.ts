@@ -55,6 +55,8 @@ export const jobs = pgTable(
     interactionToken: text('interaction_token'),
     interactionExpiresAt: timestamp('interaction_expires_at', { withTimezone: true, mode: 'date' }),
     attempts: integer('attempts').notNull().default(0),
+    /** A cancel written by a process that does not run the job; its worker aborts between steps. */
+    cancelRequested: boolean('cancel_requested').notNull().default(false),
     createdAt: createdAt(),
     startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }),
     finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }),
@@ -67,6 +69,10 @@ export const jobs = pgTable(
     index('jobs_status_heartbeat_idx').on(t.status, t.heartbeatAt),
     // a user's recent jobs in a server (history, "my jobs")
     index('jobs_guild_user_created_idx').on(t.guildId, t.userId, t.createdAt),
+    // the shared queue: each user's waiting jobs in order, for the fair claim and positions
+    index('jobs_queued_user_created_idx').on(t.userId, t.createdAt).where(sql`${t.status} = 'queued'`),
+    // the fair claim counts each user's jobs that ran while the oldest waiting job waited
+    index('jobs_finished_at_idx').on(t.finishedAt),
   ],
 );
 export type JobRow = typeof jobs.$inferSelect;
@@ -151,3 +157,16 @@ export const guildSettings = pgTable('guild_settings', {
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`),
 });
 export type GuildSettingsRow = typeof guildSettings.$inferSelect;
+
+/**
+ * The model each worker process loaded, so that a gateway (which loads none) writes the same
+ * infotexts and "made with another model" notes: upserted by a worker as it starts.
+ */
+export const workerModels = pgTable('worker_models', {
+  instanceId: text('instance_id').primaryKey(),
+  model: jsonb('model')
+    .$type<{ name: string; hash: string; oldHash?: string; vae?: { name: string; hash: string } }>()
+    .notNull(),
+  seenAt: timestamp('seen_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`),
+});
+export type WorkerModelRow = typeof workerModels.$inferSelect;

@@ -10,6 +10,7 @@ import type { Db } from '../db/client.ts';
 import { type JobRow, jobs } from '../db/schema.ts';
 import { jobCost } from '../jobs/cost.ts';
 import { getJob } from '../jobs/job-store.ts';
+import { queueState } from '../jobs/pg-queue.ts';
 import {
   guildDailyUnits,
   type QuotaSettings,
@@ -138,8 +139,8 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     },
     usage: (r) => usage(db, { guildId: r.guildId, userId: r.userId, roleIds: r.roleIds }, quota),
     async queue(r) {
-      const held = service.entries();
-      const positions = new Map(held.map((e) => [e.jobId, e.position]));
+      // from the database: right whichever processes queued and run the jobs
+      const state = await queueState(db);
       const mine = await db
         .select()
         .from(jobs)
@@ -156,11 +157,11 @@ export function createBackend(parts: BackendParts): FrontEndServices {
           jobId: row.id,
           kind: row.kind,
           status: row.status as 'queued' | 'running',
-          // 0 while running; a job another process holds has no position known here
-          position: positions.get(row.id) ?? 0,
+          // 0 while running
+          position: state.positions.get(row.id) ?? 0,
           prompt: row.request.prompt,
         })),
-        length: held.length,
+        length: state.waiting + state.running,
         max: parts.config.queue.max,
       };
     },

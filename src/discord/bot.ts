@@ -48,7 +48,7 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
     // routing starts before login so that no interaction arrives unanswered
     stops.push(attachRouter(client, createRouter(commands, ctx)));
     void ready.then((c) => {
-      stops.push(frontEnd.services.onRecovered((job) => void followRecovered(c, job, ctx)));
+      stops.push(frontEnd.services.onRecovered((job) => void followRecovered(c, c.application.id, job, ctx)));
     });
   }
   await client.login(config.discord.token);

@@ -48,14 +48,16 @@ export interface ReplyTarget {
 export const TOKEN_MARGIN_MS = 30_000;
 
 export function tokenTarget(o: {
-  client: Client<true>;
+  /** A logged-in client, or (a worker) one that never logs in: only its REST side is used. */
+  client: Client;
   applicationId: string;
   token: string;
   expiresAt: Date;
   channelId: string;
   now?: () => number;
 }): ReplyTarget {
-  const webhook = new InteractionWebhook(o.client, o.applicationId, o.token);
+  // InteractionWebhook uses only the client's REST side
+  const webhook = new InteractionWebhook(o.client as Client<true>, o.applicationId, o.token);
   const now = o.now ?? Date.now;
   return {
     async edit(p) {

@@ -129,11 +129,14 @@ export async function startJob(
 }
 
 /**
- * A job a restart took over: its reply is edited through the stored token while that is valid,
- * otherwise the result is posted in its channel. Errors are logged; there is no member to answer.
+ * A job a restart took over, or a worker took from the shared queue: its reply is edited through
+ * the stored token while that is valid (REST only: the webhook needs the application id and the
+ * token, no gateway), otherwise the result is posted in its channel. Errors are logged; there is
+ * no member to answer.
  */
 export async function followRecovered(
-  client: Client<true>,
+  client: Client,
+  applicationId: string,
   job: RecoveredJob,
   ctx: CommandContext,
 ): Promise<void> {
@@ -151,7 +154,7 @@ export async function followRecovered(
     await followJob({
       target: tokenTarget({
         client,
-        applicationId: client.application.id,
+        applicationId,
         token: job.interaction?.token ?? '',
         expiresAt: job.interaction?.expiresAt ?? new Date(0),
         channelId: info.channelId,

@@ -15,12 +15,9 @@ export function newJobId(): string {
 
 const UNFINISHED = ['queued', 'running'] as const;
 
-/** A new job row; its first heartbeat is the database's time of the insert. */
+/** A new job row: waiting in the shared queue, it needs no owner and no heartbeat. */
 export async function insertJob(db: Db, row: Omit<NewJobRow, 'heartbeatAt'>): Promise<JobRow> {
-  const [inserted] = await db
-    .insert(jobs)
-    .values({ ...row, heartbeatAt: sql`now()` })
-    .returning();
+  const [inserted] = await db.insert(jobs).values(row).returning();
   return inserted as JobRow;
 }
 
@@ -45,14 +42,15 @@ export async function markRunning(db: Db, id: string, owner: string): Promise<Jo
 }
 
 /**
- * Ends an unfinished job we own; false if it had already ended (or moved to another owner).
+ * Ends an unfinished job we own (owner null: a job still waiting in the shared queue, whoever
+ * queued it); false if it had already ended (or moved to another owner, or was claimed).
  * An ended job needs no interaction token any more: it is cleared (it grants a 15-minute
  * webhook, and a job row lives long after).
  */
 export async function finishJob(
   db: Db,
   id: string,
-  owner: string,
+  owner: string | null,
   status: 'done' | 'failed' | 'cancelled',
   extra: { error?: string; timings?: object } = {},
 ): Promise<boolean> {
@@ -60,12 +58,20 @@ export async function finishJob(
     .update(jobs)
     .set({
       status,
-      finishedAt: new Date(),
+      // the database's clock, as created_at: the fair order compares the two
+      finishedAt: sql`now()`,
       error: extra.error ?? null,
       timings: (extra.timings as Record<string, unknown> | undefined) ?? null,
       interactionToken: null,
     })
-    .where(and(eq(jobs.id, id), inArray(jobs.status, [...UNFINISHED]), eq(jobs.owner, owner)))
+    .where(
+      and(
+        eq(jobs.id, id),
+        owner === null
+          ? eq(jobs.status, 'queued')
+          : and(inArray(jobs.status, [...UNFINISHED]), eq(jobs.owner, owner)),
+      ),
+    )
     .returning({ id: jobs.id });
   return rows.length === 1;
 }
@@ -93,13 +99,18 @@ export async function loadLatent(db: Db, jobId: string): Promise<Latent | undefi
   return { data, shape: row.shape };
 }
 
-/** Tells other processes this one is alive and still holds these jobs (and only these). */
-export async function heartbeat(db: Db, owner: string, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await db
+/**
+ * Tells other processes this one is alive and still holds these jobs (and only these); returns
+ * the ids of those another process asked to cancel (a cancel whose notification was missed).
+ */
+export async function heartbeat(db: Db, owner: string, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
     .update(jobs)
     .set({ heartbeatAt: sql`now()` })
-    .where(and(eq(jobs.owner, owner), inArray(jobs.id, [...ids]), inArray(jobs.status, [...UNFINISHED])));
+    .where(and(eq(jobs.owner, owner), inArray(jobs.id, [...ids]), inArray(jobs.status, [...UNFINISHED])))
+    .returning({ id: jobs.id, cancelRequested: jobs.cancelRequested });
+  return rows.filter((r) => r.cancelRequested).map((r) => r.id);
 }
 
 /**
@@ -120,10 +131,10 @@ export async function releaseJobs(db: Db, owner: string, ids: readonly string[])
 }
 
 /**
- * Takes over unfinished jobs nobody has sent a heartbeat for in the last `staleMs` (a dead
+ * Takes over running jobs nobody has sent a heartbeat for in the last `staleMs` (a dead
  * process, or this one when it let a job go), back to `queued` under the new owner, except the
- * ones this process holds. Atomic: a job is claimed by one process. A claimed row's
- * `heartbeatAt` is the database's time of the claim.
+ * ones this process holds; waiting jobs need no owner (the queue is the table). Atomic: a job
+ * is claimed by one process. A claimed row's `heartbeatAt` is the database's time of the claim.
  */
 export async function claimStale(
   db: Db,
@@ -136,7 +147,7 @@ export async function claimStale(
     .set({ owner, status: 'queued', heartbeatAt: sql`now()` })
     .where(
       and(
-        inArray(jobs.status, [...UNFINISHED]),
+        eq(jobs.status, 'running'),
         or(
           isNull(jobs.heartbeatAt),
           lt(jobs.heartbeatAt, sql`now() - ${Math.max(0, Math.round(staleMs))} * interval '1 millisecond'`),

@@ -295,3 +295,14 @@ export async function setBlocked(db: Db, guildId: string, userId: string, blocke
       set: { blocked, updatedBy: by, updatedAt: new Date() },
     });
 }
+
+/** Usage could not be read after a done job (a blink): the event still goes out. */
+export function unknownUsage(): Usage {
+  return {
+    used: Number.NaN,
+    budget: Number.NaN,
+    remaining: Number.NaN,
+    blocked: false,
+    resetsAt: new Date(Number.NaN),
+  };
+}

@@ -22,10 +22,14 @@ export interface RecoveryHooks {
   instanceId: string;
   /** Ids of the jobs this process holds. */
   held(): string[];
-  /** Queue a recovered job here. */
+  /** A recovered job is back in the shared queue (claim it if there is room). */
   adopt(row: JobRow): Promise<void>;
   /** End a recovered job that must not run again. */
   fail(row: JobRow, reason: FailureReason, message: string): Promise<void>;
+  /** Held jobs another process asked to cancel (seen with the heartbeat). */
+  cancelled(ids: string[]): void;
+  /** Runs the takeover when no claim of this process is in flight. */
+  alone<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export interface Recovery {
@@ -79,7 +83,9 @@ export async function startRecovery(
     if (!inTouchForStaleMs()) return;
     await ping();
     if (!inTouchForStaleMs()) return;
-    const rows = await watched(() => claimStale(o.db, hooks.instanceId, staleMs, hooks.held()));
+    const rows = await watched(() =>
+      hooks.alone(() => claimStale(o.db, hooks.instanceId, staleMs, hooks.held())),
+    );
     for (const row of rows) {
       if (row.attempts >= maxAttempts) {
         log.warn(
@@ -131,7 +137,7 @@ export async function startRecovery(
   const timers = [
     every(o.heartbeatMs ?? 5_000, 'heartbeat', async () => {
       const held = hooks.held();
-      if (held.length > 0) await watched(() => heartbeat(o.db, hooks.instanceId, held));
+      if (held.length > 0) hooks.cancelled(await watched(() => heartbeat(o.db, hooks.instanceId, held)));
       else await ping();
     }),
     every(staleMs, 'recovery', () => recover()),

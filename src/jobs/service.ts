@@ -1,36 +1,34 @@
 /**
  * The job lifecycle between "a user asked" and "the engine ran": admission (per-user and queue
- * limits) → quota reservation + job row in one transaction → the fair queue → dispatch (the one
- * gate on how many jobs run: one per engine) → done + commit, or failed/cancelled + refund.
- * `submit` returns a handle with the job's own events. Jobs survive a crash: their rows carry the
- * full request, and a live process takes over the unfinished jobs of a dead one (recovery.ts).
+ * limits) → quota reservation + job row in one transaction → the shared queue in the database
+ * (pg-queue.ts) → a claim by any process with room on its engines (the one gate on how many
+ * jobs run: one per engine) → done + commit, or failed/cancelled + refund. `submit` returns a
+ * handle with the job's own events: from this process while the job waits and, when it is claimed
+ * here, until it ends; a job claimed elsewhere ends its handle with 'interrupted' and the process
+ * running it answers (its front end follows it as a recovered job). Jobs survive a crash: their
+ * rows carry the full request, and a dead process's running jobs go back to the queue (recovery.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
-import { CLI_LIMITS, RequestError, validateRequest } from '../diffusion/request.ts';
 import { UserError } from '../user-error.ts';
 import { admitJob } from './admission.ts';
+import { Claimer } from './claimer.ts';
 import { jobCost } from './cost.ts';
 import { answered, databaseUnavailable, NoAnswerError } from './db-deadline.ts';
 import { type Outcome, runOnEngine } from './engine-run.ts';
-import { FairQueue } from './fair-queue.ts';
 import { JobChannel } from './job-channel.ts';
-import { getJob, hasLatent, insertJob, markRunning, newJobId, releaseJobs } from './job-store.ts';
+import { getJob, insertJob, newJobId, releaseJobs } from './job-store.ts';
 import type { Slot } from './limiters.ts';
-import { reserve, settlementOf, usage } from './quota.ts';
+import { positionOf, requestCancel } from './pg-queue.ts';
+import { type QueueSignals, startQueueSignals } from './queue-signals.ts';
+import { reserve, unknownUsage, usage } from './quota.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
-import { retrying } from './retry.ts';
-import { writeOutcome } from './settlement.ts';
-import type {
-  JobEvent,
-  JobHandle,
-  JobServiceLog,
-  JobServiceOptions,
-  JobSubmission,
-  QueueEntry,
-} from './types.ts';
+import { outcomeElsewhere, writeOutcome } from './settlement.ts';
+import { checkParent, checkRequest } from './submission-checks.ts';
+import type { JobEvent, JobHandle, JobServiceLog, JobServiceOptions, JobSubmission } from './types.ts';
+import { Waiting } from './waiting.ts';
 
 export type * from './types.ts';
 
@@ -53,23 +51,55 @@ const QUIET_LOG: JobServiceLog = { info: () => {}, warn: () => {}, error: () => 
 
 export class JobService {
   readonly instanceId: string;
-  private readonly queue = new FairQueue<Held>();
+  private readonly waiting: Waiting;
   private readonly running = new Map<string, Running>();
   /** Jobs whose outcome is known but not yet written (the database may be blinking). */
   private readonly settling = new Map<string, Held>();
-  private readonly positions = new Map<string, number>();
   private readonly listeners = new Set<(event: JobEvent) => void>();
   private readonly log: JobServiceLog;
   private readonly concurrency: number;
   private recovery: Recovery | undefined;
+  private signals: QueueSignals | undefined;
   /** Jobs a stop interrupted, to hand back when it is done. */
   private readonly letGo: string[] = [];
+  /**
+   * Jobs being submitted here, with the row when a claim here took one before the submission
+   * had registered it (the insert's notification can come first): started once it has.
+   */
+  private readonly submitting = new Map<string, JobRow | undefined>();
+  /** Jobs whose member was told "try again" while the database had not answered: never run here. */
+  private readonly refused = new Set<string>();
   private stopped = false;
+  private readonly claimer: Claimer;
 
   constructor(private readonly o: JobServiceOptions) {
     this.instanceId = o.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.log = o.log ?? QUIET_LOG;
-    this.concurrency = o.concurrency ?? o.engine.size ?? 1;
+    this.concurrency = o.engine ? (o.concurrency ?? o.engine.size ?? 1) : 0;
+    this.waiting = new Waiting({
+      db: o.db,
+      instanceId: this.instanceId,
+      log: this.log,
+      emit: (event, h) => this.emit(event, h.channel),
+      gone: (h) => this.gone(h),
+    });
+    this.claimer = new Claimer({
+      db: o.db,
+      instanceId: this.instanceId,
+      log: this.log,
+      room: () => this.running.size + this.claimedEarly() < this.concurrency,
+      stopped: () => this.stopped,
+      take: (row) => this.startClaimed(row),
+      letGo: (id) => this.letGo.push(id),
+    });
+  }
+
+  private claimedEarly(): number {
+    return [...this.submitting.values()].filter(Boolean).length;
+  }
+
+  private claim(): Promise<void> {
+    return this.concurrency === 0 ? Promise.resolve() : this.claimer.claim();
   }
 
   /** Subscribes to every job's events (recovered jobs included); returns the unsubscribe. */
@@ -90,22 +120,42 @@ export class JobService {
   }
 
   private heldJob(id: string): Held | undefined {
-    return this.running.get(id)?.held ?? this.settling.get(id) ?? this.queue.find(id);
+    return this.running.get(id)?.held ?? this.settling.get(id) ?? this.waiting.find(id);
   }
 
-  /** Ids of every job this process holds: the ones it heartbeats and recovery leaves alone. */
+  /** Ids of the jobs this process runs or settles: the ones it heartbeats and recovery leaves alone. */
   heldIds(): string[] {
-    return [...this.queue.order().map((h) => h.id), ...this.running.keys(), ...this.settling.keys()];
+    return [...this.running.keys(), ...this.settling.keys()];
   }
 
-  /** Recovers jobs left by dead processes, then keeps heartbeating, recovering and sweeping. */
+  /** Puts dead processes' running jobs back in the queue, then keeps listening, claiming and sweeping. */
   async start(): Promise<void> {
     this.recovery = await startRecovery(this.o, this.log, {
       instanceId: this.instanceId,
       held: () => this.heldIds(),
-      adopt: (row) => this.adopt(row),
+      adopt: async () => void this.claim(),
       fail: (row, reason, message) => this.endUnheld(row, { status: 'failed', reason, message }),
+      cancelled: (ids) => {
+        for (const id of ids) this.cancelHere(id);
+      },
+      // a job claimed this instant is not yet among held(): its row must not look stale here
+      alone: (work) => this.claimer.alone(work),
     });
+    this.signals = await startQueueSignals(
+      { listen: this.o.listen, pollMs: this.o.pollMs ?? 1_000, log: this.log },
+      {
+        change: (c) => {
+          this.waiting.changed(c);
+          if (c.status === 'queued') void this.claim();
+        },
+        cancel: (jobId) => this.cancelHere(jobId),
+        poll: () => {
+          void this.claim();
+          this.waiting.poll().catch((err) => this.log.warn({ err }, 'queue poll failed'));
+        },
+      },
+    );
+    await this.claim();
   }
 
   /** One recovery pass now, as the timer runs it. */
@@ -121,15 +171,17 @@ export class JobService {
   }
 
   /**
-   * Stops taking and starting jobs and interrupts running ones. Unfinished jobs stay in the
-   * database, handed back (queued, no heartbeat), so the next start or another process takes
-   * them over at once: a restart never cancels or loses a job.
+   * Stops claiming and starting jobs and interrupts running ones. Unfinished jobs stay in the
+   * database, handed back (queued, no heartbeat), so another process or the next start takes
+   * them at once: a restart never cancels or loses a job.
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.signals?.stop();
     await this.recovery?.stop();
+    await this.claimer.idle(); // a job claimed meanwhile is handed back below
     for (const { cancel } of this.running.values()) cancel.abort();
-    for (let h = this.queue.shift(); h; h = this.queue.shift()) this.interrupt(h);
+    for (const h of this.waiting.drain()) this.interrupt(h);
     const deadline = Date.now() + 10_000;
     while ((this.running.size > 0 || this.settling.size > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
@@ -145,7 +197,6 @@ export class JobService {
   /** Lets a held job go: its handle ends with 'interrupted'; on a stop it is handed back. */
   private interrupt(h: Held): void {
     for (const s of h.slots) s.release();
-    this.positions.delete(h.id);
     if (this.stopped) this.letGo.push(h.id);
     this.emit({ type: 'interrupted', jobId: h.id }, h.channel);
   }
@@ -154,27 +205,18 @@ export class JobService {
   async submit(input: JobSubmission): Promise<JobHandle> {
     if (this.stopped)
       throw new UserError('shutting-down', 'The bot is restarting; try again in a minute.', {});
-    const denoises = input.denoises ?? [input.request.denoise];
-    // each value is checked with the request: an empty list would check nothing
-    if (denoises.length === 0) {
-      throw new UserError('bad-option', 'denoise must list at least one value', { option: 'denoise' });
-    }
-    try {
-      for (const denoise of denoises)
-        validateRequest({ ...input.request, denoise }, this.o.limits ?? CLI_LIMITS);
-    } catch (err) {
-      if (err instanceof RequestError) {
-        throw new UserError('bad-option', err.message, { option: err.option }, { cause: err });
-      }
-      throw err;
-    }
-    if (input.kind === 'upscale') await this.checkParent(input);
+    const denoises = checkRequest(input, this.o.limits);
+    if (input.kind === 'upscale')
+      await checkParent(this.o.db, input, (what, work) => this.lookUp(what, work));
     const cost = jobCost(input.kind, input.request, denoises.length);
     const slots = await this.admit(input.guildId, input.userId);
     const jobId = newJobId();
+    this.submitting.set(jobId, undefined);
     const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
     let row: JobRow;
     let charged: Awaited<ReturnType<typeof reserve>>;
+    let position: number;
+    let queueLength: number;
     const recording = inTransaction(this.o.db, async (t) => {
       const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
       const inserted = await insertJob(t, {
@@ -189,7 +231,7 @@ export class JobService {
         parentJobId: input.parentJobId ?? null,
         cost,
         status: 'queued',
-        owner: this.instanceId,
+        owner: null,
         interactionToken: input.interaction?.token ?? null,
         interactionExpiresAt: input.interaction?.expiresAt ?? null,
       });
@@ -197,15 +239,23 @@ export class JobService {
     });
     try {
       [row, charged] = await answered('recording a new job', recording, this.o.dbAnswerMs);
+      const stands = await answered('reading the queue', positionOf(this.o.db, jobId), this.o.dbAnswerMs);
+      // (claimed already, by a process with a free engine: next, of those that waited)
+      position = stands?.position ?? 1;
+      queueLength = stands?.waiting ?? 0;
     } catch (err) {
       for (const s of slots) s.release();
+      const early = this.submitting.get(jobId);
+      this.submitting.delete(jobId);
+      if (err instanceof NoAnswerError) this.refused.add(jobId);
+      if (early) this.startClaimed(early); // refused: ended at once; else run, its member told to retry
       if (err instanceof UserError) throw err;
       if (err instanceof NoAnswerError) {
         // the user is told to try again: if the database commits the job after all, it is ended
-        // at once, refunded, and never run
+        // at once, refunded, and never run (a claim here that comes first ends it the same way)
         recording
           .then(
-            ([late]) => this.endUnheld(late, { status: 'cancelled' }),
+            ([late]) => this.endQueued(late),
             () => {},
           )
           .catch((late: unknown) =>
@@ -216,12 +266,15 @@ export class JobService {
       throw databaseUnavailable(err);
     }
     const channel = new JobChannel();
-    const position = this.enqueue({ id: jobId, userId: input.userId, row, slots, channel });
-    this.emit(
-      { type: 'queued', jobId, position, queueLength: this.queue.size, cost, usage: charged },
-      channel,
-    );
-    this.afterQueueChange();
+    const held: Held = { id: jobId, userId: input.userId, row, slots, channel };
+    this.waiting.add(held, position);
+    this.emit({ type: 'queued', jobId, position, queueLength, cost, usage: charged }, channel);
+    const early = this.submitting.get(jobId);
+    this.submitting.delete(jobId);
+    if (early) this.startClaimed(early);
+    // a process with room takes it now, before the caller renders "queued"
+    await this.claim();
+    this.queueMoved();
     return {
       jobId,
       cost,
@@ -244,28 +297,6 @@ export class JobService {
     };
   }
 
-  /** Jobs this process holds, running first (position 0), then waiting in run order. */
-  entries(): QueueEntry[] {
-    const entry = (h: Held, position: number) => ({
-      jobId: h.id,
-      guildId: h.row.guildId,
-      userId: h.userId,
-      position,
-    });
-    return [
-      ...[...this.running.values()].map((r) => entry(r.held, 0)),
-      ...this.queue.order().map((h, i) => entry(h, i + 1)),
-    ];
-  }
-
-  /** Adds a job to the fair queue; returns its position (1 = next). */
-  private enqueue(h: Held): number {
-    this.queue.push(h);
-    const position = this.queue.order().findIndex((q) => q.id === h.id) + 1;
-    this.positions.set(h.id, position);
-    return position;
-  }
-
   /** A lookup for a user's request: a database that fails or hangs is 'unavailable'. */
   private async lookUp<T>(what: string, work: () => Promise<T>): Promise<T> {
     try {
@@ -276,32 +307,19 @@ export class JobService {
     }
   }
 
-  private async checkParent(input: JobSubmission): Promise<void> {
-    const { parentJobId } = input;
-    const parent = parentJobId
-      ? await this.lookUp('looking up a job', () => getJob(this.o.db, parentJobId))
-      : undefined;
-    if (
-      !parent ||
-      parent.guildId !== input.guildId ||
-      parent.kind !== 'imagine' ||
-      parent.status !== 'done' ||
-      // the retention sweep deletes base latents after LATENT_RETENTION_DAYS
-      !(await this.lookUp('looking up a base latent', () => hasLatent(this.o.db, parent.id)))
-    ) {
-      throw new UserError('not-found', 'That image is no longer available to upscale.', { what: 'image' });
-    }
-  }
-
   /** Takes a per-user and a queue slot, or throws a UserError saying which limit was hit. */
   admit(guildId: string, userId: string): Promise<Slot[]> {
     return admitJob(this.o.limiters, guildId, userId);
   }
 
-  /** Cancels a queued or running job: its owner or an admin. */
+  /**
+   * Cancels a queued or running job: its owner or an admin. A waiting job is ended in the queue
+   * (whichever process queued it); one running elsewhere is asked to stop, and its process
+   * answers the member.
+   */
   async cancel(jobId: string, by: { userId: string; isAdmin: boolean }): Promise<void> {
     const held = this.heldJob(jobId);
-    const job = held?.row ?? (await this.lookUp('looking up a job', () => getJob(this.o.db, jobId)));
+    let job = held?.row ?? (await this.lookUp('looking up a job', () => getJob(this.o.db, jobId)));
     if (!job) throw new UserError('not-found', 'No such job.', { what: 'job' });
     if (job.userId !== by.userId && !by.isAdmin) {
       throw new UserError('not-allowed', 'Only its owner or an admin can cancel this job.', {
@@ -309,86 +327,102 @@ export class JobService {
         reason: 'not-owner',
       });
     }
-    const running = this.running.get(jobId);
-    if (running) {
-      running.cancelRequested = true;
-      running.cancel.abort();
-      return;
-    }
+    if (this.cancelHere(jobId)) return;
     if (this.settling.has(jobId)) return; // its outcome is already being written
-    const waiting = this.queue.remove(jobId);
-    if (waiting) {
-      this.positions.delete(jobId);
-      await this.end(waiting, { status: 'cancelled' });
-      this.afterQueueChange();
+    if (this.waiting.find(jobId) || job.status === 'queued') {
+      if (await this.endQueued(job)) return;
+      // claimed meanwhile: stopped where it runs
+      if (this.cancelHere(jobId)) return;
+      job = (await this.lookUp('looking up a job', () => getJob(this.o.db, jobId))) ?? job;
+    }
+    if (job.status === 'queued' && (await this.endQueued(job))) return; // handed back meanwhile
+    if (job.status === 'running' || job.status === 'queued') {
+      await this.lookUp('cancelling a job', () => requestCancel(this.o.db, jobId));
       return;
     }
-    if (job.status !== 'queued' && job.status !== 'running') {
-      throw new UserError(
-        'already-finished',
-        `That job has already ${job.status === 'done' ? 'finished' : job.status}.`,
-        {
-          status: job.status,
-        },
-      );
-    }
-    if (job.status === 'running') {
-      throw new UserError(
-        'not-allowed',
-        'That job is running on another bot process and can only be stopped there.',
-        {
-          action: 'cancel',
-          reason: 'other-process',
-        },
-      );
-    }
-    // queued under another (or no) process: end it there; its markRunning will then fail
-    await this.end(
-      { id: jobId, userId: job.userId, row: job, slots: [], channel: new JobChannel() },
-      { status: 'cancelled' },
-      job.owner ?? this.instanceId,
+    throw new UserError(
+      'already-finished',
+      `That job has already ${job.status === 'done' ? 'finished' : job.status}.`,
+      { status: job.status },
     );
   }
 
-  /** Starts what the engines have room for, then tells waiting jobs whose position moved. */
-  private afterQueueChange(): void {
-    while (!this.stopped && this.running.size < this.concurrency && this.queue.size > 0) {
-      const next = this.queue.shift() as Held;
-      this.positions.delete(next.id);
-      const run: Running = { held: next, cancel: new AbortController(), cancelRequested: false };
-      this.running.set(next.id, run);
-      void this.run(run);
+  /** Aborts a job running here (a cancel from anywhere); false if it does not run here. */
+  private cancelHere(jobId: string): boolean {
+    const running = this.running.get(jobId);
+    if (!running) return false;
+    running.cancelRequested = true;
+    running.cancel.abort();
+    return true;
+  }
+
+  /** Ends a job still waiting in the queue as cancelled (refunded); false if it was claimed first. */
+  private async endQueued(row: JobRow): Promise<boolean> {
+    const h = this.waiting.find(row.id) ?? {
+      id: row.id,
+      userId: row.userId,
+      row,
+      slots: [],
+      channel: new JobChannel(),
+    };
+    const ended = await this.end(h, { status: 'cancelled' }, null);
+    if (ended) {
+      this.waiting.take(row.id);
+      this.queueMoved();
     }
-    const order = this.queue.order();
-    order.forEach((h, i) => {
-      if (this.positions.get(h.id) !== i + 1) {
-        this.positions.set(h.id, i + 1);
-        this.emit({ type: 'position', jobId: h.id, position: i + 1, queueLength: order.length }, h.channel);
-      }
-    });
+    return ended;
+  }
+
+  /** The queue changed here: the jobs waiting here hear their new positions (others by notification). */
+  private queueMoved(): void {
+    if (this.waiting.size > 0) void this.waiting.refresh();
+  }
+
+  /** A job claimed here: queued here, its handle goes on; else the front end is handed it. */
+  private startClaimed(row: JobRow): void {
+    if (this.submitting.has(row.id)) {
+      this.submitting.set(row.id, row); // started by submit() once it has registered the job
+      return;
+    }
+    const mine = this.waiting.take(row.id);
+    const held: Held = mine
+      ? { ...mine, row }
+      : { id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() };
+    // both times are the database's
+    const waitedMs = (row.startedAt?.getTime() ?? 0) - row.createdAt.getTime();
+    const withinMs = this.o.requeueWithinMs ?? 3_600_000;
+    if (this.refused.delete(row.id)) {
+      this.end(held, { status: 'cancelled' }).catch((err) =>
+        this.log.error({ jobId: row.id, err }, 'could not end a job recorded after its user was refused'),
+      );
+      return;
+    }
+    if (waitedMs > withinMs) {
+      // its member gave up long ago (the bot was down, or the queue stood still)
+      const message = `waited more than ${Math.round(withinMs / 60_000)} minutes in the queue: not run`;
+      this.end(held, { status: 'failed', reason: 'restart-expired', message }).catch((err) =>
+        this.log.error({ jobId: row.id, err }, 'could not end a job that waited too long'),
+      );
+      return;
+    }
+    const run: Running = { held, cancel: new AbortController(), cancelRequested: false };
+    this.running.set(row.id, run);
+    if (!mine) {
+      this.log.info({ jobId: row.id }, 'took a job queued by another process');
+      this.emit({ type: 'requeued', jobId: row.id, job: row, position: 0, queueLength: 0 }, held.channel);
+    }
+    void this.run(run);
   }
 
   private async run(r: Running): Promise<void> {
     const { held } = r;
-    const stopped = () => this.stopped;
+    const { row } = held;
     let engineDone: Promise<void> | undefined;
     try {
-      const row = await retrying('starting a job', () => markRunning(this.o.db, held.id, this.instanceId), {
-        stopped,
-        forMs: this.o.dbRetryMs,
-        onRetry: (err, attempt) =>
-          this.log.warn({ jobId: held.id, err, attempt }, 'could not mark a job running; retrying'),
-      });
-      if (!row) {
-        // cancelled or taken over by another process while it waited: whoever did that settled it
-        for (const s of held.slots) s.release();
-        await this.endedElsewhere(held);
-        return;
-      }
-      held.row = row;
+      if (row.cancelRequested) r.cancelRequested = true;
       this.emit({ type: 'started', jobId: held.id, attempt: row.attempts }, held.channel);
       const execution = runOnEngine({
-        engine: this.o.engine,
+        engine: this.o.engine as NonNullable<JobServiceOptions['engine']>,
         db: this.o.db,
         row,
         cancel: r.cancel.signal,
@@ -397,6 +431,7 @@ export class JobService {
         onProgress: (progress) => this.emit({ type: 'progress', jobId: row.id, progress }, held.channel),
         log: this.log,
       });
+      if (r.cancelRequested) r.cancel.abort();
       engineDone = execution.engineDone;
       const result = await execution.outcome;
       if (this.stopped && !r.cancelRequested && result.status !== 'done') {
@@ -412,19 +447,21 @@ export class JobService {
       // an aborted engine stops between steps: the job's slot stays taken until then
       await engineDone;
       this.running.delete(held.id);
-      this.afterQueueChange();
+      void this.claim().then(() => this.queueMoved());
     }
   }
 
   /**
    * Final bookkeeping, retried through a database blink: status, latent and ledger in one
    * transaction, then the event; slots released last. A job whose bookkeeping cannot be written
-   * is let go (no heartbeat) for recovery to take up.
+   * is let go (no heartbeat) for recovery to take up. `owner` null: a job still waiting in the
+   * queue (a cancel); then nothing is said when it was claimed first (false).
    */
-  private async end(h: Held, outcome: Outcome, owner = this.instanceId): Promise<void> {
+  private async end(h: Held, outcome: Outcome, owner: string | null = this.instanceId): Promise<boolean> {
     const { db } = this.o;
     const scope = { guildId: h.row.guildId, userId: h.row.userId };
     this.settling.set(h.id, h);
+    let ended = false;
     try {
       const settled = await writeOutcome(
         db,
@@ -437,9 +474,10 @@ export class JobService {
         },
       );
       if (settled === undefined) {
-        await this.endedElsewhere(h);
-        return;
+        if (owner !== null) await this.endedElsewhere(h);
+        return false;
       }
+      ended = true;
       const job = { ...h.row, status: outcome.status, interactionToken: null } as JobRow;
       this.log.info(
         {
@@ -455,7 +493,7 @@ export class JobService {
         const { latent: _latent, ...images } = outcome.images;
         const u = await usage(db, scope, this.o.quota).catch(() => undefined);
         this.emit(
-          { type: 'done', jobId: h.id, job, images, usage: u ?? emptyUsage(), timings: outcome.timings },
+          { type: 'done', jobId: h.id, job, images, usage: u ?? unknownUsage(), timings: outcome.timings },
           h.channel,
         );
       } else if (outcome.status === 'cancelled') {
@@ -464,9 +502,11 @@ export class JobService {
         const { reason, message } = outcome;
         this.emit({ type: 'failed', jobId: h.id, job, reason, message, refunded: settled }, h.channel);
       }
+      return true;
     } finally {
       this.settling.delete(h.id);
-      for (const s of h.slots) s.release();
+      // a waiting job claimed before its cancel keeps its slots until it ends where it runs
+      if (owner !== null || ended) for (const s of h.slots) s.release();
     }
   }
 
@@ -476,72 +516,28 @@ export class JobService {
    * (running there, or done there): 'interrupted', for the process that now holds it answers.
    */
   private async endedElsewhere(h: Held): Promise<void> {
-    const row = await getJob(this.o.db, h.id).catch(() => undefined);
-    const job = row && ({ ...row, interactionToken: null } as JobRow);
-    const refunded = async () =>
-      (await settlementOf(this.o.db, { guildId: h.row.guildId, userId: h.row.userId }, h.id).catch(
-        () => undefined,
-      )) === 'refund';
-    if (job?.status === 'cancelled') {
-      this.emit({ type: 'cancelled', jobId: h.id, job, refunded: await refunded() }, h.channel);
-    } else if (job?.status === 'failed') {
-      const message = job.error ?? 'ended by another bot process';
-      this.emit(
-        { type: 'failed', jobId: h.id, job, reason: 'error', message, refunded: await refunded() },
-        h.channel,
-      );
-    } else {
-      this.log.warn({ jobId: h.id, owner: row?.owner }, 'another bot process took over a job held here');
-      this.emit({ type: 'interrupted', jobId: h.id }, h.channel);
+    const event = await outcomeElsewhere(this.o.db, h.id, { guildId: h.row.guildId, userId: h.row.userId });
+    if (event.type === 'interrupted') {
+      this.log.warn({ jobId: h.id }, 'another bot process took over a job held here');
     }
+    this.emit(event, h.channel);
   }
 
-  /**
-   * Recovery: queues a job taken over from a dead process, with fresh admission slots. A job
-   * the limits now refuse is failed and refunded; with the queue service away it is let go, and
-   * the next sweep takes it up again.
-   */
-  private async adopt(row: JobRow): Promise<void> {
-    if (this.stopped) {
-      this.letGo.push(row.id); // claimed by a pass that ran into the stop: handed back with the rest
-      return;
-    }
-    let slots: Slot[];
-    try {
-      slots = await this.admit(row.guildId, row.userId);
-    } catch (err) {
-      if (UserError.is(err, 'unavailable')) {
-        this.log.warn({ jobId: row.id, err }, 'cannot queue a recovered job now; the next sweep retries');
-        return;
-      }
-      const why = err instanceof Error ? err.message : String(err);
-      await this.endUnheld(row, {
-        status: 'failed',
-        reason: 'requeue-refused',
-        message: `interrupted by a restart and could not be queued again: ${why}`,
-      });
-      return;
-    }
-    const channel = new JobChannel();
-    const position = this.enqueue({ id: row.id, userId: row.userId, row, slots, channel });
-    this.log.info({ jobId: row.id }, 're-queued a job left by a stopped process');
-    this.emit({ type: 'requeued', jobId: row.id, job: row, position, queueLength: this.queue.size }, channel);
-    this.afterQueueChange();
+  /** A job queued here left the queue without being claimed here: what became of it. */
+  private async gone(h: Held): Promise<'running-elsewhere' | 'ended' | 'here'> {
+    if (this.running.has(h.id) || this.settling.has(h.id)) return 'here';
+    const row = await getJob(this.o.db, h.id);
+    if (this.running.has(h.id) || this.settling.has(h.id) || !this.waiting.find(h.id)) return 'here';
+    if (row?.status === 'queued') return 'here'; // back in the queue by the next read
+    if (row?.status === 'running') return 'running-elsewhere';
+    this.waiting.take(h.id);
+    await this.endedElsewhere(h);
+    for (const s of h.slots) s.release();
+    return 'ended';
   }
 
   /** Ends a job this process owns but does not hold (failed or cancelled, refunded). */
-  private endUnheld(row: JobRow, outcome: Outcome & { status: 'failed' | 'cancelled' }): Promise<void> {
-    return this.end({ id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() }, outcome);
+  private async endUnheld(row: JobRow, outcome: Outcome & { status: 'failed' | 'cancelled' }): Promise<void> {
+    await this.end({ id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() }, outcome);
   }
-}
-
-/** Usage could not be read after a done job (a blink): the event still goes out. */
-function emptyUsage() {
-  return {
-    used: Number.NaN,
-    budget: Number.NaN,
-    remaining: Number.NaN,
-    blocked: false,
-    resetsAt: new Date(Number.NaN),
-  };
 }

@@ -66,7 +66,10 @@ export type JobEvent =
   | { type: 'done'; jobId: string; job: JobRow; images: JobImages; usage: Usage; timings: JobTimings }
   | { type: 'failed'; jobId: string; job: JobRow; reason: FailureReason; message: string; refunded: boolean }
   | { type: 'cancelled'; jobId: string; job: JobRow; refunded: boolean }
-  /** This process stopped while holding the job; it stays unfinished for the next start. */
+  /**
+   * This process let the job go unfinished: it stopped (the job stays for the next start), or
+   * another process took it from the shared queue and answers it from there.
+   */
   | { type: 'interrupted'; jobId: string };
 
 export type FinalJobEvent = Extract<JobEvent, { type: 'done' | 'failed' | 'cancelled' | 'interrupted' }>;
@@ -85,15 +88,6 @@ export interface JobHandle extends AsyncIterable<JobEvent> {
   readonly result: Promise<FinalJobEvent>;
 }
 
-/** A job this process holds, for `/queue`. */
-export interface QueueEntry {
-  jobId: string;
-  guildId: string;
-  userId: string;
-  /** 0 while running, else 1 = next. */
-  position: number;
-}
-
 export interface JobServiceLog {
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
@@ -109,11 +103,16 @@ export interface RetentionSettings {
 
 export interface JobServiceOptions {
   db: Db;
-  engine: EngineLike;
+  /** Absent in a process that never runs a job (a gateway). */
+  engine?: EngineLike;
   limiters: Limiters;
   quota: QuotaSettings;
-  /** Jobs run at once; defaults to the engine's size. The one gate on GPU work. */
+  /** Jobs run at once; defaults to the engine's size; 0: this process never runs a job (a gateway). */
   concurrency?: number;
+  /** LISTEN for the queue's notifications (Database.listen); without it the poll alone. */
+  listen?: (channel: string, onPayload: (payload: string) => void) => Promise<() => Promise<void>>;
+  /** How often the shared queue is checked besides the notifications (default 1 s). */
+  pollMs?: number;
   jobTimeoutMs: number;
   /** How often this process says it is alive, and after how long a silent owner counts as dead. */
   heartbeatMs?: number;

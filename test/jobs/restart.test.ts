@@ -123,9 +123,9 @@ describe.each(DATABASE_KINDS)('restart recovery on %s', (kind) => {
       const rows = await database.db.select().from(jobs);
       const ledger = await database.db.select().from(usageLedger);
       const byPrompt = Object.fromEntries(rows.map((r) => [r.request.prompt, r]));
-      // killed while "two" ran: "one" was done by the first process; "two" (interrupted), "three"
-      // and "four" were re-queued and run by the second; the two old jobs are past the re-queue
-      // window (one hour), so they failed and were refunded
+      // killed while "two" ran: "one" was done by the first process; "two" (interrupted) went
+      // back to the queue, and the second process ran it, "three" and "four"; the two old jobs
+      // waited past the re-queue window (one hour), so they failed and were refunded
       expect(byPrompt.one?.status).toBe('done');
       for (const p of ['two', 'three', 'four']) {
         expect(byPrompt[p]).toMatchObject({ status: 'done', owner: service.instanceId });
@@ -133,7 +133,7 @@ describe.each(DATABASE_KINDS)('restart recovery on %s', (kind) => {
       expect((byPrompt.two?.attempts ?? 0) >= 2).toBe(true);
       for (const p of ['five-old', 'six-old']) {
         expect(byPrompt[p]).toMatchObject({ status: 'failed' });
-        expect(byPrompt[p]?.error).toMatch(/^interrupted by a restart/);
+        expect(byPrompt[p]?.error).toMatch(/^waited more than 60 minutes in the queue/);
       }
       expect(
         events

@@ -6,7 +6,7 @@ import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/req
 import { createLimiters, type Limiters } from '../../src/jobs/limiters.ts';
 import { usage } from '../../src/jobs/quota.ts';
 import { type JobEvent, JobService } from '../../src/jobs/service.ts';
-import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { DATABASE_KINDS, emptyQueue, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
 
 const QUOTA = { dailyUnits: 100, resetHourUtc: 0 };
@@ -61,6 +61,7 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
   afterEach(async () => {
     await service?.stop();
     await limiters?.close();
+    await emptyQueue(t.db);
   });
   const submit = (userId: string, prompt: string, over: Partial<GenerationRequest> = {}) =>
     service.submit({ kind: 'imagine', guildId: g, channelId: 'c', userId, request: req(prompt, over) });
@@ -95,8 +96,8 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
       message: 'You already have 2 jobs queued or running; wait for one to finish or cancel it.',
     });
     expect((await ledger('u1')).length).toBe(2);
-    // another user is not affected
-    await expect(submit('u2', 'other')).resolves.toMatchObject({ position: 2 });
+    // another user is not affected, and goes before u1's second job (u1 is being served)
+    await expect(submit('u2', 'other')).resolves.toMatchObject({ position: 1 });
   });
 
   it('refuses a request outside the bounds before anything is charged', async () => {
@@ -136,14 +137,14 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
     const a = [];
     for (let i = 1; i <= 5; i++) a.push((await submit('a', `a${i}`)).jobId);
     const b = await submit('b', 'b1');
-    expect(b.position).toBe(2); // a1 runs; a2 then b1
+    expect(b.position).toBe(1); // a1 runs, so b1 goes before a2
     const order: string[] = [];
     for (let i = 0; i < 6; i++) {
       const call = await engine.nextCall();
       order.push(call.prompt);
       call.finish();
     }
-    expect(order).toEqual(['a1', 'a2', 'b1', 'a3', 'a4', 'a5']);
+    expect(order).toEqual(['a1', 'b1', 'a2', 'a3', 'a4', 'a5']);
   });
 
   it('tells waiting jobs when their position changes', async () => {
@@ -151,12 +152,17 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
     await submit('a', 'a1');
     const a2 = await submit('a', 'a2');
     const b1 = await submit('b', 'b1');
-    expect([a2.position, b1.position]).toEqual([1, 2]);
-    (await engine.nextCall()).finish();
-    await until(() => events.some((e) => e.type === 'position' && e.jobId === b1.jobId));
-    expect(
-      events.filter((e) => e.type === 'position').map((e) => [e.jobId, (e as { position: number }).position]),
-    ).toEqual([[b1.jobId, 1]]);
+    // a1 runs, so b1 goes ahead of a2, which is told
+    expect([a2.position, b1.position]).toEqual([1, 1]);
+    const moves = () =>
+      events.filter((e) => e.type === 'position').map((e) => [e.jobId, (e as { position: number }).position]);
+    await until(() => moves().length === 1);
+    (await engine.nextCall()).finish(); // a1 ends; b1 starts; a2 is next
+    await until(() => moves().length === 2);
+    expect(moves()).toEqual([
+      [a2.jobId, 2],
+      [a2.jobId, 1],
+    ]);
   });
 
   it('cancels a queued job (owner or admin only) and refunds it', async () => {

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { type Database, openDatabase } from '../../src/db/client.ts';
 
@@ -47,4 +48,12 @@ export async function freshDatabase(kind: DatabaseKind): Promise<TestDatabase> {
       await admin.end();
     },
   };
+}
+
+/**
+ * Ends every unfinished job (as cancelled): the queue is the jobs table, shared by every process
+ * on the database, so a test that leaves jobs waiting would hand them to the next test's service.
+ */
+export async function emptyQueue(db: Database['db']): Promise<void> {
+  await db.execute(sql`update jobs set status = 'cancelled' where status in ('queued', 'running')`);
 }

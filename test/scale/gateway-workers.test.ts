@@ -1,0 +1,187 @@
+// Scale-out as the README sets it up: one `gateway` and two `worker` processes, each started as
+// `npm start` starts it (test/support/bot-process.ts), on a fresh PostgreSQL database of their
+// own and the machine's Redis under a prefix of their own, against the Discord stand-in. The
+// workers load the tiny model and answer through Discord's REST API only.
+import { randomBytes } from 'node:crypto';
+import { asc } from 'drizzle-orm';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type JobRow, jobs, usageLedger } from '../../src/db/schema.ts';
+import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
+import { freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { ADMIN, ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
+import { DiscordStandIn, type Injected, type StoredMessage } from '../support/discord-stand-in.ts';
+import { botFolder, imagesOf, isFinished, replyWhen } from '../support/real-bot.ts';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `hiresbot-scale-${randomBytes(4).toString('hex')}`;
+
+let standIn: DiscordStandIn;
+let folder: ReturnType<typeof botFolder>;
+let t: TestDatabase;
+let gateway: BotProcess;
+const workers: { p: BotProcess; instance: string }[] = [];
+/** The worker left after the other one was killed. */
+let survivor: (typeof workers)[number] | undefined;
+
+const env = (role: string): Record<string, string> => ({
+  ...folder.env,
+  PROCESS_ROLE: role,
+  DATABASE_URL: (t.location as { url: string }).url,
+  REDIS_URL,
+  REDIS_PREFIX: prefix,
+  DISCORD_TOKEN: standIn.token,
+  DISCORD_API_URL: standIn.apiUrl,
+  DISCORD_GUILD_ID: GUILD,
+  USER_MAX_JOBS: '4',
+  LOG_LEVEL: 'info',
+});
+
+async function startWorker(): Promise<void> {
+  const p = startBotProcess(folder.dir, env('worker'));
+  const ready = await p.waitForLog('jobs ready');
+  await p.waitForLog('worker answers jobs through Discord’s REST API');
+  workers.push({ p, instance: ready.instance as string });
+}
+
+beforeAll(async () => {
+  // heartbeats of 1 s: on a busy machine a late ACK at 150 ms makes discord.js reconnect mid-test
+  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD], heartbeatMs: 1_000 });
+  folder = botFolder({ unetWork: 1024 });
+  t = await freshDatabase('postgres');
+  gateway = startBotProcess(folder.dir, env('gateway'));
+  await gateway.waitForLog(['slash commands registered', 'slash commands unchanged']);
+}, 180_000);
+
+afterAll(async () => {
+  gateway?.kill();
+  for (const w of workers) w.p.kill();
+  await standIn?.stop();
+  await t?.destroy();
+  folder?.remove();
+  const redis = new Redis(REDIS_URL);
+  const keys = await redis.keys(`b_${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+});
+
+const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
+const rows = async (): Promise<JobRow[]> => t.db.select().from(jobs).orderBy(asc(jobs.startedAt));
+const imagine = (user: string, prompt: string, steps: number): Injected =>
+  standIn.slash(GUILD, user, 'imagine', { prompt, seed: 7, size: '256x256', steps });
+
+describe('one gateway, two workers, one queue in PostgreSQL', () => {
+  it('eight jobs from three members: both workers run them, in the fair order, each with two images', async () => {
+    expect(gateway.lines().map((l) => l.msg)).not.toContain('model loaded');
+    // queued before any worker is up, so the order they run in is the queue's alone
+    const sent: [string, Injected][] = [];
+    for (const [user, n] of [
+      [ALICE, 4],
+      [BOB, 2],
+      [ADMIN, 2],
+    ] as const) {
+      for (let i = 1; i <= n; i++) sent.push([`${user}-${i}`, imagine(user, `${user} ${i}`, 6)]);
+    }
+    for (const [, i] of sent) await replyWhen(standIn, i, (m) => m.content.includes('**Queued**'));
+    await startWorker();
+    await startWorker();
+    for (const w of workers) expect(w.p.lines().map((l) => l.msg)).toContain('model loaded');
+    // the gateway's session is the only one: the workers use REST alone
+    expect(standIn.identifies).toBe(1);
+    const finals = await Promise.all(
+      sent.map(([, i]) => replyWhen(standIn, i, isFinished, 'a final reply', 240_000)),
+    );
+    for (const m of finals) {
+      expect(m.content).toContain('**Done**');
+      expect((await imagesOf(standIn, m)).map((x) => `${x.width}x${x.height}`)).toEqual([
+        '256x256',
+        '512x512',
+      ]);
+    }
+    const ran = await rows();
+    expect(ran.map((r) => r.status)).toEqual(Array(8).fill('done'));
+    // round-robin across members: nobody's second job before everyone's first, and so on; a
+    // member's k-th job has turn k, and jobs of one turn run in the order they were queued (the
+    // gateway may take the eight commands in any order)
+    const queuedOrder = [...ran].sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime());
+    const count = new Map<string, number>();
+    const turn = new Map<string, number>();
+    for (const r of queuedOrder) {
+      count.set(r.userId, (count.get(r.userId) ?? 0) + 1);
+      turn.set(r.id, count.get(r.userId) as number);
+    }
+    const fair = [...queuedOrder].sort((x, y) => (turn.get(x.id) as number) - (turn.get(y.id) as number));
+    expect(ran.map((r) => r.id)).toEqual(fair.map((r) => r.id));
+    const name = { [ALICE]: 'A', [BOB]: 'B', [ADMIN]: 'C' } as Record<string, string>;
+    const users = ran.map((r) => name[r.userId]).join('');
+    for (const round of [users.slice(0, 3), users.slice(3, 6)])
+      expect([...round].sort().join('')).toBe('ABC');
+    expect(users.slice(6)).toBe('AA');
+    const owners = new Set(ran.map((r) => r.owner));
+    expect(owners).toEqual(new Set(workers.map((w) => w.instance)));
+    // a finished job's button, clicked on the gateway: all it needs is in the database, and the
+    // infotext names the model the workers loaded (the gateway loaded none)
+    const click = standIn.click(
+      finals[0] as StoredMessage,
+      `hb:params:${jobIdOf(finals[0] as StoredMessage)}`,
+      BOB,
+    );
+    const answer = await replyWhen(standIn, click, (m) => m.content !== '', 'the parameters');
+    expect(answer.content).toContain(
+      'Steps: 6, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 7',
+    );
+    expect(answer.content).toContain('Model: tiny');
+  }, 300_000);
+
+  it('a worker killed mid-job: the other one finishes the job in the same reply', async () => {
+    const i = imagine(ALICE, 'a long one', 50);
+    const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'), 'drawing', 60_000);
+    const id = jobIdOf(drawing);
+    const [row] = (await rows()).filter((r) => r.id === id);
+    const victim = workers.find((w) => w.instance === row?.owner);
+    survivor = workers.find((w) => w !== victim);
+    expect(victim && survivor).toBeTruthy();
+    victim?.p.kill();
+    // its heartbeat goes stale (30 s), the survivor puts the job back and runs it
+    const done = await replyWhen(standIn, i, isFinished, 'the taken-over job', 240_000);
+    expect(done.content).toContain('**Done**');
+    expect(done.id).toBe(drawing.id);
+    const [after] = (await rows()).filter((r) => r.id === id);
+    expect(after).toMatchObject({ status: 'done', owner: survivor?.instance, attempts: 2 });
+  }, 300_000);
+
+  it('a cancel clicked on the gateway stops the job running on a worker', async () => {
+    const i = imagine(BOB, 'stop me', 50);
+    const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'), 'drawing', 60_000);
+    const id = jobIdOf(drawing);
+    standIn.click(drawing, `hb:cancel:${id}`, BOB);
+    const ended = await replyWhen(standIn, i, isFinished, 'the cancelled reply', 60_000);
+    expect(ended.content).toContain('**Cancelled**');
+    const [row] = (await rows()).filter((r) => r.id === id);
+    expect(row?.status).toBe('cancelled');
+    // stopped on the worker, between two steps: it settled the job and answered the member
+    expect(row?.owner).toBe(survivor?.instance);
+    expect(survivor?.p.lines().some((l) => l.msg === 'job cancelled' && l.jobId === id)).toBe(true);
+    expect(gateway.lines().some((l) => l.msg === 'job cancelled')).toBe(false);
+  }, 120_000);
+
+  it('the ledger balances: each job reserved once, committed if done, else refunded', async () => {
+    const all = await rows();
+    const ledger = await t.db.select().from(usageLedger);
+    expect(all).toHaveLength(10);
+    for (const row of all) {
+      const own = ledger.filter((l) => l.jobId === row.id);
+      expect(own.filter((l) => l.kind === 'reserve')).toHaveLength(1);
+      expect(own.filter((l) => l.kind !== 'reserve').map((l) => l.kind)).toEqual([
+        row.status === 'done' ? 'commit' : 'refund',
+      ]);
+    }
+    for (const user of [ALICE, BOB, ADMIN]) {
+      const charged = ledger.filter((l) => l.userId === user).reduce((s, l) => s + l.units, 0);
+      const doneCost = all
+        .filter((r) => r.userId === user && r.status === 'done')
+        .reduce((s, r) => s + r.cost, 0);
+      expect(charged).toBeCloseTo(doneCost, 9);
+    }
+  });
+});
