@@ -90,6 +90,9 @@ function saveOptions(to: string): ort.InferenceSession.SessionOptions {
   mkdirSync(path.dirname(to), { recursive: true });
   return {
     optimizedModelFilePath: to,
+    // the save warns that the graph is for this machine only, on every first start: the cache key
+    // (file, onnxruntime version, CPU model, threads) already says so; errors still show
+    logSeverityLevel: 3,
     extra: {
       session: {
         optimized_model_external_initializers_file_name: 'model.onnx_data',
