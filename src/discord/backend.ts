@@ -171,6 +171,7 @@ export function createBackend(parts: BackendParts): FrontEndServices {
       resetUser: (guildId, userId, by) => resetUsage(db, { guildId, userId }, quota, by),
       setBlocked: (guildId, userId, blocked, by) => setBlocked(db, guildId, userId, blocked, by),
     },
+    mayReport: (jobId) => service.mayReport(jobId),
     onRecovered(listener) {
       listeners.add(listener);
       // jobs recovered before anyone listened: still held here, or ended by recovery

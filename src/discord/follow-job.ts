@@ -60,9 +60,13 @@ export async function finalPayload(
 export async function followJob(o: FollowOptions): Promise<void> {
   const { target, jobId, view, log } = o;
   let messageId = o.messageId;
+  /** The final state is being sent: the job's settle proved this process owned it. */
+  let finishing = false;
   const throttle = new EditThrottle<ReplyPayload>(
     async (p) => {
       if (target.expired()) throw new TokenTooOld();
+      // a resumed process must not paint over the reply of the one that took its job over
+      if (!finishing && !o.services.mayReport(jobId)) return;
       messageId = await target.edit(p);
     },
     {
@@ -94,6 +98,7 @@ export async function followJob(o: FollowOptions): Promise<void> {
   const payload = await finalPayload(end, view, o.services, o.uploadLimit);
   let delivered: string | undefined;
   try {
+    finishing = true;
     await throttle.final(payload);
     delivered = messageId;
   } catch (err) {

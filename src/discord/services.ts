@@ -114,6 +114,11 @@ export interface FrontEndServices {
     resetUser(guildId: string, userId: string, by: string): Promise<void>;
     setBlocked(guildId: string, userId: string, blocked: boolean, by: string): Promise<void>;
   };
+  /**
+   * False while the process running the job cannot be sure it still owns it (frozen past the
+   * staleness bound): its progress must not be shown, another process may be answering.
+   */
+  mayReport(jobId: string): boolean;
   /** Called for each job a restart took over or failed; returns an unsubscribe function. */
   onRecovered(listener: (job: RecoveredJob) => void): () => void;
 }

@@ -103,14 +103,24 @@ export async function loadLatent(db: Db, jobId: string): Promise<Latent | undefi
  * Tells other processes this one is alive and still holds these jobs (and only these); returns
  * the ids of those another process asked to cancel (a cancel whose notification was missed).
  */
-export async function heartbeat(db: Db, owner: string, ids: readonly string[]): Promise<string[]> {
-  if (ids.length === 0) return [];
+export async function heartbeat(
+  db: Db,
+  owner: string,
+  ids: readonly string[],
+): Promise<{ cancelled: string[]; lost: string[] }> {
+  if (ids.length === 0) return { cancelled: [], lost: [] };
   const rows = await db
     .update(jobs)
     .set({ heartbeatAt: sql`now()` })
     .where(and(eq(jobs.owner, owner), inArray(jobs.id, [...ids]), inArray(jobs.status, [...UNFINISHED])))
     .returning({ id: jobs.id, cancelRequested: jobs.cancelRequested });
-  return rows.filter((r) => r.cancelRequested).map((r) => r.id);
+  const ours = new Set(rows.map((r) => r.id));
+  return {
+    cancelled: rows.filter((r) => r.cancelRequested).map((r) => r.id),
+    // another process owns it now (this one was frozen or cut off past the staleness bound), or
+    // it has just been settled here
+    lost: ids.filter((id) => !ours.has(id)),
+  };
 }
 
 /**

@@ -79,7 +79,7 @@ export async function claimNext(db: Db, owner: string): Promise<JobRow | undefin
     .set({
       status: 'running',
       owner,
-      cancelRequested: false,
+      // kept: a cancel asked for while a dead worker held the job ends it here, before it runs
       startedAt: sql`now()`,
       heartbeatAt: sql`now()`,
       attempts: sql`${jobs.attempts} + 1`,

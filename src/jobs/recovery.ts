@@ -28,11 +28,14 @@ export interface RecoveryHooks {
   fail(row: JobRow, reason: FailureReason, message: string): Promise<void>;
   /** Held jobs another process asked to cancel (seen with the heartbeat). */
   cancelled(ids: string[]): void;
+  /** Held jobs another process has taken over (seen with the heartbeat): stop them here. */
+  lost(ids: string[]): void;
   /** Runs the takeover when no claim of this process is in flight. */
   alone<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export interface Recovery {
+  surelyOwns(): boolean;
   /** One recovery pass now (also run on a timer); staleness is judged by the database's clock. */
   recover(): Promise<void>;
   sweep(now?: Date): Promise<void>;
@@ -63,6 +66,8 @@ export async function startRecovery(
    * time it waited); undefined until then.
    */
   let inTouchSince: number | undefined = Number.NEGATIVE_INFINITY;
+  /** When the last heartbeat that the database answered was sent (performance.now()). */
+  let confirmedAt = performance.now();
   const inTouchForStaleMs = () => inTouchSince !== undefined && Date.now() - inTouchSince >= staleMs;
   /** Runs a query, noting whether the database answered it, and quickly. */
   const watched = async <T>(query: () => Promise<T>): Promise<T> => {
@@ -137,8 +142,13 @@ export async function startRecovery(
   const timers = [
     every(o.heartbeatMs ?? 5_000, 'heartbeat', async () => {
       const held = hooks.held();
-      if (held.length > 0) hooks.cancelled(await watched(() => heartbeat(o.db, hooks.instanceId, held)));
-      else await ping();
+      const sentAt = performance.now();
+      if (held.length > 0) {
+        const seen = await watched(() => heartbeat(o.db, hooks.instanceId, held));
+        hooks.cancelled(seen.cancelled);
+        if (seen.lost.length > 0) hooks.lost(seen.lost);
+      } else await ping();
+      confirmedAt = sentAt;
     }),
     every(staleMs, 'recovery', () => recover()),
     every(o.retention?.sweepMs ?? 3_600_000, 'retention sweep', () => sweep()),
@@ -146,6 +156,12 @@ export async function startRecovery(
   return {
     recover,
     sweep,
+    /**
+     * Whether this process surely still owns the jobs it holds: its last answered heartbeat is
+     * younger than half the staleness bound. A process frozen (SIGSTOP, a stalled VM) longer
+     * than that may have lost them to another, which it learns only at its next heartbeat.
+     */
+    surelyOwns: () => performance.now() - confirmedAt < staleMs / 2,
     /** Stops the timers and waits for a run in flight: nothing acts for this process after. */
     async stop() {
       for (const t of timers) clearInterval(t);

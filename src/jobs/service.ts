@@ -128,6 +128,16 @@ export class JobService {
     return [...this.running.keys(), ...this.settling.keys()];
   }
 
+  /**
+   * Whether what this process says of a job may be shown: false for a job running here while
+   * this process cannot be sure it still owns it (frozen past half the staleness bound, until
+   * its next heartbeat says), so a resumed process never paints over the reply of the process
+   * that took the job over.
+   */
+  mayReport(jobId: string): boolean {
+    return !this.running.has(jobId) || (this.recovery?.surelyOwns() ?? true);
+  }
+
   /** Puts dead processes' running jobs back in the queue, then keeps listening, claiming and sweeping. */
   async start(): Promise<void> {
     this.recovery = await startRecovery(this.o, this.log, {
@@ -137,6 +147,13 @@ export class JobService {
       fail: (row, reason, message) => this.endUnheld(row, { status: 'failed', reason, message }),
       cancelled: (ids) => {
         for (const id of ids) this.cancelHere(id);
+      },
+      lost: (ids) => {
+        for (const id of ids) {
+          // its settle then finds another owner and ends the handle as interrupted
+          if (this.cancelHere(id))
+            this.log.warn({ jobId: id }, 'another process took over a job running here: stopped');
+        }
       },
       // a job claimed this instant is not yet among held(): its row must not look stale here
       alone: (work) => this.claimer.alone(work),

@@ -235,6 +235,39 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
     await until(() => events.some((e) => e.type === 'requeued' && e.jobId === orphan?.id));
   });
 
+  it('a job another process took over while this one was frozen: not reported meanwhile, stopped at the next heartbeat', async () => {
+    const engine = new StandInEngine();
+    // heartbeats every 100 ms; a silence of 300 ms (half the bound) already makes ownership unsure
+    const { service } = await make(engine, { heartbeatMs: 100, staleMs: 600 });
+    const a = await submit(service, 'u1', 'a');
+    await engine.nextCall();
+    expect(service.mayReport(a.jobId)).toBe(true);
+    // another process took the job while this one could not heartbeat (frozen, or cut off)
+    await t.db
+      .update(jobs)
+      .set({ owner: 'the-other-worker', heartbeatAt: new Date() })
+      .where(eq(jobs.id, a.jobId));
+    const result = await a.result;
+    expect(result.type).toBe('interrupted');
+    // the row is the other process's: not settled, not refunded here
+    const [row] = await t.db.select().from(jobs).where(eq(jobs.id, a.jobId));
+    expect([row?.status, row?.owner]).toEqual(['running', 'the-other-worker']);
+    expect((await usage(t.db, { guildId: g, userId: 'u1' }, QUOTA)).used).toBeGreaterThan(0);
+  });
+
+  it('a job running here is not reported once its last heartbeat is older than half the staleness bound', async () => {
+    const engine = new StandInEngine();
+    // a heartbeat far in the future: nothing confirms ownership after the start
+    const { service } = await make(engine, { heartbeatMs: 60_000, staleMs: 200 });
+    const a = await submit(service, 'u1', 'a');
+    const call = await engine.nextCall();
+    await until(() => !service.mayReport(a.jobId), 2_000);
+    // a job not running here (waiting, or elsewhere) is always reported
+    expect(service.mayReport('some-other-job')).toBe(true);
+    call.finish();
+    expect((await a.result).type).toBe('done');
+  });
+
   it('the retention sweep deletes old latents and clears tokens that can no longer be used', async () => {
     const engine = new StandInEngine();
     const { service } = await make(engine, { retention: { latentDays: 7 } });

@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobs } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
-import { finishJob, insertJob } from '../../src/jobs/job-store.ts';
+import { claimStale, finishJob, insertJob } from '../../src/jobs/job-store.ts';
 import { claimNext, queueState, requestCancel } from '../../src/jobs/pg-queue.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
 
@@ -93,5 +93,22 @@ describe.each(DATABASE_KINDS)('the shared queue on %s', (kind) => {
     expect(await requestCancel(t.db, 'a2')).toBe(false); // waiting: the caller ends it in the queue
     const [row] = await t.db.select().from(jobs).where(eq(jobs.id, 'a1'));
     expect(row?.cancelRequested).toBe(true);
+  });
+
+  it('a cancel asked for while a worker that then died held the job survives the requeue and the next claim', async () => {
+    await queue('a1');
+    await claimNext(t.db, 'dead-worker');
+    expect(await requestCancel(t.db, 'a1')).toBe(true);
+    // the dead worker's heartbeat goes stale; a live one puts the job back and claims it
+    await t.db
+      .update(jobs)
+      .set({ heartbeatAt: new Date(Date.now() - 3_600_000) })
+      .where(eq(jobs.id, 'a1'));
+    expect((await claimStale(t.db, 'live', 30_000, [])).map((r) => [r.id, r.status])).toEqual([
+      ['a1', 'queued'],
+    ]);
+    const claimed = await claimNext(t.db, 'live');
+    // the claiming process sees the cancel before it runs anything (JobService.run ends it cancelled)
+    expect([claimed?.id, claimed?.owner, claimed?.cancelRequested]).toEqual(['a1', 'live', true]);
   });
 });

@@ -333,6 +333,10 @@ export class ScriptedServices implements FrontEndServices {
     },
   };
 
+  mayReport(): boolean {
+    return true;
+  }
+
   onRecovered(listener: (job: RecoveredJob) => void): () => void {
     this.recoveredListeners.add(listener);
     return () => this.recoveredListeners.delete(listener);
