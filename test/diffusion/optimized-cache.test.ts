@@ -1,5 +1,5 @@
 // onnxruntime's optimised graphs saved on the first load and used on the next (CPU provider).
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,20 @@ describe('the optimised-graph cache', () => {
     const second = await generate(await loadSdModel(modelDir, { optimizedDir: cache }));
     expect(second.equals(first)).toBe(true);
     expect(readdirSync(path.join(cache, 'unet'))).toEqual([saved]);
+  });
+
+  it('new weights under an unchanged graph file are not served from the old saved graph', async () => {
+    const a = writeTinyModel(path.join(root, 'reweighted'), { layout: 'diffusers' });
+    const own = path.join(root, 'reweighted-cache');
+    const before = await generate(await loadSdModel(a.dir, { optimizedDir: own }));
+    // new weights in the external file beside an untouched model.onnx (fp32, little-endian)
+    const bytes = readFileSync(a.weightsFile);
+    const weights = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    for (let k = 0; k < weights.length; k++) weights[k] = (weights[k] as number) * 1.5;
+    writeFileSync(a.weightsFile, bytes);
+    const expected = await generate(await loadSdModel(a.dir));
+    expect(expected.equals(before)).toBe(false);
+    expect((await generate(await loadSdModel(a.dir, { optimizedDir: own }))).equals(expected)).toBe(true);
   });
 
   it('replaces a saved graph onnxruntime cannot read, and says so', async () => {

@@ -2,11 +2,11 @@
  * onnxruntime's optimised graph of a model file, saved once (`optimizedModelFilePath`) and loaded
  * with optimisation off on later starts: session creation of a full-size fp32 UNet drops from
  * about 14 s to about 5 s. The saved graph may hold kernels laid out for this CPU (NCHWc), so it
- * is keyed by the file (path, size, mtime), onnxruntime's version, the CPU model and the thread
+ * is keyed by the file and the files beside it (its external weights: path, size, mtime), onnxruntime's version, the CPU model and the thread
  * count, and written to a temporary folder renamed into place only once complete.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -55,17 +55,19 @@ interface OptimizedPlan {
 }
 
 function planOptimized(file: string, cacheDir: string, threads: number | undefined): OptimizedPlan {
-  const st = statSync(file);
+  // the graph and the files beside it: its weights usually live in model.onnx_data or weights.pb,
+  // and new weights under an unchanged graph must not load the old ones
+  const folder = path.dirname(path.resolve(file));
+  const files = readdirSync(folder, { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const st = statSync(path.join(folder, e.name));
+      return [e.name, st.size, st.mtimeMs];
+    })
+    .sort();
   const key = createHash('sha256')
     .update(
-      JSON.stringify([
-        path.resolve(file),
-        st.size,
-        st.mtimeMs,
-        ort.env.versions.common,
-        cpus()[0]?.model,
-        threads ?? 0,
-      ]),
+      JSON.stringify([path.resolve(file), files, ort.env.versions.common, cpus()[0]?.model, threads ?? 0]),
     )
     .digest('hex')
     .slice(0, 24);
@@ -75,8 +77,12 @@ function planOptimized(file: string, cacheDir: string, threads: number | undefin
     cached: existsSync(path.join(dir, 'model.onnx')) ? path.join(dir, 'model.onnx') : undefined,
     saveTo: path.join(tmp, 'model.onnx'),
     commit() {
-      if (existsSync(dir)) rmSync(tmp, { recursive: true, force: true });
-      else renameSync(tmp, dir);
+      try {
+        renameSync(tmp, dir);
+      } catch {
+        // another process saved the same graph first: keep theirs
+        rmSync(tmp, { recursive: true, force: true });
+      }
     },
     discard() {
       rmSync(tmp, { recursive: true, force: true });
