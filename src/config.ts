@@ -85,11 +85,15 @@ function urlVar(protocols: string[]) {
  * Empty = one gateway connection in this process; `auto` = the count Discord recommends. Not named
  * SHARD_COUNT: discord.js's Client reads that (and SHARDS) from the environment by itself.
  */
+/** More shards than a bot in 25 million servers needs: a bound before any process is started. */
+export const MAX_SHARDS = 10_000;
+
 const shardsVar = optionalString.transform((raw, ctx) => {
   if (raw === undefined || raw.toLowerCase() === 'auto') return raw?.toLowerCase() as 'auto' | undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 10_000) {
-    ctx.addIssue({ code: 'custom', message: 'must be auto or a whole number from 1 to 10000' });
+  // digits only: Number() would also take 1e3 or 0x10
+  const n = /^\d{1,5}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS) {
+    ctx.addIssue({ code: 'custom', message: `must be auto or a whole number from 1 to ${MAX_SHARDS}` });
     return z.NEVER;
   }
   return n;

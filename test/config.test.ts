@@ -57,9 +57,11 @@ describe('loadConfig', () => {
     expect(loadConfig({}).discord.shards).toBeUndefined();
     expect(loadConfig({ ...db, DISCORD_SHARDS: '4' }).discord.shards).toBe(4);
     expect(loadConfig({ ...db, DISCORD_SHARDS: ' Auto ' }).discord.shards).toBe('auto');
-    expect(problemsOf({ ...db, DISCORD_SHARDS: '0' })).toEqual([
-      'DISCORD_SHARDS must be auto or a whole number from 1 to 10000 (got "0")',
-    ]);
+    for (const bad of ['0', '1e3', '0x10', '2.5', '10001', '-1']) {
+      expect(problemsOf({ ...db, DISCORD_SHARDS: bad })).toEqual([
+        `DISCORD_SHARDS must be auto or a whole number from 1 to 10000 (got "${bad}")`,
+      ]);
+    }
     expect(problemsOf({ DISCORD_SHARDS: '2' })).toEqual([
       'DISCORD_SHARDS needs DATABASE_URL: the shard processes share one PostgreSQL',
     ]);

@@ -7,7 +7,7 @@
  * back one that dies, and stops them all on a stop signal.
  */
 import { REST, Routes, ShardingManager } from 'discord.js';
-import type { Config } from '../config.ts';
+import { type Config, MAX_SHARDS } from '../config.ts';
 import type { Logger } from '../log.ts';
 
 /** Whether this process is a shard that a ShardingManager started. */
@@ -26,7 +26,10 @@ export async function shardCount(discord: Config['discord']): Promise<number> {
   // discord.js's own `auto` always asks discord.com; this honours DISCORD_API_URL (a REST proxy)
   const rest = new REST(discord.apiUrl ? { api: discord.apiUrl } : {}).setToken(discord.token ?? '');
   try {
-    const { shards } = (await rest.get(Routes.gatewayBot())) as { shards: number };
+    const { shards } = (await rest.get(Routes.gatewayBot())) as { shards: unknown };
+    if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+      throw new Error(`it answered ${JSON.stringify(shards)}, not a whole number from 1 to ${MAX_SHARDS}`);
+    }
     return shards;
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);

@@ -4,6 +4,8 @@
 import { type ChatInputCommandInteraction, Client, Events, GatewayIntentBits } from 'discord.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import type { Config } from '../../src/config.ts';
+import { shardCount } from '../../src/discord/shards.ts';
 import { DiscordStandIn, shardOf } from '../support/discord-stand-in.ts';
 
 // (id >> 22) % 2: the first is on shard 0, the second on shard 1
@@ -92,5 +94,19 @@ describe('the Discord stand-in with two shards', () => {
     ws.once('message', () => ws.send(JSON.stringify({ op: 2, d: { token: s.token, shard: [2, 2] } })));
     expect(await closed).toBe(4010);
     expect(s.identifies).toBe(0);
+  });
+});
+
+describe('DISCORD_SHARDS=auto', () => {
+  it('takes the count Discord recommends, and refuses an answer that is not a usable count', async () => {
+    const ask = (s: DiscordStandIn) =>
+      shardCount({ shards: 'auto', apiUrl: s.apiUrl, token: s.token } as Config['discord']);
+    standIn = await DiscordStandIn.start({ guilds: [], shards: 3 });
+    expect(await ask(standIn)).toBe(3);
+    await standIn.stop();
+    standIn = await DiscordStandIn.start({ guilds: [], shards: 0 });
+    await expect(ask(standIn)).rejects.toThrow(
+      'DISCORD_SHARDS=auto: Discord did not say how many shards to run (it answered 0, not a whole number from 1 to 10000)',
+    );
   });
 });
