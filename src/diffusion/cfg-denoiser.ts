@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Conditioning } from './conditioning.ts';
 import { floatTensor } from './model/float-tensor.ts';
-import { halfTableFor, roundToHalf, toHalfBits, toHalfInto } from './model/fp16.ts';
+import { halfTableFor, roundToHalf, toHalfBits } from './model/fp16.ts';
 import type { SdModel } from './model/sd-model.ts';
 import type { Denoiser } from './samplers.ts';
 import type { DiscreteSchedule } from './schedule.ts';
@@ -91,24 +91,6 @@ function unetIo(o: CfgDenoiserOptions, rows: number, arena: StepArena): UnetIo {
 // steps of every pass several times their warm time). The fp32 ones are WebAssembly kernels
 // (wasm-kernels.ts) over the pass's arena.
 
-/** `combine` for an fp16 UNet: eps read as float16 bits through `table`. */
-function combineHalf(
-  den: Float32Array,
-  x: Float32Array,
-  sigma: number,
-  cfg: number,
-  c: Uint16Array,
-  u: Uint16Array,
-  at: number,
-  n: number,
-  table: Float32Array,
-): void {
-  for (let k = 0; k < n; k++) {
-    const eu = table[u[at + k] as number] as number;
-    den[k] = (x[k] as number) - sigma * (eu + cfg * ((table[c[k] as number] as number) - eu));
-  }
-}
-
 /**
  * The denoiser of one pass, and where its step buffers live: `adopt` puts the pass's latent in
  * the same arena, so that the sampler's update (through `kernels`) runs in WebAssembly too.
@@ -125,6 +107,7 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): CfgDenoiser {
   const numel = c * h * w;
   const cfg = o.cfg;
   const batched = o.cond.chunks === o.uncond.chunks;
+  const half = unet.sampleType === 'float16';
   const ctxTensor = (data: Float32Array, rows: number, tokens: number) =>
     floatTensor(unet.contextType, data, [rows, tokens, o.cond.hidden]);
 
@@ -143,13 +126,18 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): CfgDenoiser {
   const rows = batched ? 2 : 1;
   // the UNet's input and output, the two denoised buffers and the latent: sized once per pass
   const arena = new StepArena(
-    unetIoBytes(o, rows) + (batched ? 0 : unetIoBytes(o, 1)) + 3 * StepArena.bytesF32(numel),
+    unetIoBytes(o, rows) +
+      (batched ? 0 : unetIoBytes(o, 1)) +
+      3 * StepArena.bytesF32(numel) +
+      (half ? StepArena.bytesF32(65536) : 0),
   );
   const kernels = arena.kernels;
   const io = unetIo(o, rows, arena);
   const ioUncond = batched ? undefined : unetIo(o, 1, arena);
   // an fp16 UNet's eps is read through this table inside the CFG loop, never converted apart
-  const table = unet.sampleType === 'float16' ? halfTableFor() : undefined;
+  // (a copy in the arena, for the kernel to reach)
+  const table = half ? arena.f32(65536) : undefined;
+  table?.set(halfTableFor());
   // two output buffers used in turn: a multistep sampler keeps the previous step's result
   const outputs = [arena.f32(numel), arena.f32(numel)];
   let latent: Float32Array | undefined;
@@ -172,7 +160,7 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): CfgDenoiser {
   const setSample = (target: UnetIo, x: Float32Array, cIn: number, copies: number) => {
     if (target.sampleHalf) {
       kernels.scaleRows(x, cIn, target.sample, numel, 1);
-      toHalfInto(target.sample, target.sampleHalf, numel);
+      kernels.toHalf(target.sample, target.sampleHalf, numel);
       if (copies === 2) target.sampleHalf.copyWithin(numel, 0, numel);
     } else {
       kernels.scaleRows(x, cIn, target.sample, numel, copies);
@@ -213,7 +201,7 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): CfgDenoiser {
     turn ^= 1;
     // den_u + cfg·(den_c − den_u) with den = x − σ·eps  ⇒  x − σ·(eps_u + cfg·(eps_c − eps_u))
     if (table) {
-      combineHalf(
+      kernels.combineHalf(
         den,
         x,
         sigma,

@@ -14,6 +14,8 @@
  * arrays) goes through the JS loops, which stay the reference.
  */
 
+import { toHalfBits, toHalfInto } from './model/fp16.ts';
+
 // ——— a minimal WebAssembly emitter (one imported memory, i32 / f64 parameters) ———
 
 const I32 = 0x7f;
@@ -206,7 +208,7 @@ function kernel(
 
 const g = op.get;
 
-const KERNELS: KernelFn[] = [
+const kernelFns = (): KernelFn[] => [
   // combine(den, x, c, u; n; σ, cfg): den = x − σ·(eu + cfg·(ec − eu))
   kernel('combine', 4, 2, ({ i, vec, tmp }) => [
     ...ld2(3, i),
@@ -286,9 +288,186 @@ const KERNELS: KernelFn[] = [
     ...v.add,
     ...v.store2,
   ]),
+  combineHalfFn(),
+  toHalfFn(),
 ];
 
+/** A float16 bit pattern at (pointer local) + j + `off` → its float32 value via the table at local `table`, widened. */
+const half = (ptr: number, j: number, table: number, off: number) => [
+  ...op.get(ptr),
+  ...op.get(j),
+  ...op.iadd,
+  0x2f,
+  1,
+  ...uleb(off),
+  ...op.i32(2),
+  ...op.ishl,
+  ...op.get(table),
+  ...op.iadd,
+  ...op.f32Load,
+  ...op.promote,
+];
+
+/**
+ * combineHalf(den, x, c, u, table, n; σ, cfg): `combine` with eps as float16 bits (c, u), read
+ * through the float16 → float32 table (`halfTableFor`, copied into the arena).
+ */
+function combineHalfFn(): KernelFn {
+  const [den, x, c, u, table, n, sigma, cfg, i, j, eu, vs, vc] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const pair = (ptr: number) => [
+    ...half(ptr, j, table, 0),
+    ...v.splat,
+    ...half(ptr, j, table, 2),
+    ...op.simd(0x22, 1), // f64x2.replace_lane 1
+  ];
+  return {
+    name: 'combineHalf',
+    params: [I32, I32, I32, I32, I32, I32, F64, F64],
+    results: [],
+    locals: [I32, I32, V128, V128, V128],
+    body: [
+      ...op.get(sigma),
+      ...v.splat,
+      ...op.set(vs),
+      ...op.get(cfg),
+      ...v.splat,
+      ...op.set(vc),
+      ...op.i32(0),
+      ...op.set(j),
+      ...loop4(
+        i,
+        n,
+        [
+          ...pair(u),
+          ...op.set(eu),
+          ...at(den, i),
+          ...ld2(x, i),
+          ...op.get(vs),
+          ...op.get(eu),
+          ...op.get(vc),
+          ...pair(c),
+          ...op.get(eu),
+          ...v.sub,
+          ...v.mul,
+          ...v.add,
+          ...v.mul,
+          ...v.sub,
+          ...v.store2,
+          ...op.get(j),
+          ...op.i32(4),
+          ...op.iadd,
+          ...op.set(j),
+        ],
+        8,
+      ),
+    ],
+  };
+}
+
+/**
+ * toHalf(src, dst, n, start) → the byte offset it stopped at: float32 → float16 bits four at a
+ * time from byte `start` of src (n bytes, a multiple of 16), by `toHalfInto`'s round to nearest
+ * even for values in the normal half range. It stops at the first four holding a value outside
+ * that range (0, subnormal, overflow, NaN) and returns their offset, for `toHalfBits` to convert;
+ * n when done.
+ */
+function toHalfFn(): KernelFn {
+  const [src, dst, n, start, i, xv, m, r] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const splat = (k: number) => [...op.i32(k), ...op.simd(0x11)]; // i32x4.splat
+  const and = op.simd(0x4e);
+  const or = op.simd(0x50);
+  const shrU = op.simd(0xad);
+  const add = op.simd(0xae);
+  return {
+    name: 'toHalf',
+    params: [I32, I32, I32, I32],
+    results: [I32],
+    locals: [I32, V128, V128, V128],
+    body: [
+      ...op.get(start),
+      ...op.set(i),
+      ...op.block,
+      ...op.loop,
+      ...op.get(i),
+      ...op.get(n),
+      ...op.igeU,
+      ...op.brIf(1),
+      ...op.get(src),
+      ...op.get(i),
+      ...op.iadd,
+      ...op.simd(0x00, 0, 0), // v128.load
+      ...op.tee(xv),
+      ...splat(0x7fffffff),
+      ...and,
+      ...op.tee(m),
+      ...splat(0x38800000),
+      ...op.simd(0x40), // i32x4.ge_u
+      ...op.get(m),
+      ...splat(0x47800000),
+      ...op.simd(0x3a), // i32x4.lt_u
+      ...and,
+      ...op.simd(0xa3), // i32x4.all_true
+      ...op.ieqz,
+      ...op.ifVoid,
+      ...op.get(i),
+      ...op.ret,
+      ...op.end,
+      ...op.get(m),
+      ...splat(0x38000000),
+      ...op.simd(0xb1), // i32x4.sub
+      ...op.set(r),
+      // destination: dst + i/2
+      ...op.get(dst),
+      ...op.get(i),
+      ...op.i32(1),
+      ...op.ishrU,
+      ...op.iadd,
+      // sign | ((r + 0x0fff + ((r >>> 13) & 1)) >>> 13)
+      ...op.get(xv),
+      ...op.i32(16),
+      ...shrU,
+      ...splat(0x8000),
+      ...and,
+      ...op.get(r),
+      ...splat(0x0fff),
+      ...add,
+      ...op.get(r),
+      ...op.i32(13),
+      ...shrU,
+      ...splat(1),
+      ...and,
+      ...add,
+      ...op.i32(13),
+      ...shrU,
+      ...or,
+      ...op.tee(r),
+      ...op.get(r),
+      ...op.simd(0x86), // i16x8.narrow_i32x4_u: the four halves in the low 8 bytes
+      ...op.simd(0x5b, 3, 0, 0), // v128.store64_lane 0
+      ...op.get(i),
+      ...op.i32(16),
+      ...op.iadd,
+      ...op.set(i),
+      ...op.br(0),
+      ...op.end,
+      ...op.end,
+      ...op.get(n),
+    ],
+  };
+}
+
 interface Exports {
+  combineHalf(
+    den: number,
+    x: number,
+    c: number,
+    u: number,
+    table: number,
+    n: number,
+    sigma: number,
+    cfg: number,
+  ): void;
+  toHalf(src: number, dst: number, n: number, start: number): number;
   combine(den: number, x: number, c: number, u: number, n: number, sigma: number, cfg: number): void;
   scale(x: number, out: number, n: number, s: number): void;
   scale2(x: number, out: number, out2: number, n: number, s: number): void;
@@ -319,7 +498,7 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 let compiled: object | undefined;
 function kernelModule(): object {
-  compiled ??= new wasm.Module(moduleBytes(KERNELS));
+  compiled ??= new wasm.Module(moduleBytes(kernelFns()));
   return compiled;
 }
 
@@ -355,6 +534,20 @@ export interface StepKernels {
     a: number,
     b: number,
   ): void;
+  /** `combine` for an fp16 UNet: eps as float16 bits, read through `table` (`halfTableFor`). */
+  combineHalf(
+    den: Float32Array,
+    x: Float32Array,
+    sigma: number,
+    cfg: number,
+    c: Uint16Array,
+    u: Uint16Array,
+    at: number,
+    n: number,
+    table: Float32Array,
+  ): void;
+  /** `toHalfInto(src, dst, n)`: float32 → float16 bits. */
+  toHalf(src: Float32Array, dst: Uint16Array, n: number): void;
 }
 
 export const jsKernels: StepKernels = {
@@ -386,6 +579,15 @@ export const jsKernels: StepKernels = {
     for (let k = 0; k < x.length; k++) {
       x[k] = ratio * (x[k] as number) + coef * (a * (den[k] as number) - b * (old[k] as number));
     }
+  },
+  combineHalf(den, x, sigma, cfg, c, u, at, n, table) {
+    for (let k = 0; k < n; k++) {
+      const eu = table[u[at + k] as number] as number;
+      den[k] = (x[k] as number) - sigma * (eu + cfg * ((table[c[k] as number] as number) - eu));
+    }
+  },
+  toHalf(src, dst, n) {
+    toHalfInto(src, dst, n);
   },
 };
 
@@ -449,6 +651,52 @@ export class StepArena {
         if (mine(px, pd, po) && den.length >= n && old.length >= n)
           k.dpm2(px, pd, po, 4 * n, ratio, coef, a, b);
         else jsKernels.dpm2(x, den, old, ratio, coef, a, b);
+      },
+      combineHalf(den, x, sigma, cfg, c, u, at, n, table) {
+        const here = (a: ArrayBufferView) => a.buffer === buffer;
+        if (
+          n % 2 === 0 &&
+          here(den) &&
+          here(x) &&
+          here(c) &&
+          here(u) &&
+          here(table) &&
+          table.length === 65536 &&
+          den.length >= n &&
+          x.length >= n &&
+          c.length >= n &&
+          u.length >= at + n
+        ) {
+          k.combineHalf(
+            den.byteOffset,
+            x.byteOffset,
+            c.byteOffset,
+            u.byteOffset + 2 * at,
+            table.byteOffset,
+            4 * n,
+            sigma,
+            cfg,
+          );
+        } else jsKernels.combineHalf(den, x, sigma, cfg, c, u, at, n, table);
+      },
+      toHalf(src, dst, n) {
+        if (
+          n % 4 !== 0 ||
+          src.buffer !== buffer ||
+          dst.buffer !== buffer ||
+          src.length < n ||
+          dst.length < n
+        ) {
+          jsKernels.toHalf(src, dst, n);
+          return;
+        }
+        const end = 4 * n;
+        // the kernel stops at four values outside the normal half range: those go one by one
+        for (let at = k.toHalf(src.byteOffset, dst.byteOffset, end, 0); at < end; ) {
+          const e = at >> 2;
+          for (let q = e; q < e + 4; q++) dst[q] = toHalfBits(src[q] as number);
+          at = k.toHalf(src.byteOffset, dst.byteOffset, end, at + 16);
+        }
       },
     };
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { halfTableFor, toHalfBits } from '../../src/diffusion/model/fp16.ts';
 import { jsKernels, StepArena } from '../../src/diffusion/wasm-kernels.ts';
 
 // A latent-like spread of values: normal-ish, some large, some tiny, some exactly 0.
@@ -71,6 +72,44 @@ describe('StepArena kernels give the JS loops bit for bit', () => {
       same(x, xj);
     });
   }
+
+  it('combineHalf, eps as every kind of float16 pattern', () => {
+    const n = 4 * 32 * 32;
+    const arena = new StepArena(16 * 4 * n + 4 * 65536);
+    const table = arena.f32(65536);
+    table.set(halfTableFor());
+    const x = fill(arena.f32(n), 7);
+    const eps = arena.u16(2 * n);
+    for (let k = 0; k < eps.length; k++) eps[k] = (k * 40503 + 17) & 0xffff;
+    const den = arena.f32(n);
+    const denj = new Float32Array(n);
+    for (const [sigma, cfg] of [
+      [14.6, 7],
+      [0.03, 2.5],
+    ] as const) {
+      arena.kernels.combineHalf(den, x, sigma, cfg, eps, eps, n, n, table);
+      jsKernels.combineHalf(denj, Float32Array.from(x), sigma, cfg, eps, eps, n, n, halfTableFor());
+      same(den, denj);
+    }
+  });
+
+  it('toHalf gives toHalfBits for every value: normal, 0, subnormal, overflow, inf, NaN', () => {
+    const n = 4 * 64 * 64;
+    const arena = new StepArena(8 * n);
+    const src = fill(arena.f32(n), 9);
+    const specials = [0, -0, 1e-5, -3e-7, 6.1e-5, 65504, 65520, 1e6, -1e9, Infinity, -Infinity, Number.NaN];
+    specials.forEach((v, q) => {
+      src[100 + 7 * q] = v;
+    });
+    // a run of small values, and the very last element out of range
+    for (let q = 500; q < 530; q++) src[q] = (q - 515) * 1e-6;
+    src[n - 1] = 0;
+    const dst = arena.u16(n);
+    expect(arena.holds(src) && arena.holds(dst)).toBe(true);
+    arena.kernels.toHalf(src, dst, n);
+    const want = Uint16Array.from(src, (v) => toHalfBits(v));
+    expect(dst.findIndex((h, k) => h !== want[k])).toBe(-1);
+  });
 
   it('arrays outside the arena, or of odd length, go through the JS loops', () => {
     const arena = new StepArena(1024);
