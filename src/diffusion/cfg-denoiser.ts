@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Conditioning } from './conditioning.ts';
 import { floatTensor } from './model/float-tensor.ts';
-import { halfTableFor, roundToHalf, toHalfBits } from './model/fp16.ts';
+import { roundToHalf, toHalfBits } from './model/fp16.ts';
 import type { SdModel } from './model/sd-model.ts';
 import type { Denoiser } from './samplers.ts';
 import type { DiscreteSchedule } from './schedule.ts';
@@ -126,18 +126,12 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): CfgDenoiser {
   const rows = batched ? 2 : 1;
   // the UNet's input and output, the two denoised buffers and the latent: sized once per pass
   const arena = new StepArena(
-    unetIoBytes(o, rows) +
-      (batched ? 0 : unetIoBytes(o, 1)) +
-      3 * StepArena.bytesF32(numel) +
-      (half ? StepArena.bytesF32(65536) : 0),
+    unetIoBytes(o, rows) + (batched ? 0 : unetIoBytes(o, 1)) + 3 * StepArena.bytesF32(numel),
   );
   const kernels = arena.kernels;
   const io = unetIo(o, rows, arena);
   const ioUncond = batched ? undefined : unetIo(o, 1, arena);
-  // an fp16 UNet's eps is read through this table inside the CFG loop, never converted apart
-  // (a copy in the arena, for the kernel to reach)
-  const table = half ? arena.f32(65536) : undefined;
-  table?.set(halfTableFor());
+
   // two output buffers used in turn: a multistep sampler keeps the previous step's result
   const outputs = [arena.f32(numel), arena.f32(numel)];
   let latent: Float32Array | undefined;
@@ -200,7 +194,8 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): CfgDenoiser {
     const den = outputs[turn] as Float32Array;
     turn ^= 1;
     // den_u + cfg·(den_c − den_u) with den = x − σ·eps  ⇒  x − σ·(eps_u + cfg·(eps_c − eps_u))
-    if (table) {
+    // an fp16 UNet's eps is read as float16 inside the CFG loop, never converted apart
+    if (half) {
       kernels.combineHalf(
         den,
         x,
@@ -210,7 +205,6 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): CfgDenoiser {
         uncondOut as Uint16Array,
         uncondAt,
         numel,
-        table,
       );
     } else {
       kernels.combine(

@@ -14,7 +14,7 @@
  * arrays) goes through the JS loops, which stay the reference.
  */
 
-import { toHalfBits, toHalfInto } from './model/fp16.ts';
+import { halfTableFor, toHalfBits, toHalfInto } from './model/fp16.ts';
 
 // ——— a minimal WebAssembly emitter (one imported memory, i32 / f64 parameters) ———
 
@@ -292,39 +292,101 @@ const kernelFns = (): KernelFn[] => [
   toHalfFn(),
 ];
 
-/** A float16 bit pattern at (pointer local) + j + `off` → its float32 value via the table at local `table`, widened. */
-const half = (ptr: number, j: number, table: number, off: number) => [
+/** f32.const */
+const f32c = (value: number) => [0x43, ...new Uint8Array(Float32Array.of(value).buffer)];
+
+/**
+ * Four float16 bit patterns at (pointer local) + j → f32x4 of their values: the bits moved into a
+ * float32's place and scaled by 2^112 (exact, subnormals included), inf and NaN given the float32
+ * exponent; the same values as `fromHalfBits` and its table. `k` holds the splatted constants.
+ */
+const half4 = (ptr: number, j: number, bits: number, k: HalfConsts) => [
   ...op.get(ptr),
   ...op.get(j),
   ...op.iadd,
-  0x2f,
-  1,
-  ...uleb(off),
-  ...op.i32(2),
-  ...op.ishl,
-  ...op.get(table),
-  ...op.iadd,
-  ...op.f32Load,
-  ...op.promote,
+  ...op.simd(0x5d, 3, 0), // v128.load64_zero
+  ...op.simd(0xa9), // i32x4.extend_low_i16x8_u
+  ...op.set(bits),
+  // (bits & 0x7fff) << 13, as float32, × 2^112
+  ...op.get(bits),
+  ...op.get(k.mag),
+  ...op.simd(0x4e),
+  ...op.i32(13),
+  ...op.simd(0xab), // i32x4.shl
+  ...op.get(k.scale),
+  ...op.simd(0xe6), // f32x4.mul
+  // | 0x7f800000 where the half's exponent is all ones (inf, NaN)
+  ...op.get(bits),
+  ...op.get(k.exp),
+  ...op.simd(0x4e),
+  ...op.get(k.exp),
+  ...op.simd(0x37), // i32x4.eq
+  ...op.get(k.inf),
+  ...op.simd(0x4e),
+  ...op.simd(0x50),
+  // | sign << 16
+  ...op.get(bits),
+  ...op.get(k.sign),
+  ...op.simd(0x4e),
+  ...op.i32(16),
+  ...op.simd(0xab),
+  ...op.simd(0x50),
 ];
 
-/**
- * combineHalf(den, x, c, u, table, n; σ, cfg): `combine` with eps as float16 bits (c, u), read
- * through the float16 → float32 table (`halfTableFor`, copied into the arena).
- */
+interface HalfConsts {
+  mag: number;
+  exp: number;
+  inf: number;
+  sign: number;
+  scale: number;
+}
+
+/** The low two lanes of the f32x4 in `local`, widened: f64x2. */
+const lowPair = (local: number) => [...op.get(local), ...op.simd(0x5f)];
+/** Its high two lanes moved low (i8x16.shuffle), then widened. */
+const highPair = (local: number) => [
+  ...op.get(local),
+  ...op.get(local),
+  ...op.simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15),
+  ...op.simd(0x5f),
+];
+
+/** combineHalf(den, x, c, u, n; σ, cfg): `combine` with eps as float16 bits (c, u), n a multiple of 16. */
 function combineHalfFn(): KernelFn {
-  const [den, x, c, u, table, n, sigma, cfg, i, j, eu, vs, vc] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
-  const pair = (ptr: number) => [
-    ...half(ptr, j, table, 0),
-    ...v.splat,
-    ...half(ptr, j, table, 2),
-    ...op.simd(0x22, 1), // f64x2.replace_lane 1
+  // locals 7… : i, j, eu, vs, vc, bits, cu, cc, (15 unused), addr, then the constants
+  const [den, x, c, u, n, sigma, cfg, i, j, eu, vs, vc, bits, cu, cc, addr] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16,
+  ];
+  const k: HalfConsts = { mag: 17, exp: 18, inf: 19, sign: 20, scale: 21 };
+  const splatI = (value: number, local: number) => [...op.i32(value), ...op.simd(0x11), ...op.set(local)];
+  // one pair: den[pair] = x − σ·(eu + cfg·(ec − eu)), eu / ec from `pick` of cu / cc
+  const pairAt = (pick: (local: number) => number[]) => [
+    ...pick(cu),
+    ...op.set(eu),
+    ...op.get(den),
+    ...op.get(addr),
+    ...op.iadd,
+    ...op.get(x),
+    ...op.get(addr),
+    ...op.iadd,
+    ...v.load2,
+    ...op.get(vs),
+    ...op.get(eu),
+    ...op.get(vc),
+    ...pick(cc),
+    ...op.get(eu),
+    ...v.sub,
+    ...v.mul,
+    ...v.add,
+    ...v.mul,
+    ...v.sub,
+    ...v.store2,
   ];
   return {
     name: 'combineHalf',
-    params: [I32, I32, I32, I32, I32, I32, F64, F64],
+    params: [I32, I32, I32, I32, I32, F64, F64],
     results: [],
-    locals: [I32, I32, V128, V128, V128],
+    locals: [I32, I32, V128, V128, V128, V128, V128, V128, I32, I32, V128, V128, V128, V128, V128],
     body: [
       ...op.get(sigma),
       ...v.splat,
@@ -332,33 +394,37 @@ function combineHalfFn(): KernelFn {
       ...op.get(cfg),
       ...v.splat,
       ...op.set(vc),
+      ...splatI(0x7fff, k.mag),
+      ...splatI(0x7c00, k.exp),
+      ...splatI(0x7f800000, k.inf),
+      ...splatI(0x8000, k.sign),
+      ...f32c(2 ** 112),
+      ...op.simd(0x13), // f32x4.splat
+      ...op.set(k.scale),
       ...op.i32(0),
       ...op.set(j),
       ...loop4(
         i,
         n,
         [
-          ...pair(u),
-          ...op.set(eu),
-          ...at(den, i),
-          ...ld2(x, i),
-          ...op.get(vs),
-          ...op.get(eu),
-          ...op.get(vc),
-          ...pair(c),
-          ...op.get(eu),
-          ...v.sub,
-          ...v.mul,
-          ...v.add,
-          ...v.mul,
-          ...v.sub,
-          ...v.store2,
+          ...half4(u, j, bits, k),
+          ...op.set(cu),
+          ...half4(c, j, bits, k),
+          ...op.set(cc),
+          ...op.get(i),
+          ...op.set(addr),
+          ...pairAt(lowPair),
+          ...op.get(i),
+          ...op.i32(8),
+          ...op.iadd,
+          ...op.set(addr),
+          ...pairAt(highPair),
           ...op.get(j),
-          ...op.i32(4),
+          ...op.i32(8),
           ...op.iadd,
           ...op.set(j),
         ],
-        8,
+        16,
       ),
     ],
   };
@@ -373,7 +439,10 @@ function combineHalfFn(): KernelFn {
  */
 function toHalfFn(): KernelFn {
   const [src, dst, n, start, i, xv, m, r] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const splat = (k: number) => [...op.i32(k), ...op.simd(0x11)]; // i32x4.splat
+  // the constants, splatted once into locals 8… (V8 does not hoist a splat out of the loop)
+  const CONSTS = [0x7fffffff, 0x38800000, 0x47800000, 0x38000000, 0x8000, 0x0fff, 1];
+  const splat = (k: number) => op.get(8 + CONSTS.indexOf(k));
+  const splatAll = CONSTS.flatMap((k, q) => [...op.i32(k), ...op.simd(0x11), ...op.set(8 + q)]);
   const and = op.simd(0x4e);
   const or = op.simd(0x50);
   const shrU = op.simd(0xad);
@@ -382,8 +451,9 @@ function toHalfFn(): KernelFn {
     name: 'toHalf',
     params: [I32, I32, I32, I32],
     results: [I32],
-    locals: [I32, V128, V128, V128],
+    locals: [I32, V128, V128, V128, ...CONSTS.map(() => V128)],
     body: [
+      ...splatAll,
       ...op.get(start),
       ...op.set(i),
       ...op.block,
@@ -457,16 +527,7 @@ function toHalfFn(): KernelFn {
 }
 
 interface Exports {
-  combineHalf(
-    den: number,
-    x: number,
-    c: number,
-    u: number,
-    table: number,
-    n: number,
-    sigma: number,
-    cfg: number,
-  ): void;
+  combineHalf(den: number, x: number, c: number, u: number, n: number, sigma: number, cfg: number): void;
   toHalf(src: number, dst: number, n: number, start: number): number;
   combine(den: number, x: number, c: number, u: number, n: number, sigma: number, cfg: number): void;
   scale(x: number, out: number, n: number, s: number): void;
@@ -534,7 +595,7 @@ export interface StepKernels {
     a: number,
     b: number,
   ): void;
-  /** `combine` for an fp16 UNet: eps as float16 bits, read through `table` (`halfTableFor`). */
+  /** `combine` for an fp16 UNet: eps as float16 bits (read through `halfTableFor`'s table). */
   combineHalf(
     den: Float32Array,
     x: Float32Array,
@@ -544,7 +605,6 @@ export interface StepKernels {
     u: Uint16Array,
     at: number,
     n: number,
-    table: Float32Array,
   ): void;
   /** `toHalfInto(src, dst, n)`: float32 → float16 bits. */
   toHalf(src: Float32Array, dst: Uint16Array, n: number): void;
@@ -580,7 +640,8 @@ export const jsKernels: StepKernels = {
       x[k] = ratio * (x[k] as number) + coef * (a * (den[k] as number) - b * (old[k] as number));
     }
   },
-  combineHalf(den, x, sigma, cfg, c, u, at, n, table) {
+  combineHalf(den, x, sigma, cfg, c, u, at, n) {
+    const table = halfTableFor();
     for (let k = 0; k < n; k++) {
       const eu = table[u[at + k] as number] as number;
       den[k] = (x[k] as number) - sigma * (eu + cfg * ((table[c[k] as number] as number) - eu));
@@ -652,32 +713,21 @@ export class StepArena {
           k.dpm2(px, pd, po, 4 * n, ratio, coef, a, b);
         else jsKernels.dpm2(x, den, old, ratio, coef, a, b);
       },
-      combineHalf(den, x, sigma, cfg, c, u, at, n, table) {
+      combineHalf(den, x, sigma, cfg, c, u, at, n) {
         const here = (a: ArrayBufferView) => a.buffer === buffer;
         if (
-          n % 2 === 0 &&
+          n % 4 === 0 &&
           here(den) &&
           here(x) &&
           here(c) &&
           here(u) &&
-          here(table) &&
-          table.length === 65536 &&
           den.length >= n &&
           x.length >= n &&
           c.length >= n &&
           u.length >= at + n
         ) {
-          k.combineHalf(
-            den.byteOffset,
-            x.byteOffset,
-            c.byteOffset,
-            u.byteOffset + 2 * at,
-            table.byteOffset,
-            4 * n,
-            sigma,
-            cfg,
-          );
-        } else jsKernels.combineHalf(den, x, sigma, cfg, c, u, at, n, table);
+          k.combineHalf(den.byteOffset, x.byteOffset, c.byteOffset, u.byteOffset + 2 * at, 4 * n, sigma, cfg);
+        } else jsKernels.combineHalf(den, x, sigma, cfg, c, u, at, n);
       },
       toHalf(src, dst, n) {
         if (
