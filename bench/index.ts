@@ -13,7 +13,7 @@ import { runFull } from './full.ts';
 import { measureThroughput, type ThroughputResult } from './job-throughput.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePng } from './png.ts';
-import { progress, progressDone } from './progress.ts';
+import { progressDone } from './progress.ts';
 import { overheadTable, summarize } from './summary.ts';
 
 const { values: flags } = parseArgs({

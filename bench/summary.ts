@@ -51,7 +51,6 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
     });
   }
   sections.push(overheadSection(run.overhead));
-  const ours = run.png.find((p) => p.ours);
   sections.push({
     title: 'PNG encode, 1024×1024 photo-like RGB (sharp, adaptive filtering off), ms',
     rows: run.png.map((p) => ({
