@@ -1,4 +1,4 @@
-// `npm run bench [-- --full] [-- --torch] [-- --session-options]`: our overhead per step, the
+// `npm run bench [-- --full] [-- --torch] [-- --session-options] [-- --only overhead]`: our overhead per step, the
 // stages of a 512→1024 job, PNG encode, the engine's event loop and memory, the job service's
 // throughput; with --full the full-size model, with --torch the side by side with PyTorch and
 // onnxruntime-python. Prints a table and writes bench/results.json (see README "Benchmarks").
@@ -13,8 +13,8 @@ import { runFull } from './full.ts';
 import { measureThroughput, type ThroughputResult } from './job-throughput.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePng } from './png.ts';
-import { progress, progressDone } from './progress.ts';
-import { summarize } from './summary.ts';
+import { progressDone } from './progress.ts';
+import { overheadTable, summarize } from './summary.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -39,6 +39,9 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: path.join(import.meta.dirname, 'results.json') },
     // print the table of an earlier results.json again, measuring nothing
     from: { type: 'string' },
+    // `overhead`: only our per-step overhead (its table; nothing written); --overhead-jobs: jobs timed
+    only: { type: 'string' },
+    'overhead-jobs': { type: 'string', default: '3' },
   },
   strict: true,
 });
@@ -61,9 +64,21 @@ if (flags.from) {
   process.exit(0);
 }
 
+if (flags.only !== undefined && flags.only !== 'overhead') {
+  console.error(`--only: the one part that runs alone is "overhead" (got "${flags.only}")`);
+  process.exit(2);
+}
+
 const started = new Date();
 const load0 = loadavg();
-const overhead = await measureOverhead(3);
+const overhead = await measureOverhead(Number(flags['overhead-jobs']));
+if (flags.only === 'overhead') {
+  progressDone();
+  console.log(overheadTable(overhead));
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  console.log(`\nload average: start ${load(load0)}, end ${load(loadavg())}`);
+  process.exit(0);
+}
 const png = await measurePng();
 const engine = await measureEngineLoop(Number(flags['engine-jobs']));
 const jobService: (ThroughputResult | { database: string; skipped: string })[] = [];

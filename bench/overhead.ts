@@ -9,6 +9,8 @@ import { instrument, runStages, type StageTimings } from './stages.ts';
 export interface OverheadResult {
   dtype: 'fp32' | 'fp16';
   previewEvery: number;
+  /** How many jobs were timed (after a warm-up job). */
+  jobs?: number;
   /** µs per step, the median step of the measured jobs. */
   base64: number;
   hires128: number;
@@ -45,6 +47,7 @@ export async function measureOverhead(jobs: number): Promise<OverheadResult[]> {
         out.push({
           dtype,
           previewEvery,
+          jobs,
           base64: median(runs.flatMap((r) => r.base.perStepUs)),
           hires128: median(runs.flatMap((r) => r.hires.perStepUs)),
           minBase64: Math.min(...runs.flatMap((r) => r.base.perStepUs)),

@@ -7,10 +7,11 @@
 import * as ort from 'onnxruntime-node';
 import type { Conditioning } from './conditioning.ts';
 import { floatTensor } from './model/float-tensor.ts';
-import { halfTableFor, roundToHalf, toHalfBits, toHalfInto } from './model/fp16.ts';
+import { roundToHalf, toHalfBits } from './model/fp16.ts';
 import type { SdModel } from './model/sd-model.ts';
 import type { Denoiser } from './samplers.ts';
 import type { DiscreteSchedule } from './schedule.ts';
+import { StepArena, type StepKernels } from './wasm-kernels.ts';
 
 /**
  * How the float timestep reaches a float32 UNet. A1111 casts t to the UNet's dtype, fp16 by
@@ -47,14 +48,23 @@ interface UnetIo {
   outTensor: ort.Tensor;
 }
 
-function unetIo(o: CfgDenoiserOptions, rows: number): UnetIo {
+/** The arena bytes `unetIo` takes. */
+function unetIoBytes(o: CfgDenoiserOptions, rows: number): number {
+  const [c, h, w] = o.shape;
+  const n = rows * c * h * w;
+  return o.model.unet.sampleType === 'float16'
+    ? StepArena.bytesF32(c * h * w) + 2 * StepArena.bytesU16(n)
+    : 2 * StepArena.bytesF32(n);
+}
+
+function unetIo(o: CfgDenoiserOptions, rows: number, arena: StepArena): UnetIo {
   const { unet } = o.model;
   const [c, h, w] = o.shape;
   const dims = [rows, c, h, w];
   const n = rows * c * h * w;
   const half = unet.sampleType === 'float16';
-  const sample = new Float32Array(half ? c * h * w : n);
-  const sampleHalf = half ? new Uint16Array(n) : undefined;
+  const sample = arena.f32(half ? c * h * w : n);
+  const sampleHalf = half ? arena.u16(n) : undefined;
   const tDims = unet.timestepRank === 0 ? [] : [1];
   const timestepValue =
     unet.timestepType === 'int64'
@@ -62,7 +72,7 @@ function unetIo(o: CfgDenoiserOptions, rows: number): UnetIo {
       : unet.timestepType === 'float16'
         ? new Uint16Array(1)
         : new Float32Array(1);
-  const out = half ? new Uint16Array(n) : new Float32Array(n);
+  const out = half ? arena.u16(n) : arena.f32(n);
   return {
     sample,
     sampleHalf,
@@ -78,62 +88,26 @@ function unetIo(o: CfgDenoiserOptions, rows: number): UnetIo {
 
 // The per-step loops live at module level, not in the per-pass closure: V8 then optimises them
 // once for the process instead of once per pass (a fresh closure starts cold, costing the first
-// steps of every pass several times their warm time).
+// steps of every pass several times their warm time). The fp32 ones are WebAssembly kernels
+// (wasm-kernels.ts) over the pass's arena.
 
-/** out[k] = out[k + n] = x[k]·s for k < n (both CFG rows); `copies` 1 fills the first row only. */
-function scaleRows(x: Float32Array, s: number, out: Float32Array, n: number, copies: number): void {
-  if (copies === 2) {
-    for (let k = 0; k < n; k++) {
-      const v = (x[k] as number) * s;
-      out[k] = v;
-      out[k + n] = v;
-    }
-  } else {
-    for (let k = 0; k < n; k++) out[k] = (x[k] as number) * s;
-  }
+/**
+ * The denoiser of one pass, and where its step buffers live: `adopt` puts the pass's latent in
+ * the same arena, so that the sampler's update (through `kernels`) runs in WebAssembly too.
+ */
+export interface CfgDenoiser extends Denoiser {
+  kernels: StepKernels;
+  /** A copy of `x` in the arena, for the sampler to update in place (one per pass). */
+  adopt(x: Float32Array): Float32Array;
 }
 
-/** den = x − σ·(eps_u + cfg·(eps_c − eps_u)), eps_c = c[0..n), eps_u = u[at..at+n). */
-function combine(
-  den: Float32Array,
-  x: Float32Array,
-  sigma: number,
-  cfg: number,
-  c: Float32Array,
-  u: Float32Array,
-  at: number,
-  n: number,
-): void {
-  for (let k = 0; k < n; k++) {
-    const eu = u[at + k] as number;
-    den[k] = (x[k] as number) - sigma * (eu + cfg * ((c[k] as number) - eu));
-  }
-}
-
-/** `combine` for an fp16 UNet: eps read as float16 bits through `table`. */
-function combineHalf(
-  den: Float32Array,
-  x: Float32Array,
-  sigma: number,
-  cfg: number,
-  c: Uint16Array,
-  u: Uint16Array,
-  at: number,
-  n: number,
-  table: Float32Array,
-): void {
-  for (let k = 0; k < n; k++) {
-    const eu = table[u[at + k] as number] as number;
-    den[k] = (x[k] as number) - sigma * (eu + cfg * ((table[c[k] as number] as number) - eu));
-  }
-}
-
-export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
+export function createCfgDenoiser(o: CfgDenoiserOptions): CfgDenoiser {
   const { unet } = o.model;
   const [c, h, w] = o.shape;
   const numel = c * h * w;
   const cfg = o.cfg;
   const batched = o.cond.chunks === o.uncond.chunks;
+  const half = unet.sampleType === 'float16';
   const ctxTensor = (data: Float32Array, rows: number, tokens: number) =>
     floatTensor(unet.contextType, data, [rows, tokens, o.cond.hidden]);
 
@@ -150,12 +124,17 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
   const ctxUncond = batched ? undefined : ctxTensor(o.uncond.data, 1, o.uncond.data.length / o.uncond.hidden);
   // batched: one call of two rows (cond, uncond); else one call per row, each with its own buffers
   const rows = batched ? 2 : 1;
-  const io = unetIo(o, rows);
-  const ioUncond = batched ? undefined : unetIo(o, 1);
-  // an fp16 UNet's eps is read through this table inside the CFG loop, never converted apart
-  const table = unet.sampleType === 'float16' ? halfTableFor() : undefined;
+  // the UNet's input and output, the two denoised buffers and the latent: sized once per pass
+  const arena = new StepArena(
+    unetIoBytes(o, rows) + (batched ? 0 : unetIoBytes(o, 1)) + 3 * StepArena.bytesF32(numel),
+  );
+  const kernels = arena.kernels;
+  const io = unetIo(o, rows, arena);
+  const ioUncond = batched ? undefined : unetIo(o, 1, arena);
+
   // two output buffers used in turn: a multistep sampler keeps the previous step's result
-  const outputs = [new Float32Array(numel), new Float32Array(numel)];
+  const outputs = [arena.f32(numel), arena.f32(numel)];
+  let latent: Float32Array | undefined;
   let turn = 0;
 
   const setTimestep = (target: UnetIo, sigma: number) => {
@@ -174,11 +153,11 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
   /** x·c_in into every row of `target`'s input. */
   const setSample = (target: UnetIo, x: Float32Array, cIn: number, copies: number) => {
     if (target.sampleHalf) {
-      scaleRows(x, cIn, target.sample, numel, 1);
-      toHalfInto(target.sample, target.sampleHalf, numel);
+      kernels.scaleRows(x, cIn, target.sample, numel, 1);
+      kernels.toHalf(target.sample, target.sampleHalf, numel);
       if (copies === 2) target.sampleHalf.copyWithin(numel, 0, numel);
     } else {
-      scaleRows(x, cIn, target.sample, numel, copies);
+      kernels.scaleRows(x, cIn, target.sample, numel, copies);
     }
   };
 
@@ -190,7 +169,7 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
     );
   };
 
-  return async (x, sigma) => {
+  const denoise: Denoiser = async (x, sigma) => {
     const cIn = 1 / Math.sqrt(sigma * sigma + 1);
     // eps rows: cond at [0, numel) of condOut, uncond at [uncondAt, uncondAt + numel) of uncondOut
     let condOut: Float32Array | Uint16Array;
@@ -215,8 +194,9 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
     const den = outputs[turn] as Float32Array;
     turn ^= 1;
     // den_u + cfg·(den_c − den_u) with den = x − σ·eps  ⇒  x − σ·(eps_u + cfg·(eps_c − eps_u))
-    if (table) {
-      combineHalf(
+    // an fp16 UNet's eps is read as float16 inside the CFG loop, never converted apart
+    if (half) {
+      kernels.combineHalf(
         den,
         x,
         sigma,
@@ -225,11 +205,28 @@ export function createCfgDenoiser(o: CfgDenoiserOptions): Denoiser {
         uncondOut as Uint16Array,
         uncondAt,
         numel,
-        table,
       );
     } else {
-      combine(den, x, sigma, cfg, condOut as Float32Array, uncondOut as Float32Array, uncondAt, numel);
+      kernels.combine(
+        den,
+        x,
+        sigma,
+        cfg,
+        condOut as Float32Array,
+        uncondOut as Float32Array,
+        uncondAt,
+        numel,
+      );
     }
     return den;
   };
+  return Object.assign(denoise, {
+    kernels,
+    adopt(x: Float32Array): Float32Array {
+      if (x.length !== numel) throw new RangeError(`adopt: a latent of ${x.length} floats, not ${numel}`);
+      latent ??= arena.f32(numel);
+      latent.set(x);
+      return latent;
+    },
+  });
 }

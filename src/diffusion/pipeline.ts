@@ -134,8 +134,10 @@ export class Pipeline {
     // not hold up the next step: the sampler goes on while it encodes. The latent is read
     // synchronously when the preview starts, so its buffer may be reused at once.
     let delivered = Promise.resolve();
-    const sampled = fn(x, {
+    // the sampler updates the latent in the denoiser's arena (WebAssembly loops); x gets the result
+    const sampled = fn(model.adopt(x), {
       model,
+      kernels: model.kernels,
       sigmas,
       noise: () => rng.next(),
       onStep: (i, _x, denoised) => {
@@ -157,7 +159,8 @@ export class Pipeline {
       throw err;
     });
     await delivered;
-    return result;
+    x.set(result);
+    return x;
   }
 
   /** The first pass: the seed's noise × σ_max, sampled to a latent of (4, H/8, W/8). */

@@ -5,6 +5,7 @@
  */
 import { SD1_TIMESTEPS } from './schedule.ts';
 import type { ResolvedScheduler, Scheduler } from './sigmas.ts';
+import { jsKernels, type StepKernels } from './wasm-kernels.ts';
 
 /** D(x; σ): the CFG-combined denoised latent (x0 estimate). */
 export type Denoiser = (x: Float32Array, sigma: number, step: number) => Promise<Float32Array>;
@@ -17,20 +18,23 @@ export interface SamplerRun {
   noise: () => Float32Array;
   /** Called after each step with the step index (0-based) and the current x. */
   onStep?: (step: number, x: Float32Array, denoised: Float32Array) => void | Promise<void>;
+  /**
+   * The loops of an update (default: the JS ones). A pass hands in its arena's, which run in
+   * WebAssembly over the arrays held there and give the same bits.
+   */
+  kernels?: StepKernels;
 }
 
 export type SamplerFn = (x: Float32Array, run: SamplerRun) => Promise<Float32Array>;
 
 /** `sample_euler` with s_churn = 0. (k-diffusion also draws one unused noise per step; A1111
  * never reads that stream again for Euler, so skipping the draw changes nothing.) */
-export const sampleEuler: SamplerFn = async (x, { model, sigmas, onStep }) => {
+export const sampleEuler: SamplerFn = async (x, { model, sigmas, onStep, kernels = jsKernels }) => {
   for (let i = 0; i < sigmas.length - 1; i++) {
     const s = sigmas[i] as number;
     const sNext = sigmas[i + 1] as number;
     const den = await model(x, s, i);
-    const dt = sNext - s;
-    for (let k = 0; k < x.length; k++)
-      x[k] = (x[k] as number) + (((x[k] as number) - (den[k] as number)) / s) * dt;
+    kernels.euler(x, den, s, sNext - s);
     await onStep?.(i, x, den);
   }
   return x;
@@ -51,15 +55,16 @@ export function ancestralStep(
 }
 
 /** `sample_euler_ancestral`, eta 1, s_noise 1. */
-export const sampleEulerAncestral: SamplerFn = async (x, { model, sigmas, noise, onStep }) => {
+export const sampleEulerAncestral: SamplerFn = async (
+  x,
+  { model, sigmas, noise, onStep, kernels = jsKernels },
+) => {
   for (let i = 0; i < sigmas.length - 1; i++) {
     const s = sigmas[i] as number;
     const sNext = sigmas[i + 1] as number;
     const den = await model(x, s, i);
     const { sigmaDown, sigmaUp } = ancestralStep(s, sNext);
-    const dt = sigmaDown - s;
-    for (let k = 0; k < x.length; k++)
-      x[k] = (x[k] as number) + (((x[k] as number) - (den[k] as number)) / s) * dt;
+    kernels.euler(x, den, s, sigmaDown - s);
     if (sNext > 0) {
       const n = noise();
       for (let k = 0; k < x.length; k++) x[k] = (x[k] as number) + (n[k] as number) * sigmaUp;
@@ -70,7 +75,7 @@ export const sampleEulerAncestral: SamplerFn = async (x, { model, sigmas, noise,
 };
 
 /** `sample_dpmpp_2m`: second-order multistep in log-σ time (t = −ln σ). */
-export const sampleDpmpp2m: SamplerFn = async (x, { model, sigmas, onStep }) => {
+export const sampleDpmpp2m: SamplerFn = async (x, { model, sigmas, onStep, kernels = jsKernels }) => {
   let old: Float32Array | undefined;
   for (let i = 0; i < sigmas.length - 1; i++) {
     const s = sigmas[i] as number;
@@ -85,14 +90,10 @@ export const sampleDpmpp2m: SamplerFn = async (x, { model, sigmas, onStep }) => 
       const ratio = sNext / s;
       const coef = -Math.expm1(-h);
       if (old === undefined) {
-        for (let k = 0; k < x.length; k++) x[k] = ratio * (x[k] as number) + coef * (den[k] as number);
+        kernels.dpm1(x, den, ratio, coef);
       } else {
         const r = (t + Math.log(sigmas[i - 1] as number)) / h;
-        const a = 1 + 1 / (2 * r);
-        const b = 1 / (2 * r);
-        for (let k = 0; k < x.length; k++) {
-          x[k] = ratio * (x[k] as number) + coef * (a * (den[k] as number) - b * (old[k] as number));
-        }
+        kernels.dpm2(x, den, old, ratio, coef, 1 + 1 / (2 * r), 1 / (2 * r));
       }
     }
     old = den;
