@@ -16,7 +16,9 @@ const settings = {
   previewEvery: 0,
   timestepRounding: 'fp16' as const,
 };
-beforeAll(() => writeTinyModel(modelDir, { layout: 'diffusers' }));
+// a UNet call that takes real time (a 300×300 MatMul chain): the long job's 150 steps then
+// outlast the short job's fixed costs (text encoder, VAE, PNG) however fast our own step code is
+beforeAll(() => writeTinyModel(modelDir, { layout: 'diffusers', unetWork: 300 }));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const request = (steps: number): GenerationRequest => ({
