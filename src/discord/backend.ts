@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/client.ts';
 import { type JobRow, jobs } from '../db/schema.ts';
 import { jobCost } from '../jobs/cost.ts';
+import { answered, databaseUnavailable, NoAnswerError } from '../jobs/db-deadline.ts';
 import { getJob } from '../jobs/job-store.ts';
 import { queueState } from '../jobs/pg-queue.ts';
 import {
@@ -61,6 +62,21 @@ function infoOf(row: JobRow): JobInfo {
  * subscribes with `onRecovered` (it logs in after the services are up), then handed over; so
  * are jobs recovery failed instead (too old, tried twice), whose owners are otherwise never told.
  */
+/**
+ * A read a command makes before it answers: Discord drops an interaction not answered in 3 s,
+ * so a database that does not answer in 2 s is refused as unavailable (a reply the member sees)
+ * instead of leaving them with "the application did not respond".
+ */
+async function beforeAck<T>(what: string, read: Promise<T>): Promise<T> {
+  try {
+    return await answered(what, read, ACK_READ_MS);
+  } catch (err) {
+    if (err instanceof NoAnswerError) throw databaseUnavailable(err);
+    throw err;
+  }
+}
+const ACK_READ_MS = 2_000;
+
 export function createBackend(parts: BackendParts): FrontEndServices {
   const { db, jobs: service, quota } = parts;
   const listeners = new Set<(job: RecoveredJob) => void>();
@@ -110,9 +126,13 @@ export function createBackend(parts: BackendParts): FrontEndServices {
   return {
     model: parts.model,
     async guildSettings(guildId) {
-      return effectiveSettings(parts.config, await loadGuildSettings(db, guildId));
+      return effectiveSettings(
+        parts.config,
+        await beforeAck('reading the server settings', loadGuildSettings(db, guildId)),
+      );
     },
-    storedGuildSettings: (guildId) => loadGuildSettings(db, guildId),
+    storedGuildSettings: (guildId) =>
+      beforeAck('reading the server settings', loadGuildSettings(db, guildId)),
     updateGuildSettings: (guildId, change, by) => updateGuildSettings(db, guildId, change, by),
     cost: jobCost,
     submit(input) {

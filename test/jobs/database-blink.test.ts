@@ -3,9 +3,11 @@
 // process takes over (and runs again) a job whose process lived through the outage.
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { type Database, openDatabase } from '../../src/db/client.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import { createBackend } from '../../src/discord/backend.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
 import type { JobEvent, JobService, JobServiceLog } from '../../src/jobs/service.ts';
 import { createTestJobService } from '../support/job-service.ts';
@@ -151,6 +153,21 @@ describe('a PostgreSQL blink', () => {
     await expect(service.cancel('no-such-job', { userId: 'u1', isAdmin: false })).rejects.toMatchObject({
       code: 'unavailable',
     });
+    // a command's read before it answers (the server settings) is refused in 2 s, inside
+    // Discord's 3 s to answer, instead of leaving the member with "did not respond"
+    const backend = createBackend({
+      config: loadConfig({}),
+      db: database.db,
+      jobs: service,
+      quota: { dailyUnits: 50, resetHourUtc: 0 },
+      model: () => ({ name: 'tiny', hash: '0123456789' }),
+    });
+    const asked = Date.now();
+    await expect(backend.guildSettings('a-guild')).rejects.toMatchObject({
+      code: 'unavailable',
+      context: { service: 'database' },
+    });
+    expect(Date.now() - asked).toBeLessThan(2_900);
     pg.resume();
     const late = async () =>
       (await database.db.select().from(jobs)).filter((r) => r.request.prompt.startsWith('hung-'));
