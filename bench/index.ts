@@ -16,35 +16,56 @@ import { measurePng } from './png.ts';
 import { progressDone } from './progress.ts';
 import { overheadTable, summarize } from './summary.ts';
 
-const { values: flags } = parseArgs({
-  options: {
-    full: { type: 'boolean', default: false },
-    torch: { type: 'boolean', default: false },
-    'session-options': { type: 'boolean', default: false },
-    jobs: { type: 'string', default: '300' },
-    'engine-jobs': { type: 'string', default: '50' },
-    threads: { type: 'string', default: '2' },
-    // the full-size model's providers, e.g. cuda,cpu on a GPU machine
-    providers: { type: 'string', default: process.env.EXECUTION_PROVIDERS ?? 'cpu' },
-    checkpoint: { type: 'string', default: 'data/bench/random-sd15.safetensors' },
-    // one folder per importer version: a graph change is imported afresh
-    model: { type: 'string', default: `data/bench/sd15-fp32-v${IMPORTER_VERSION}` },
-    // more imported folders timed at 64×64 beside ours, as DIR:LABEL (e.g. an older import)
-    also: { type: 'string', multiple: true, default: [] },
-    'export-dir': { type: 'string', default: 'data/bench/torch-export' },
-    pg: {
-      type: 'string',
-      default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+/** A bad flag or file: one line and exit 2, as the CLI does, not a stack trace. */
+function usage(message: string): never {
+  console.error(`npm run bench: ${message}`);
+  process.exit(2);
+}
+
+const { values: flags } = (() => {
+  try {
+    return parseBenchArgs();
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+})();
+for (const name of ['jobs', 'engine-jobs', 'threads', 'overhead-jobs'] as const) {
+  const value = flags[name];
+  if (!/^\d{1,6}$/.test(value) || Number(value) < 1)
+    usage(`--${name} must be a whole number from 1 (got "${value}")`);
+}
+
+function parseBenchArgs() {
+  return parseArgs({
+    options: {
+      full: { type: 'boolean', default: false },
+      torch: { type: 'boolean', default: false },
+      'session-options': { type: 'boolean', default: false },
+      jobs: { type: 'string', default: '300' },
+      'engine-jobs': { type: 'string', default: '50' },
+      threads: { type: 'string', default: '2' },
+      // the full-size model's providers, e.g. cuda,cpu on a GPU machine
+      providers: { type: 'string', default: process.env.EXECUTION_PROVIDERS ?? 'cpu' },
+      checkpoint: { type: 'string', default: 'data/bench/random-sd15.safetensors' },
+      // one folder per importer version: a graph change is imported afresh
+      model: { type: 'string', default: `data/bench/sd15-fp32-v${IMPORTER_VERSION}` },
+      // more imported folders timed at 64×64 beside ours, as DIR:LABEL (e.g. an older import)
+      also: { type: 'string', multiple: true, default: [] },
+      'export-dir': { type: 'string', default: 'data/bench/torch-export' },
+      pg: {
+        type: 'string',
+        default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+      },
+      out: { type: 'string', default: path.join(import.meta.dirname, 'results.json') },
+      // print the table of an earlier results.json again, measuring nothing
+      from: { type: 'string' },
+      // `overhead`: only our per-step overhead (its table; nothing written); --overhead-jobs: jobs timed
+      only: { type: 'string' },
+      'overhead-jobs': { type: 'string', default: '3' },
     },
-    out: { type: 'string', default: path.join(import.meta.dirname, 'results.json') },
-    // print the table of an earlier results.json again, measuring nothing
-    from: { type: 'string' },
-    // `overhead`: only our per-step overhead (its table; nothing written); --overhead-jobs: jobs timed
-    only: { type: 'string' },
-    'overhead-jobs': { type: 'string', default: '3' },
-  },
-  strict: true,
-});
+    strict: true,
+  });
+}
 
 async function reachable(url: string): Promise<boolean> {
   const sql = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
@@ -59,7 +80,14 @@ async function reachable(url: string): Promise<boolean> {
 }
 
 if (flags.from) {
-  const { machine, overhead, png, engine, jobService, full } = JSON.parse(readFileSync(flags.from, 'utf8'));
+  let saved: Parameters<typeof summarize>[0];
+  try {
+    saved = JSON.parse(readFileSync(flags.from, 'utf8'));
+    if (!saved?.machine || !saved.overhead) throw new Error('not a results file of npm run bench');
+  } catch (err) {
+    usage(`--from ${flags.from}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const { machine, overhead, png, engine, jobService, full } = saved;
   console.log(summarize({ machine, overhead, png, engine, jobService, full }).table);
   process.exit(0);
 }
