@@ -237,8 +237,8 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
 
   it('a job another process took over while this one was frozen: not reported meanwhile, stopped at the next heartbeat', async () => {
     const engine = new StandInEngine();
-    // heartbeats every 100 ms; a silence of 300 ms (half the bound) already makes ownership unsure
-    const { service } = await make(engine, { heartbeatMs: 100, staleMs: 600 });
+    // heartbeats every 100 ms; ownership stays sure for 30 s (half the bound) after one
+    const { service } = await make(engine, { heartbeatMs: 100, staleMs: 60_000 });
     const a = await submit(service, 'u1', 'a');
     await engine.nextCall();
     expect(service.mayReport(a.jobId)).toBe(true);
