@@ -11,7 +11,7 @@ import { roundToHalf, toHalfBits } from './model/fp16.ts';
 import type { SdModel } from './model/sd-model.ts';
 import type { Denoiser } from './samplers.ts';
 import type { DiscreteSchedule } from './schedule.ts';
-import { StepArena, type StepKernels } from './wasm-kernels.ts';
+import { StepArena, type StepKernels } from './step-arena.ts';
 
 /**
  * How the float timestep reaches a float32 UNet. A1111 casts t to the UNet's dtype, fp16 by

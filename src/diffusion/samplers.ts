@@ -5,7 +5,7 @@
  */
 import { SD1_TIMESTEPS } from './schedule.ts';
 import type { ResolvedScheduler, Scheduler } from './sigmas.ts';
-import { jsKernels, type StepKernels } from './wasm-kernels.ts';
+import { jsKernels, type StepKernels } from './step-arena.ts';
 
 /** D(x; σ): the CFG-combined denoised latent (x0 estimate). */
 export type Denoiser = (x: Float32Array, sigma: number, step: number) => Promise<Float32Array>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toHalfBits } from '../../src/diffusion/model/fp16.ts';
-import { jsKernels, StepArena } from '../../src/diffusion/wasm-kernels.ts';
+import { jsKernels, StepArena } from '../../src/diffusion/step-arena.ts';
 
 // A latent-like spread of values: normal-ish, some large, some tiny, some exactly 0.
 function fill(a: Float32Array, seed: number): Float32Array {
