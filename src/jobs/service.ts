@@ -478,6 +478,13 @@ export class JobService {
         return false;
       }
       ended = true;
+      const run = this.running.get(h.id);
+      if (outcome.status === 'done' && run?.held === h) {
+        // the engine has answered and the outcome is written: its slot takes the next job now,
+        // while this one's usage is read and its event goes out
+        this.running.delete(h.id);
+        void this.claim();
+      }
       const job = { ...h.row, status: outcome.status, interactionToken: null } as JobRow;
       this.log.info(
         {
