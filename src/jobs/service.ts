@@ -446,8 +446,11 @@ export class JobService {
     } finally {
       // an aborted engine stops between steps: the job's slot stays taken until then
       await engineDone;
+      // a done job's slot was handed to the next job already (end): no second claim pass
+      const handedOver = this.running.get(held.id) !== r;
       this.running.delete(held.id);
-      void this.claim().then(() => this.queueMoved());
+      if (handedOver) this.queueMoved();
+      else void this.claim().then(() => this.queueMoved());
     }
   }
 
