@@ -64,17 +64,56 @@ export async function finishJob(
       timings: (extra.timings as Record<string, unknown> | undefined) ?? null,
       interactionToken: null,
     })
-    .where(
-      and(
-        eq(jobs.id, id),
-        owner === null
-          ? eq(jobs.status, 'queued')
-          : and(inArray(jobs.status, [...UNFINISHED]), eq(jobs.owner, owner)),
-      ),
-    )
+    .where(and(eq(jobs.id, id), ownedUnfinished(owner)))
     .returning({ id: jobs.id });
   return rows.length === 1;
 }
+
+/**
+ * `finishJob` to done, with the job's base latent stored by the same statement (one round trip):
+ * the latent is written only when the job was ended here.
+ */
+export async function finishJobWithLatent(
+  db: Db,
+  id: string,
+  owner: string | null,
+  extra: { timings?: object },
+  latent: Latent,
+): Promise<boolean> {
+  const data = Buffer.from(latent.data.buffer, latent.data.byteOffset, latent.data.byteLength);
+  const finished = db
+    .update(jobs)
+    .set({
+      status: 'done',
+      finishedAt: sql`now()`,
+      error: null,
+      timings: (extra.timings as Record<string, unknown> | undefined) ?? null,
+      interactionToken: null,
+    })
+    .where(and(eq(jobs.id, id), ownedUnfinished(owner)))
+    .returning({ id: jobs.id });
+  const rows = rowsOf<{ n: number | string }>(
+    await db.execute(sql`
+      with f as ${finished},
+      l as (
+        insert into job_latents (job_id, shape, data)
+        select f.id, ${JSON.stringify(latent.shape)}::jsonb, ${data}::bytea from f
+        on conflict do nothing
+      )
+      select count(*) as n from f`),
+  );
+  return Number(rows[0]?.n ?? 0) === 1;
+}
+
+/** postgres-js gives the rows, PGlite a result holding them. */
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+const ownedUnfinished = (owner: string | null) =>
+  owner === null
+    ? eq(jobs.status, 'queued')
+    : and(inArray(jobs.status, [...UNFINISHED]), eq(jobs.owner, owner));
 
 export async function saveLatent(db: Db, jobId: string, latent: Latent): Promise<void> {
   const data = Buffer.from(latent.data.buffer, latent.data.byteOffset, latent.data.byteLength);

@@ -41,17 +41,24 @@ async function lockUser(db: Db, scope: QuotaScope): Promise<void> {
   );
 }
 
+interface PolicyRow {
+  scope: 'guild' | 'role' | 'user';
+  targetId: string;
+  dailyUnits: number | null;
+  blocked: boolean;
+}
+
+/** postgres-js gives the rows, PGlite a result holding them. */
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
 /** The budget that applies: user override, else the most generous role, else guild, else default. */
-async function effectivePolicy(
-  db: Db,
+function effectivePolicy(
+  rows: readonly PolicyRow[],
   scope: QuotaScope,
   settings: QuotaSettings,
-): Promise<{ budget: number; blocked: boolean }> {
-  const targets = [scope.guildId, scope.userId, ...(scope.roleIds ?? [])];
-  const rows = await db
-    .select()
-    .from(quotaPolicies)
-    .where(and(eq(quotaPolicies.guildId, scope.guildId), inArray(quotaPolicies.targetId, targets)));
+): { budget: number; blocked: boolean } {
   const user = rows.find((r) => r.scope === 'user' && r.targetId === scope.userId);
   const roles = rows.filter(
     (r) => r.scope === 'role' && scope.roleIds?.includes(r.targetId) && r.dailyUnits !== null,
@@ -63,6 +70,52 @@ async function effectivePolicy(
   else if (guild?.dailyUnits != null) budget = toBudget(guild.dailyUnits);
   else budget = toBudget(settings.dailyUnits);
   return { budget, blocked: user?.blocked ?? false };
+}
+
+/**
+ * A user's policies, the units used on `day` and whether the ledger holds `key`: one statement
+ * (one round trip, one snapshot), as every reservation and every finished job reads them.
+ */
+async function standing(
+  db: Db,
+  scope: QuotaScope,
+  day: string,
+  key: string | null,
+): Promise<{ policies: PolicyRow[]; used: number; exists: boolean }> {
+  const targets = [scope.guildId, scope.userId, ...(scope.roleIds ?? [])];
+  const rows = rowsOf<{
+    used: number | string;
+    exists: boolean;
+    scope: PolicyRow['scope'] | null;
+    target_id: string | null;
+    daily_units: number | null;
+    blocked: boolean | null;
+  }>(
+    await db.execute(sql`
+      select u.used, u.exists, p.scope, p.target_id, p.daily_units, p.blocked
+      from (
+        select
+          (select coalesce(sum(units), 0) from usage_ledger
+           where guild_id = ${scope.guildId} and user_id = ${scope.userId} and quota_day = ${day}) as used,
+          exists (select 1 from usage_ledger where idempotency_key = ${key}) as exists
+      ) u
+      left join quota_policies p
+        on p.guild_id = ${scope.guildId} and p.target_id in (${sql.join(
+          targets.map((t) => sql`${t}`),
+          sql`, `,
+        )})`),
+  );
+  const policies: PolicyRow[] = [];
+  for (const r of rows) {
+    if (r.scope === null || r.target_id === null) continue;
+    policies.push({
+      scope: r.scope,
+      targetId: r.target_id,
+      dailyUnits: r.daily_units === null ? null : Number(r.daily_units),
+      blocked: r.blocked ?? false,
+    });
+  }
+  return { policies, used: round2(Number(rows[0]?.used ?? 0)), exists: rows[0]?.exists === true };
 }
 
 /** Sum of a user's ledger units on a quota day, of the rows that also meet `only`. */
@@ -89,12 +142,21 @@ export async function usage(
   settings: QuotaSettings,
   now = new Date(),
 ): Promise<Usage> {
-  const { budget, blocked } = await effectivePolicy(db, scope, settings);
-  const used = await usedOn(db, scope, quotaDay(now, settings.resetHourUtc));
+  const read = await standing(db, scope, quotaDay(now, settings.resetHourUtc), null);
+  return usageOf(read, scope, settings, now);
+}
+
+function usageOf(
+  read: { policies: PolicyRow[]; used: number },
+  scope: QuotaScope,
+  settings: QuotaSettings,
+  now: Date,
+): Usage {
+  const { budget, blocked } = effectivePolicy(read.policies, scope, settings);
   return {
-    used,
+    used: read.used,
     budget,
-    remaining: round2(Math.max(0, budget - used)),
+    remaining: round2(Math.max(0, budget - read.used)),
     blocked,
     resetsAt: nextReset(now, settings.resetHourUtc),
   };
@@ -112,10 +174,11 @@ export async function reserve(
   now = new Date(),
 ): Promise<Usage> {
   await lockUser(tx, scope);
-  const current = await usage(tx, scope, settings, now);
   const key = `${job.jobId}:reserve`;
-  const [existing] = await tx.select().from(usageLedger).where(eq(usageLedger.idempotencyKey, key));
-  if (existing) return current;
+  // read after the lock, in a statement of its own: its snapshot then sees every earlier reservation
+  const read = await standing(tx, scope, quotaDay(now, settings.resetHourUtc), key);
+  const current = usageOf(read, scope, settings, now);
+  if (read.exists) return current;
   if (current.blocked) {
     throw new UserError('blocked', 'You are blocked from generating images in this server.', {});
   }
@@ -153,29 +216,24 @@ export async function settle(
   outcome: 'commit' | 'refund',
 ): Promise<boolean> {
   await lockUser(tx, scope);
-  const rows = await tx
-    .select()
-    .from(usageLedger)
-    .where(
-      and(
-        eq(usageLedger.guildId, scope.guildId),
-        eq(usageLedger.userId, scope.userId),
-        inArray(usageLedger.idempotencyKey, [`${jobId}:reserve`, `${jobId}:commit`, `${jobId}:refund`]),
-      ),
-    );
-  const reserved = rows.find((r) => r.kind === 'reserve');
-  if (!reserved || rows.some((r) => r.kind === 'commit' || r.kind === 'refund')) return false;
-  await tx.insert(usageLedger).values({
-    guildId: scope.guildId,
-    userId: scope.userId,
-    jobId,
-    kind: outcome,
-    units: outcome === 'refund' ? -reserved.units : 0,
-    // a refund counts against the day its reservation did
-    quotaDay: reserved.quotaDay,
-    idempotencyKey: `${jobId}:${outcome}`,
-  });
-  return true;
+  // the reservation, unless settled already, settled in one statement (a refund gives its units
+  // back on the day they counted against)
+  const rows = rowsOf<{ id: number | string }>(
+    await tx.execute(sql`
+      insert into usage_ledger (guild_id, user_id, job_id, kind, units, quota_day, idempotency_key)
+      select r.guild_id, r.user_id, ${jobId}, ${outcome}::ledger_kind,
+             ${outcome === 'refund' ? sql`-r.units` : sql`0`}, r.quota_day, ${`${jobId}:${outcome}`}
+      from usage_ledger r
+      where r.idempotency_key = ${`${jobId}:reserve`} and r.kind = 'reserve'
+        and r.guild_id = ${scope.guildId} and r.user_id = ${scope.userId}
+        and not exists (
+          select 1 from usage_ledger s
+          where s.idempotency_key in (${`${jobId}:commit`}, ${`${jobId}:refund`})
+            and s.guild_id = ${scope.guildId} and s.user_id = ${scope.userId}
+        )
+      returning id`),
+  );
+  return rows.length === 1;
 }
 
 /** How a job's reservation was settled, if it was. */

@@ -463,8 +463,11 @@ export class JobService {
     } finally {
       // an aborted engine stops between steps: the job's slot stays taken until then
       await engineDone;
+      // a done job's slot was handed to the next job already (end): no second claim pass
+      const handedOver = this.running.get(held.id) !== r;
       this.running.delete(held.id);
-      void this.claim().then(() => this.queueMoved());
+      if (handedOver) this.queueMoved();
+      else void this.claim().then(() => this.queueMoved());
     }
   }
 
@@ -495,6 +498,13 @@ export class JobService {
         return false;
       }
       ended = true;
+      const run = this.running.get(h.id);
+      if (outcome.status === 'done' && run?.held === h) {
+        // the engine has answered and the outcome is written: its slot takes the next job now,
+        // while this one's usage is read and its event goes out
+        this.running.delete(h.id);
+        void this.claim();
+      }
       const job = { ...h.row, status: outcome.status, interactionToken: null } as JobRow;
       this.log.info(
         {

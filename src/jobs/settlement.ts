@@ -6,7 +6,7 @@
 import { type Db, inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Outcome } from './engine-run.ts';
-import { finishJob, getJob, saveLatent } from './job-store.ts';
+import { finishJob, finishJobWithLatent, getJob } from './job-store.ts';
 import { type QuotaScope, settle, settlementOf } from './quota.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 import type { FinalJobEvent } from './types.ts';
@@ -33,14 +33,16 @@ export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Pr
           ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
           ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
         };
-        if (!(await finishJob(t, jobId, owner, outcome.status, extra))) {
+        const latent = outcome.status === 'done' ? outcome.images.latent : undefined;
+        // done with a latent: status and latent in one statement
+        const finished = latent
+          ? await finishJobWithLatent(t, jobId, owner, extra, latent)
+          : await finishJob(t, jobId, owner, outcome.status, extra);
+        if (!finished) {
           // ended already: by someone else, or by an attempt of ours that answered too late
           const row = await getJob(t, jobId);
           if (row?.status !== outcome.status || (owner !== null && row.owner !== owner)) return undefined;
           return (await settlementOf(t, scope, jobId)) !== undefined;
-        }
-        if (outcome.status === 'done' && outcome.images.latent) {
-          await saveLatent(t, jobId, outcome.images.latent);
         }
         // quota: only a job that produced images is charged
         return settle(t, scope, jobId, outcome.status === 'done' ? 'commit' : 'refund');
