@@ -146,18 +146,12 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
         {
           name: 'ours / onnxruntime on the torch export at 64',
           value: fmt(ratios.oursOverOrtOnTorchExport[64], 2),
-          budget:
-            ratios.oursOverOrtOnTorchExport[64] === undefined
-              ? ''
-              : budget(ratios.oursOverOrtOnTorchExport[64], 0.8, '×'),
+          budget: budget(ratios.oursOverOrtOnTorchExport[64], 0.8, '×'),
         },
         {
           name: 'our engine / onnxruntime, same torch export, 64',
           value: fmt(ratios.ourEngineOnTorchExportOverOrtPython[64], 2),
-          budget:
-            ratios.ourEngineOnTorchExportOverOrtPython[64] === undefined
-              ? ''
-              : budget(ratios.ourEngineOnTorchExportOverOrtPython[64], 1, '×'),
+          budget: budget(ratios.ourEngineOnTorchExportOverOrtPython[64], 1, '×'),
         },
       );
     }

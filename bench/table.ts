@@ -20,8 +20,9 @@ export function printTable(sections: { title: string; rows: Row[] }[]): string {
   return lines.join('\n');
 }
 
-/** "≤ limit unit: met" or "…: MISSED by x" for a measured value. */
-export function budget(value: number, limit: number, unit: string): string {
+/** "≤ limit unit: met" or "…: MISSED by x" for a measured value; empty when nothing was measured. */
+export function budget(value: number | undefined, limit: number, unit: string): string {
+  if (value === undefined) return '';
   return value <= limit
     ? `≤ ${limit} ${unit}: met`
     : `≤ ${limit} ${unit}: MISSED (${(value / limit).toFixed(1)}×)`;
