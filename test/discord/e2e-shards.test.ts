@@ -41,15 +41,7 @@ const CALLBACK = 'POST /interactions/:id/:token/callback';
 describe('npm start with DISCORD_SHARDS=auto under the ShardingManager', () => {
   it('runs two shard processes, each answering its own guild’s interactions only', async () => {
     expect([shardOf(GUILD, 2), shardOf(OTHER_GUILD.id, 2)]).toEqual([0, 1]);
-    const p = startBotProcess(folder.dir, {
-      ...folder.env,
-      DISCORD_TOKEN: standIn.token,
-      DISCORD_API_URL: standIn.apiUrl,
-      DATABASE_URL: (database.location as { url: string }).url,
-      DISCORD_SHARDS: 'auto',
-      LOG_LEVEL: 'info',
-    });
-    bot = p;
+    const p = startSharded('auto', (database.location as { url: string }).url);
     await p.waitForLog('all shards connected', 170_000);
 
     // one session per shard, each told the count and seeing only its own guild
@@ -131,15 +123,7 @@ describe('npm start with DISCORD_SHARDS when a shard cannot start', () => {
   it('stops with the shard’s reason and its own line, instead of starting the shard again and again', async () => {
     const url = new URL((database.location as { url: string }).url);
     url.pathname = '/hiresbot_no_such_database';
-    const p = startBotProcess(folder.dir, {
-      ...folder.env,
-      DISCORD_TOKEN: standIn.token,
-      DISCORD_API_URL: standIn.apiUrl,
-      DATABASE_URL: url.href,
-      DISCORD_SHARDS: '2',
-      LOG_LEVEL: 'info',
-    });
-    bot = p;
+    const p = startSharded('2', url.href);
     expect(await p.exited).toBe(1);
     bot = undefined;
     expect(p.output()).toContain('hiresbot_no_such_database');
@@ -151,15 +135,7 @@ describe('npm start with DISCORD_SHARDS when a shard cannot start', () => {
 
 describe('npm start with DISCORD_SHARDS when the manager dies', () => {
   it('its shards stop on their own instead of answering with nobody to stop them', async () => {
-    const p = startBotProcess(folder.dir, {
-      ...folder.env,
-      DISCORD_TOKEN: standIn.token,
-      DISCORD_API_URL: standIn.apiUrl,
-      DATABASE_URL: (database.location as { url: string }).url,
-      DISCORD_SHARDS: '2',
-      LOG_LEVEL: 'info',
-    });
-    bot = p;
+    const p = startSharded('2', (database.location as { url: string }).url);
     await p.waitForLog('all shards connected', 170_000);
     // a shard's own lines reach us through the manager, a little after the manager's
     const shardPids = await vi.waitFor(() => {
@@ -182,6 +158,19 @@ describe('npm start with DISCORD_SHARDS when the manager dies', () => {
     );
   }, 240_000);
 });
+
+/** `npm start` with DISCORD_SHARDS against the stand-in, as the running bot of this file. */
+function startSharded(shards: string, databaseUrl: string): BotProcess {
+  bot = startBotProcess(folder.dir, {
+    ...folder.env,
+    DISCORD_TOKEN: standIn.token,
+    DISCORD_API_URL: standIn.apiUrl,
+    DATABASE_URL: databaseUrl,
+    DISCORD_SHARDS: shards,
+    LOG_LEVEL: 'info',
+  });
+  return bot;
+}
 
 function isAlive(pid: number): boolean {
   try {

@@ -6,28 +6,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { type Database, openDatabase } from '../../src/db/client.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
-import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
 import { createBackend } from '../../src/discord/backend.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
 import type { JobEvent, JobService, JobServiceLog } from '../../src/jobs/service.ts';
-import { createTestJobService } from '../support/job-service.ts';
+import { createTestJobService, smallRequest, until } from '../support/job-service.ts';
 import { type PrivateServer, startPrivatePostgres } from '../support/private-servers.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
-
-const req = (prompt: string): GenerationRequest => ({
-  ...DEFAULT_REQUEST,
-  prompt,
-  seed: 1,
-  width: 64,
-  height: 64,
-});
-const until = async (cond: () => boolean | Promise<boolean>, ms = 30_000) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('a PostgreSQL blink', () => {
   let pg: PrivateServer;
@@ -66,7 +50,7 @@ describe('a PostgreSQL blink', () => {
     await service.start();
   };
   const submit = (userId: string, prompt: string) =>
-    service.submit({ kind: 'imagine', guildId: 'g', channelId: 'c', userId, request: req(prompt) });
+    service.submit({ kind: 'imagine', guildId: 'g', channelId: 'c', userId, request: smallRequest(prompt) });
 
   /** Every job of these ended, each reserved once and settled once: commit if done, else refund. */
   const expectBalanced = async (ids: string[]) => {
@@ -110,13 +94,13 @@ describe('a PostgreSQL blink', () => {
     first.finish(); // a cannot be settled; b waits in the queue, which is the database
     // a's handle is told the job was let go, and its slot comes back
     expect(await a.result).toMatchObject({ type: 'interrupted' });
-    await until(() => service.heldIds().length === 0);
+    await until(() => service.heldIds().length === 0, 30_000);
     await pg.start();
     // b is claimed as soon as the database answers; recovery puts a back in the queue once it
     // is stale (nobody heartbeats it), and it runs again
     const doneIds = () => new Set(events.filter((e) => e.type === 'done').map((e) => e.jobId));
     for (let n = 0; n < 2; n++) (await engine.nextCall()).finish();
-    await until(() => doneIds().has(a.jobId) && doneIds().has(b.jobId));
+    await until(() => doneIds().has(a.jobId) && doneIds().has(b.jobId), 30_000);
     expect(engine.calls.map((c) => c.prompt).sort()).toEqual(['a', 'a', 'b']);
     // b's own handle saw it through; a was handed to the front end as a recovered job
     expect(await b.result).toMatchObject({ type: 'done' });
@@ -175,7 +159,7 @@ describe('a PostgreSQL blink', () => {
     await until(async () => {
       const rows = await late();
       return rows.length === 3 && rows.every((r) => r.status === 'cancelled');
-    });
+    }, 30_000);
     await expectBalanced((await late()).map((r) => r.id));
     const next = await submit('u1', 'after');
     (await engine.nextCall()).finish();
@@ -212,11 +196,11 @@ describe('a PostgreSQL blink', () => {
         guildId: 'g',
         channelId: 'c',
         userId: 'u1',
-        request: req('live'),
+        request: smallRequest('live'),
       });
       const call = await a.engine.nextCall();
       await pg.kill();
-      await until(() => ['a:', 'b:'].every((p) => failures.some((f) => f.startsWith(p))));
+      await until(() => ['a:', 'b:'].every((p) => failures.some((f) => f.startsWith(p))), 30_000);
       await new Promise((r) => setTimeout(r, 1_500)); // a's last heartbeat is now older than staleMs
       await pg.start();
       await b.service.recover(); // as b's recovery timer may, before a's next heartbeat lands

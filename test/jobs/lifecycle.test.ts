@@ -3,30 +3,20 @@
 import { eq } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobLatents, jobs } from '../../src/db/schema.ts';
-import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import type { GenerationRequest } from '../../src/diffusion/request.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
 import { usage } from '../../src/jobs/quota.ts';
 import type { JobEvent, JobService } from '../../src/jobs/service.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { createTestJobService, type TestJobServiceOptions } from '../support/job-service.ts';
+import {
+  createTestJobService,
+  smallRequest,
+  type TestJobServiceOptions,
+  until,
+} from '../support/job-service.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
 
 const QUOTA = { dailyUnits: 100, resetHourUtc: 0 };
-const req = (prompt: string, over: Partial<GenerationRequest> = {}): GenerationRequest => ({
-  ...DEFAULT_REQUEST,
-  prompt,
-  seed: 1,
-  width: 64,
-  height: 64,
-  ...over,
-});
-const until = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
   let t: TestDatabase;
@@ -60,7 +50,14 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
     userId: string,
     prompt: string,
     over: Partial<GenerationRequest> = {},
-  ) => service.submit({ kind: 'imagine', guildId: g, channelId: 'c', userId, request: req(prompt, over) });
+  ) =>
+    service.submit({
+      kind: 'imagine',
+      guildId: g,
+      channelId: 'c',
+      userId,
+      request: smallRequest(prompt, over),
+    });
 
   it('a handle streams its own job’s events only, in order, and its result is the final event', async () => {
     const engine = new StandInEngine();
@@ -209,7 +206,7 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
         guildId: g,
         channelId: 'c',
         userId: 'u2',
-        request: req('orphan'),
+        request: smallRequest('orphan'),
         denoises: [0.7],
         seed: 1,
         cost: 1,
@@ -277,7 +274,7 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
       guildId: g,
       channelId: 'c',
       userId: 'u1',
-      request: req('old'),
+      request: smallRequest('old'),
       interaction: valid,
     });
     (await engine.nextCall()).finish();
@@ -287,7 +284,7 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
       guildId: g,
       channelId: 'c',
       userId: 'u1',
-      request: req('fresh'),
+      request: smallRequest('fresh'),
       interaction: valid,
     });
     (await engine.nextCall()).finish();
@@ -297,7 +294,7 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
       guildId: g,
       channelId: 'c',
       userId: 'u2',
-      request: req('waiting'),
+      request: smallRequest('waiting'),
       interaction: valid,
     });
     await engine.nextCall();

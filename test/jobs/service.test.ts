@@ -7,6 +7,7 @@ import { createLimiters, type Limiters } from '../../src/jobs/limiters.ts';
 import { usage } from '../../src/jobs/quota.ts';
 import { type JobEvent, JobService } from '../../src/jobs/service.ts';
 import { DATABASE_KINDS, emptyQueue, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { until } from '../support/job-service.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
 
 const QUOTA = { dailyUnits: 100, resetHourUtc: 0 };
@@ -16,14 +17,6 @@ const req = (prompt: string, over: Partial<GenerationRequest> = {}): GenerationR
   seed: 1,
   ...over,
 });
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
-
 describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
   let t: TestDatabase;
   let limiters: Limiters;

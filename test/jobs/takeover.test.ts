@@ -4,20 +4,11 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
-import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
 import type { JobService } from '../../src/jobs/service.ts';
 import { DATABASE_KINDS, type DatabaseKind, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { createTestJobService } from '../support/job-service.ts';
+import { createTestJobService, smallRequest } from '../support/job-service.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
-
-const req = (prompt: string): GenerationRequest => ({
-  ...DEFAULT_REQUEST,
-  prompt,
-  seed: 1,
-  width: 64,
-  height: 64,
-});
 
 /** A fresh database per file, a guild per test, and processes that are stopped after each test. */
 function twoProcesses(kind: DatabaseKind) {
@@ -56,7 +47,13 @@ function twoProcesses(kind: DatabaseKind) {
       return { ...m, engine };
     },
     submit: (service: JobService, userId: string, prompt: string) =>
-      service.submit({ kind: 'imagine', guildId: g(), channelId: 'c', userId, request: req(prompt) }),
+      service.submit({
+        kind: 'imagine',
+        guildId: g(),
+        channelId: 'c',
+        userId,
+        request: smallRequest(prompt),
+      }),
     async ledgerOf(jobId: string) {
       return (await t.db.select().from(usageLedger).where(eq(usageLedger.jobId, jobId)))
         .map((l) => l.kind)

@@ -1,5 +1,6 @@
 // A JobService as the tests build it: local or Redis limiters, a generous quota, one engine.
 import type { Db } from '../../src/db/client.ts';
+import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
 import { createLimiters, type LimiterSettings, type Limiters } from '../../src/jobs/limiters.ts';
 import { type EngineLike, JobService, type JobServiceOptions } from '../../src/jobs/service.ts';
 
@@ -33,4 +34,23 @@ export function createTestJobService(
     ...options,
   });
   return { service, limiters };
+}
+
+/** A 64×64 request with a fixed seed: cheap on any engine, its cost the same in every test. */
+export const smallRequest = (prompt: string, over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+  ...DEFAULT_REQUEST,
+  prompt,
+  seed: 1,
+  width: 64,
+  height: 64,
+  ...over,
+});
+
+/** Polls `cond` until it holds; throws after `ms`. */
+export async function until(cond: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
