@@ -270,10 +270,15 @@ export class JobService {
       if (err instanceof NoAnswerError) {
         // the user is told to try again: if the database commits the job after all, it is ended
         // at once, refunded, and never run (a claim here that comes first ends it the same way)
+        // the mark is dropped once it has done its work: the job ended here, claimed first (here,
+        // that claim ended it; elsewhere it is no longer ours to stop), or never recorded
         recording
           .then(
-            ([late]) => this.endQueued(late),
-            () => {},
+            async ([late]) => {
+              await this.endQueued(late);
+              this.refused.delete(jobId);
+            },
+            () => this.refused.delete(jobId),
           )
           .catch((late: unknown) =>
             this.log.error({ jobId, err: late }, 'could not end a job recorded after its user was refused'),
