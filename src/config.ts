@@ -185,6 +185,22 @@ const envSchema = envFields.superRefine((e, ctx) => {
       message: `needs a GPU provider in EXECUTION_PROVIDERS (${DEVICE_PROVIDERS.join(', ')})`,
     });
   }
+  if (e.DISCORD_SHARDS !== undefined && !e.DATABASE_URL) {
+    // every shard is a process of its own, and the embedded PGlite opens in one process only
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DISCORD_SHARDS'],
+      message: 'needs DATABASE_URL: the shard processes share one PostgreSQL',
+    });
+  }
+  if (e.DISCORD_SHARDS !== undefined && e.PROCESS_ROLE === 'worker') {
+    // shards split the gateway connection, which a worker does not open
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DISCORD_SHARDS'],
+      message: 'is for PROCESS_ROLE=gateway or all: a worker has no gateway connection',
+    });
+  }
 });
 
 export type ProcessRole = 'all' | 'gateway' | 'worker';
@@ -253,16 +269,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
-  if (e.DISCORD_SHARDS !== undefined && !e.DATABASE_URL) {
-    // every shard is a process of its own, and the embedded PGlite opens in one process only
-    throw new ConfigError(['DISCORD_SHARDS needs DATABASE_URL: the shard processes share one PostgreSQL']);
-  }
-  if (e.DISCORD_SHARDS !== undefined && e.PROCESS_ROLE === 'worker') {
-    // shards split the gateway connection, which a worker does not open
-    throw new ConfigError([
-      'DISCORD_SHARDS is for PROCESS_ROLE=gateway or all: a worker has no gateway connection',
-    ]);
-  }
   return {
     role: e.PROCESS_ROLE,
     discord: {

@@ -63,11 +63,11 @@ describe('loadConfig', () => {
       ]);
     }
     expect(problemsOf({ DISCORD_SHARDS: '2' })).toEqual([
-      'DISCORD_SHARDS needs DATABASE_URL: the shard processes share one PostgreSQL',
+      'DISCORD_SHARDS needs DATABASE_URL: the shard processes share one PostgreSQL (got "2")',
     ]);
     expect(loadConfig({ ...db, DISCORD_SHARDS: '2', PROCESS_ROLE: 'gateway' }).discord.shards).toBe(2);
     expect(problemsOf({ ...db, DISCORD_SHARDS: '2', PROCESS_ROLE: 'worker' })).toEqual([
-      'DISCORD_SHARDS is for PROCESS_ROLE=gateway or all: a worker has no gateway connection',
+      'DISCORD_SHARDS is for PROCESS_ROLE=gateway or all: a worker has no gateway connection (got "2")',
     ]);
   });
 
