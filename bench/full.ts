@@ -5,7 +5,13 @@ import { importCheckpoint } from '../src/checkpoint/import.ts';
 import type { LoadOptions } from '../src/diffusion/model/sd-model.ts';
 import { progress } from './progress.ts';
 import { type RealModelTiming, timeRealModel } from './real-model.ts';
-import { runTorchSide, type TorchSide, torchExportFolder } from './side-by-side.ts';
+import {
+  runTorchCuda,
+  runTorchSide,
+  type TorchCuda,
+  type TorchSide,
+  torchExportFolder,
+} from './side-by-side.ts';
 
 export interface FullOptions {
   checkpoint: string;
@@ -30,6 +36,8 @@ export interface FullResult {
   sessionOptions?: RealModelTiming[];
   also?: RealModelTiming[];
   torch?: TorchSide;
+  /** PyTorch on the GPU, where there is one. */
+  torchCuda?: TorchCuda;
   oursOnTorchExport?: RealModelTiming;
 }
 
@@ -95,6 +103,7 @@ export async function runFull(o: FullOptions): Promise<FullResult> {
         { latent: 64, steps: 3 },
       ]);
     }
+    out.torchCuda = runTorchCuda();
   }
   return out;
 }

@@ -48,3 +48,24 @@ def sd15_unet(UNetModel):
                      attention_resolutions=[4, 2, 1], num_res_blocks=2, channel_mult=[1, 2, 4, 4],
                      num_heads=8, use_spatial_transformer=True, transformer_depth=1, context_dim=768,
                      use_checkpoint=False, legacy=False).eval()
+
+
+def use_sdpa_attention():
+    """A1111's default attention on torch 2 (sd_hijack_optimizations.scaled_dot_product_attention_forward,
+    no mask in a UNet): torch's SDPA in place of ldm's einsum/softmax. Call after import_ldm."""
+    import torch.nn.functional as F
+    from ldm.modules import attention as ldm_attention
+
+    def sdp_forward(self, x, context=None, mask=None):
+        h = self.heads
+        q = self.to_q(x)
+        context = x if context is None else context
+        k, v = self.to_k(context), self.to_v(context)
+        b, _, inner = q.shape
+        d = inner // h
+        q, k, v = (t.view(b, -1, h, d).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False)
+        out = out.transpose(1, 2).reshape(b, -1, h * d)
+        return self.to_out(out)
+
+    ldm_attention.CrossAttention.forward = sdp_forward

@@ -18,7 +18,49 @@ export interface TorchSide {
   ortLoadS?: number;
 }
 
-/** Runs the Python side; a missing python3 or torch is a note, not a failure. */
+/** PyTorch on a GPU (bench/torch_cuda.py): per dtype and latent side, cold runs and the warm median. */
+export interface TorchCuda {
+  skipped?: string;
+  device?: string;
+  torch?: string;
+  cuda?: string;
+  /** By dtype: the weights' dtype (fp32 under autocast where half weights failed), by latent side. */
+  runs?: Record<
+    string,
+    {
+      weights: string;
+      shapes: Record<string, { coldMs: number[]; stepMs: number; peakMemMiB: number | null }>;
+    }
+  >;
+}
+
+/**
+ * Runs one of the bench's Python scripts and returns the JSON object it prints last; a missing
+ * python3 or package is a note (`skipped`), not a failure.
+ */
+function runPython<T extends { skipped?: string }>(what: string, script: string, args: string[]): T {
+  const probe = spawnSync('python3', ['-c', 'import torch, onnxruntime, safetensors, einops'], {
+    encoding: 'utf8',
+  });
+  if (probe.error || probe.status !== 0) {
+    const why = probe.error
+      ? 'python3 not found'
+      : (probe.stderr.trim().split('\n').pop() ?? 'import failed');
+    return {
+      skipped: `${what} skipped: ${why} (needs python3 with torch, onnxruntime, safetensors, einops)`,
+    } as T;
+  }
+  progress(`${what} (bench/${script}; see its progress below)`);
+  const run = spawnSync('python3', [path.join(import.meta.dirname, script), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 20,
+  });
+  if (run.status !== 0) return { skipped: `${what} failed (exit ${run.status}); see its output above` } as T;
+  return JSON.parse(run.stdout.trim().split('\n').pop() as string) as T;
+}
+
+/** The side by side on the CPU: PyTorch (ldm) and onnxruntime-python on its torch export. */
 export function runTorchSide(o: {
   checkpoint: string;
   exportDir: string;
@@ -28,40 +70,26 @@ export function runTorchSide(o: {
   steps: number;
   reuseExport: boolean;
 }): TorchSide {
-  const probe = spawnSync('python3', ['-c', 'import torch, onnxruntime, safetensors, einops'], {
-    encoding: 'utf8',
-  });
-  if (probe.error || probe.status !== 0) {
-    const why = probe.error
-      ? 'python3 not found'
-      : (probe.stderr.trim().split('\n').pop() ?? 'import failed');
-    return {
-      skipped: `side by side skipped: ${why} (needs python3 with torch, onnxruntime, safetensors, einops)`,
-    };
-  }
-  progress('side by side: PyTorch and onnxruntime-python (bench/torch_side.py; see its progress below)');
-  const run = spawnSync(
-    'python3',
-    [
-      path.join(import.meta.dirname, 'torch_side.py'),
-      '--checkpoint',
-      o.checkpoint,
-      '--export-dir',
-      o.exportDir,
-      '--threads',
-      String(o.threads),
-      '--latents',
-      o.latents.join(','),
-      '--ort-latents',
-      o.ortLatents.join(','),
-      '--steps',
-      String(o.steps),
-      ...(o.reuseExport && existsSync(path.join(o.exportDir, 'unet', 'model.onnx')) ? ['--no-export'] : []),
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 },
-  );
-  if (run.status !== 0) return { skipped: `side by side failed (exit ${run.status}); see its output above` };
-  return JSON.parse(run.stdout.trim().split('\n').pop() as string) as TorchSide;
+  return runPython<TorchSide>('side by side: PyTorch and onnxruntime-python', 'torch_side.py', [
+    '--checkpoint',
+    o.checkpoint,
+    '--export-dir',
+    o.exportDir,
+    '--threads',
+    String(o.threads),
+    '--latents',
+    o.latents.join(','),
+    '--ort-latents',
+    o.ortLatents.join(','),
+    '--steps',
+    String(o.steps),
+    ...(o.reuseExport && existsSync(path.join(o.exportDir, 'unet', 'model.onnx')) ? ['--no-export'] : []),
+  ]);
+}
+
+/** The GPU column: ldm's UNet in PyTorch on CUDA, fp16 and fp32; a note where torch sees no GPU. */
+export function runTorchCuda(): TorchCuda {
+  return runPython<TorchCuda>('PyTorch on the GPU', 'torch_cuda.py', []);
 }
 
 /**

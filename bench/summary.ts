@@ -6,6 +6,7 @@ import type { ThroughputResult } from './job-throughput.ts';
 import type { OverheadResult } from './overhead.ts';
 import type { PngTiming } from './png.ts';
 import type { RealModelTiming } from './real-model.ts';
+import type { TorchCuda } from './side-by-side.ts';
 import { budget, fmt, printTable, type Row } from './table.ts';
 
 export interface BenchRun {
@@ -159,6 +160,7 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
       title: `Full-size SD 1.5, random weights, fp32, batch-2 CFG, ${f.ours?.label ?? ''}`,
       rows,
     });
+    if (f.torchCuda) sections.push(torchCudaSection(f.torchCuda));
   }
   sections.unshift({
     title: `Machine: ${run.machine.cpu}, load average ${JSON.stringify(run.machine.loadAverage)}`,
@@ -196,4 +198,19 @@ function overheadSection(overhead: OverheadResult[]): { title: string; rows: Row
 /** `bench --only overhead`: the overhead table alone. */
 export function overheadTable(overhead: OverheadResult[]): string {
   return printTable([overheadSection(overhead)]);
+}
+
+/** PyTorch on the GPU: the first run (cuDNN's search) and the warm median per dtype and shape. */
+function torchCudaSection(t: TorchCuda): { title: string; rows: Row[] } {
+  if (t.skipped) return { title: 'PyTorch on the GPU', rows: [{ name: t.skipped, value: '' }] };
+  const rows: Row[] = [];
+  for (const [dtype, run] of Object.entries(t.runs ?? {})) {
+    for (const [latent, s] of Object.entries(run.shapes)) {
+      rows.push({
+        name: `${dtype}${run.weights === dtype ? '' : ` (${run.weights} weights)`} ${latent}×${latent}: first run → warm, ms`,
+        value: `${fmt(s.coldMs[0] ?? Number.NaN)} → ${fmt(s.stepMs, 1)}`,
+      });
+    }
+  }
+  return { title: `PyTorch ldm on ${t.device} (torch ${t.torch}, CUDA ${t.cuda}), batch 2`, rows };
 }

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ldm_env import import_ldm, ldm_root, sd15_unet  # noqa: E402
+from ldm_env import import_ldm, ldm_root, sd15_unet, use_sdpa_attention  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument('--checkpoint', required=True)
@@ -39,29 +39,13 @@ if root is None:
     sys.exit(0)
 UNetModel, _, _ = import_ldm(root)
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from safetensors import safe_open  # noqa: E402
-from ldm.modules import attention as ldm_attention  # noqa: E402
 
 torch.set_num_threads(a.threads)
 torch.set_grad_enabled(False)
 
 
-def sdp_forward(self, x, context=None, mask=None):
-    """A1111 sd_hijack_optimizations.scaled_dot_product_attention_forward (no mask in a UNet)."""
-    h = self.heads
-    q = self.to_q(x)
-    context = x if context is None else context
-    k, v = self.to_k(context), self.to_v(context)
-    b, _, inner = q.shape
-    d = inner // h
-    q, k, v = (t.view(b, -1, h, d).transpose(1, 2) for t in (q, k, v))
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False)
-    out = out.transpose(1, 2).reshape(b, -1, h * d)
-    return self.to_out(out)
-
-
-ldm_attention.CrossAttention.forward = sdp_forward
+use_sdpa_attention()
 
 unet = sd15_unet(UNetModel)
 prefix = 'model.diffusion_model.'

@@ -1,0 +1,110 @@
+"""The GPU column of the side by side: ldm's SD 1.5 UNet (the code A1111 runs, with its default
+SDPA attention) in PyTorch on CUDA, batch 2 (CFG), per dtype and latent shape: the first runs
+(cold: cuDNN's algorithm search, allocator growth) and the median of the warm ones, timed with
+CUDA synchronisation. Random weights of sane scale: a UNet step's time does not depend on them.
+One JSON object on stdout, progress on stderr. For a GPU host; `--device cpu` runs it anywhere.
+
+  python3 bench/torch_cuda.py [--ldm DIR] [--latents 64,128] [--dtypes fp16,fp32]
+      [--cold 3] [--steps 10] [--device cuda]
+"""
+import argparse
+import contextlib
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ldm_env import import_ldm, ldm_root, sd15_unet, use_sdpa_attention  # noqa: E402
+
+p = argparse.ArgumentParser()
+p.add_argument('--ldm')
+p.add_argument('--latents', default='64,128')
+p.add_argument('--dtypes', default='fp16,fp32')
+p.add_argument('--cold', type=int, default=3, help='first runs per shape, reported one by one')
+p.add_argument('--steps', type=int, default=10, help='warm runs per shape after the cold ones')
+p.add_argument('--device', default='cuda')
+a = p.parse_args()
+
+
+def log(msg):
+    print(f'[torch_cuda] {msg}', file=sys.stderr, flush=True)
+
+
+root = ldm_root(a.ldm)
+if root is None:
+    print(json.dumps({'skipped': 'no ldm/ found (set LDM_DIR or pass --ldm)'}))
+    sys.exit(0)
+UNetModel, _, _ = import_ldm(root)
+import torch  # noqa: E402
+
+if a.device == 'cuda' and not torch.cuda.is_available():
+    print(json.dumps({'skipped': 'torch sees no CUDA device'}))
+    sys.exit(0)
+torch.set_grad_enabled(False)
+use_sdpa_attention()
+dev = torch.device(a.device)
+DTYPES = {'fp16': torch.float16, 'fp32': torch.float32, 'bf16': torch.bfloat16}
+
+
+def autocast(dname):
+    """A1111 runs a half-precision UNet under autocast (devices.autocast): ldm's timestep embedding
+    is float32 and meets fp16 weights."""
+    if dname == 'fp32':
+        return contextlib.nullcontext()
+    return torch.autocast(dev.type, dtype=DTYPES[dname])
+
+
+def sync():
+    if dev.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+unet = sd15_unet(UNetModel)
+gen = torch.Generator().manual_seed(1234)
+for name, t in unet.named_parameters():
+    if t.ndim >= 2:
+        t.copy_(torch.randn(t.shape, generator=gen) / math.sqrt(t[0].numel()))
+
+result = {'device': torch.cuda.get_device_name(0) if dev.type == 'cuda' else 'cpu', 'torch': torch.__version__,
+          'cuda': torch.version.cuda, 'cudnn': torch.backends.cudnn.version() if dev.type == 'cuda' else None,
+          'attention': 'sdpa (A1111 default on torch 2)', 'batch': 2, 'runs': {}}
+def time_shapes(model, dname):
+    out = {}
+    for hw in [int(s) for s in a.latents.split(',') if s]:
+        g = torch.Generator().manual_seed(hw)
+        x = torch.randn(2, 4, hw, hw, generator=g).to(dev, DTYPES[dname])
+        t = torch.tensor([961.5, 961.5], device=dev)
+        c = torch.randn(2, 77, 768, generator=g).to(dev, DTYPES[dname])
+        if dev.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+        times = []
+        for i in range(a.cold + a.steps):
+            log(f'{dname} {hw}x{hw}: run {i + 1}/{a.cold + a.steps}')
+            sync()
+            t0 = time.perf_counter()
+            with autocast(dname):
+                model(x, t, context=c)
+            sync()
+            times.append((time.perf_counter() - t0) * 1000)
+        warm = times[a.cold:]
+        out[str(hw)] = {
+            'coldMs': [round(v, 2) for v in times[:a.cold]],
+            'stepMs': round(statistics.median(warm), 3) if warm else None,
+            'minMs': round(min(warm), 3) if warm else None,
+            'peakMemMiB': round(torch.cuda.max_memory_allocated() / 2**20) if dev.type == 'cuda' else None,
+        }
+    return out
+
+
+for dname in [d for d in a.dtypes.split(',') if d]:
+    try:
+        # A1111: weights in half precision, run under autocast
+        result['runs'][dname] = {'weights': dname, 'shapes': time_shapes(unet.to(dev, DTYPES[dname]), dname)}
+    except RuntimeError as err:
+        log(f'{dname} weights failed ({err}); fp32 weights under {dname} autocast instead')
+        result['runs'][dname] = {'weights': 'fp32', 'error': str(err)[:200],
+                                 'shapes': time_shapes(unet.to(dev, torch.float32), dname)}
+print(json.dumps(result))
