@@ -30,7 +30,7 @@ import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './vae-graph.ts';
 import { UNET_PREFIX, VAE_PREFIX, type WeightPatch, WeightStore } from './weights.ts';
 
 /** Bump when the graphs change: cached imports made by an older importer are redone. */
-export const IMPORTER_VERSION = 2;
+export const IMPORTER_VERSION = 3;
 
 /** SD 1.x's VAE latent scale (v1-inference.yaml `scale_factor`). */
 const SCALING_FACTOR = 0.18215;

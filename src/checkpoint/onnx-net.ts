@@ -27,10 +27,12 @@ export class Net {
   /** The element type of activations, inputs and outputs. */
   readonly float: ElemType;
   /**
-   * Unmasked attention as one contrib MultiHeadAttention node. fp32 only: the CPU provider has no
-   * float16 kernel for it, and an fp16 import must still load on the CPU fallback.
+   * Unmasked attention as one contrib MultiHeadAttention node, fp32 and fp16 alike (onnxruntime
+   * 1.30's CPU provider has kernels for both, so an fp16 import still loads on the CPU fallback;
+   * on CUDA it is the fused flash / memory-efficient kernel). Plain attention would hold the
+   * float32 scores of a 1024×1024 image, 17 GB, more than most GPUs have.
    */
-  readonly fusedAttention: boolean;
+  readonly fusedAttention = true;
 
   constructor(
     readonly g: GraphBuilder,
@@ -40,7 +42,6 @@ export class Net {
     private readonly part: string,
   ) {
     this.float = precision === 'fp16' ? 'float16' : 'float32';
-    this.fusedAttention = precision === 'fp32';
   }
 
   /** How many dimensions the stored tensor has (for weights stored in two equivalent shapes). */

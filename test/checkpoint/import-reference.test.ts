@@ -44,6 +44,15 @@ function expectClose(actual: Float32Array, name: string, tolerance: number, take
   assertClose(take === undefined ? actual : actual.subarray(0, take), ref, { atol: tolerance * maxAbs(ref) });
 }
 
+/** How many MultiHeadAttention nodes a part's graph holds (their names: n_MultiHeadAttention_…). */
+function mhaNodes(model: SdModel, part: string): number {
+  return (
+    readFileSync(path.join(model.dir, part, 'model.onnx'))
+      .toString('latin1')
+      .split('n_MultiHeadAttention_').length - 1
+  );
+}
+
 async function clipOut(model: SdModel): Promise<Float32Array> {
   const ids = readReference('clip_input_ids').data;
   const te = model.textEncoder;
@@ -112,14 +121,10 @@ describe('an fp32 import of the tiny checkpoint', () => {
   });
 
   it("attends through onnxruntime's MultiHeadAttention (UNet and VAE; CLIP's masked attention stays plain)", () => {
-    const count = (part: string) =>
-      readFileSync(path.join(model.dir, part, 'model.onnx'))
-        .toString('latin1')
-        .split('n_MultiHeadAttention_').length - 1; // node names
     // 16 spatial transformers × (self + cross) in the UNet, one attention block in the VAE's middle
-    expect(count('unet')).toBe(32);
-    expect(count('vae_decoder')).toBe(1);
-    expect(count('text_encoder')).toBe(0);
+    expect(mhaNodes(model, 'unet')).toBe(32);
+    expect(mhaNodes(model, 'vae_decoder')).toBe(1);
+    expect(mhaNodes(model, 'text_encoder')).toBe(0);
   });
 
   it('CLIP: last_hidden_state after the final layer norm matches transformers', async () => {
@@ -200,10 +205,10 @@ describe('an fp16 import', () => {
   });
   afterAll(() => model?.release());
 
-  it('has float16 inputs and outputs and a float32 timestep, and plain attention (no CPU float16 kernel)', () => {
-    expect(readFileSync(path.join(model.dir, 'unet', 'model.onnx')).includes('MultiHeadAttention')).toBe(
-      false,
-    );
+  it('has float16 inputs and outputs, a float32 timestep, and fused attention as the fp32 import has', () => {
+    expect(mhaNodes(model, 'unet')).toBe(32);
+    expect(mhaNodes(model, 'vae_decoder')).toBe(1);
+    expect(mhaNodes(model, 'text_encoder')).toBe(0);
     expect(model.unet.sampleType).toBe('float16');
     expect(model.textEncoder.outputType).toBe('float16');
     expect(model.vaeDecoder.type).toBe('float16');
