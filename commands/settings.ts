@@ -72,7 +72,7 @@ async function show(i: ChatInputCommandInteraction, ctx: CommandContext, guildId
     ctx.services.guildSettings(guildId),
     ctx.services.quota.guildDailyUnits(guildId),
   ]);
-  const p = renderSettings(settings, budget);
+  const p = renderSettings(settings, budget, ctx.services.workers?.live());
   await i.reply(toSendOptions({ ...p, content: `${prefix}${p.content}` }));
 }
 

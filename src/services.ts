@@ -5,15 +5,18 @@
 import path from 'node:path';
 import { modelFolder } from './checkpoint/model-folder.ts';
 import type { Config } from './config.ts';
-import { type Database, type Db, openDatabase } from './db/client.ts';
+import { type Database, openDatabase } from './db/client.ts';
 import { resolveModelDir } from './diffusion/model-dir.ts';
 import { DEFAULT_REQUEST, hiresSize } from './diffusion/request.ts';
 import { createBackend } from './discord/backend.ts';
 import type { FrontEndServices } from './discord/services.ts';
 import { EnginePool } from './engine/engine-pool.ts';
 import { createLimiters, type Limiters } from './jobs/limiters.ts';
+import { HEARTBEAT_MS, STALE_MS } from './jobs/recovery.ts';
 import { JobService } from './jobs/service.ts';
-import { latestWorkerModel, type ModelInfo, publishWorkerModel } from './jobs/worker-models.ts';
+import { latestWorkerModel, type ModelInfo } from './jobs/worker-models.ts';
+import { startWorkerPresence } from './jobs/worker-presence.ts';
+import { startWorkerWatch, type WorkerWatch } from './jobs/worker-watch.ts';
 import type { Logger } from './log.ts';
 
 export interface Services {
@@ -44,7 +47,10 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
   let engine: EnginePool | undefined;
   let limiters: Limiters | undefined;
   let jobs: JobService | undefined;
+  let workers: Workers | undefined;
   const stop = async () => {
+    // a worker's row goes first: gateways stop counting on it while its jobs are handed back
+    await workers?.stop();
     await jobs?.stop();
     await limiters?.close();
     await engine?.close();
@@ -78,8 +84,15 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
         error: (o, m) => log.error(o, m),
       },
     });
-    const modelInfo = await modelOf(database.db, engine, jobs.instanceId, log);
-    const frontEnd = createBackend({ config, db: database.db, jobs, quota, model: modelInfo });
+    workers = await workersOf(database, engine, jobs.instanceId, log);
+    const frontEnd = createBackend({
+      config,
+      db: database.db,
+      jobs,
+      quota,
+      model: workers.model,
+      ...(workers.watch ? { workers: workers.watch } : {}),
+    });
     await jobs.start();
     log.info({ role: config.role, instance: jobs.instanceId }, 'jobs ready');
     return { database, engine, limiters, jobs, frontEnd, stop };
@@ -121,34 +134,59 @@ async function startEngine(
   return engine;
 }
 
+interface Workers {
+  /** The model the infotexts name. */
+  model: () => ModelInfo;
+  /** A gateway's view of the live workers (absent where this process runs the jobs). */
+  watch?: WorkerWatch;
+  stop(): Promise<void>;
+}
+
 /**
- * The model the infotexts name: the one loaded here (a worker also tells the database, for the
- * gateway); a gateway reads what the workers loaded, every 2 s until one has, then every minute.
+ * This process and the GPU workers. One that runs jobs is a worker: it says so in the database
+ * with the model it loaded, refreshed with its heartbeat where other processes share the database
+ * (never on PGlite: nobody else reads it), and names its own model. A gateway reads what the
+ * workers loaded, every 2 s until one has, then every minute, and watches whether any is live.
  */
-async function modelOf(
-  db: Db,
+async function workersOf(
+  database: Database,
   engine: EnginePool | undefined,
   instanceId: string,
   log: Logger,
-): Promise<() => ModelInfo> {
+): Promise<Workers> {
+  const { db } = database;
   if (engine) {
     const { name, hash, oldHash, vae } = engine.model;
     const loaded = { name, hash, oldHash, vae };
-    await publishWorkerModel(db, instanceId, loaded);
-    return () => loaded;
+    const everyMs = database.kind === 'postgres' ? HEARTBEAT_MS : undefined;
+    const presence = await startWorkerPresence({ db, instanceId, model: loaded, log, everyMs });
+    return { model: () => loaded, stop: () => presence.stop() };
   }
   const unknown: ModelInfo = { name: 'unknown (no worker has started yet)', hash: '' };
   let known = unknown;
   const read = () =>
-    latestWorkerModel(db).then(
+    latestWorkerModel(db, STALE_MS).then(
       (m) => {
         if (m) known = m;
       },
       (err: unknown) => log.warn({ err }, 'could not read the workers’ model'),
     );
   await read();
-  // every 2 s until a worker has said, then every minute
-  const poll = () => setTimeout(() => void read().finally(poll), known === unknown ? 2_000 : 60_000).unref();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const poll = () => {
+    if (!stopped)
+      timer = setTimeout(() => void read().finally(poll), known === unknown ? 2_000 : 60_000).unref();
+  };
   poll();
-  return () => known;
+  const watch = await startWorkerWatch({ db, log, staleMs: STALE_MS, everyMs: HEARTBEAT_MS });
+  return {
+    model: () => known,
+    watch,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await watch.stop();
+    },
+  };
 }

@@ -159,8 +159,10 @@ export const guildSettings = pgTable('guild_settings', {
 export type GuildSettingsRow = typeof guildSettings.$inferSelect;
 
 /**
- * The model each worker process loaded, so that a gateway (which loads none) writes the same
- * infotexts and "made with another model" notes: upserted by a worker as it starts.
+ * The worker processes that are up, and the model each loaded, so that a gateway (which loads
+ * none) writes the same infotexts and "made with another model" notes, and can tell its members
+ * when no worker is there to run their jobs: a worker inserts its row as it starts, refreshes
+ * `seen_at` with its heartbeat (the database's clock) and deletes the row when it stops cleanly.
  */
 export const workerModels = pgTable('worker_models', {
   instanceId: text('instance_id').primaryKey(),
@@ -168,5 +170,7 @@ export const workerModels = pgTable('worker_models', {
     .$type<{ name: string; hash: string; oldHash?: string; vae?: { name: string; hash: string } }>()
     .notNull(),
   seenAt: timestamp('seen_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`),
+  /** Among live workers, the one started last names the model (a stable choice between beats). */
+  startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull().default(sql`now()`),
 });
 export type WorkerModelRow = typeof workerModels.$inferSelect;

@@ -23,7 +23,7 @@ import {
 import type { FailureReason, JobService } from '../jobs/service.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
-import type { FrontEndServices, JobInfo, RecoveredJob } from './services.ts';
+import type { FrontEndServices, JobInfo, RecoveredJob, WorkersView } from './services.ts';
 import { effectiveSettings } from './settings.ts';
 
 export interface BackendParts {
@@ -32,6 +32,8 @@ export interface BackendParts {
   jobs: JobService;
   quota: QuotaSettings;
   model: () => ModelInfo;
+  /** A gateway's view of the GPU workers. */
+  workers?: WorkersView;
 }
 
 /** How recovery ends a job it must not run again (src/jobs/recovery.ts, JobService.adopt). */
@@ -123,8 +125,10 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     }
   });
 
+  const { workers } = parts;
   return {
     model: parts.model,
+    ...(workers ? { workers } : {}),
     async guildSettings(guildId) {
       return effectiveSettings(
         parts.config,
@@ -183,6 +187,7 @@ export function createBackend(parts: BackendParts): FrontEndServices {
         })),
         length: state.waiting + state.running,
         max: parts.config.queue.max,
+        ...(workers?.live() !== undefined ? { workersLive: workers.live() } : {}),
       };
     },
     quota: {

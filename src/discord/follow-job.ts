@@ -19,6 +19,8 @@ export interface FollowOptions {
   jobId: string;
   /** Where the job stood when its reply was written. */
   position: number;
+  /** Whether that reply said no GPU worker is online. */
+  noWorker?: boolean;
   events: JobEvents;
   view: JobView;
   /** The reply's message id, when known (the channel fallback answers it). */
@@ -78,16 +80,32 @@ export async function followJob(o: FollowOptions): Promise<void> {
       },
     },
   );
-  let state = initialProgress(o.position);
+  let state = initialProgress(o.position, o.noWorker);
   // the reply already shows the first state; an event that changes nothing visible is no edit
   let shown = renderStatus(view, state);
-  for await (const event of o.events) {
-    if (isFinal(event)) break;
-    state = reduceProgress(state, event);
+  const show = () => {
     const next = renderStatus(view, state);
-    if (next.content === shown.content && next.files[0]?.data === shown.files[0]?.data) continue;
+    if (next.content === shown.content && next.files[0]?.data === shown.files[0]?.data) return;
     shown = next;
     throttle.push(next);
+  };
+  // on a gateway, the "no GPU worker" note comes and goes with the workers while the job waits
+  const setNoWorker = (noWorker: boolean) => {
+    if (state.phase !== 'queued' || state.noWorker === noWorker) return;
+    state = { ...state, noWorker };
+    show();
+  };
+  const unwatch = o.services.workers?.onChange((online) => setNoWorker(!online));
+  const live = o.services.workers?.live();
+  if (live !== undefined) setNoWorker(live === 0); // (it may have changed since the first reply)
+  try {
+    for await (const event of o.events) {
+      if (isFinal(event)) break;
+      state = reduceProgress(state, event);
+      show();
+    }
+  } finally {
+    unwatch?.();
   }
   const end = await o.events.result;
   if (end.type === 'interrupted') {

@@ -99,7 +99,9 @@ export async function startJob(
     notes: plan.notes,
   };
   try {
-    const first = renderStatus(view, initialProgress(handle.position));
+    // a gateway with no GPU worker online says so at once (src/jobs/worker-watch.ts)
+    const noWorker = ctx.services.workers?.live() === 0;
+    const first = renderStatus(view, initialProgress(handle.position, noWorker));
     const replyId = interaction.deferred
       ? (await interaction.editReply(toEditOptions(first))).id
       : (await interaction.reply({ ...toSendOptions(first), withResponse: true })).resource?.message?.id;
@@ -114,6 +116,7 @@ export async function startJob(
       }),
       jobId: handle.jobId,
       position: handle.position,
+      noWorker,
       events: handle,
       view,
       messageId: replyId,

@@ -57,12 +57,22 @@ export interface JobInfo {
   resultMessageIds: string[];
 }
 
+/** The GPU workers as a gateway sees them (src/jobs/worker-watch.ts). */
+export interface WorkersView {
+  /** Live workers at the last look; undefined before the first. */
+  live(): number | undefined;
+  /** Called when live workers go from some to none, or back; returns the unsubscribe. */
+  onChange(listener: (online: boolean) => void): () => void;
+}
+
 export interface QueueView {
   /** The member's unfinished jobs, oldest first. */
   mine: { jobId: string; kind: JobKind; status: 'queued' | 'running'; position: number; prompt: string }[];
   /** Jobs waiting or running, all members together. */
   length: number;
   max: number;
+  /** Live GPU workers, where they are other processes (a gateway) and known. */
+  workersLive?: number;
 }
 
 export type QuotaTarget =
@@ -91,6 +101,11 @@ export interface RecoveredJob {
 export interface FrontEndServices {
   /** The loaded model, for infotexts and the "made with another model" note. */
   model(): ModelInfo;
+  /**
+   * The GPU workers, where they are other processes (a gateway), so that a waiting job can say
+   * when none is online; absent where this process runs the jobs itself.
+   */
+  workers?: WorkersView;
   /** Bot-wide defaults and limits with the server's on top. */
   guildSettings(guildId: string): Promise<GuildSettings>;
   storedGuildSettings(guildId: string): Promise<StoredGuildSettings>;

@@ -42,6 +42,13 @@ export interface Recovery {
   stop(): Promise<void>;
 }
 
+/**
+ * How often a process says it is alive (its jobs' heartbeats; a worker's row in worker_models),
+ * and how long a silent one takes to count as dead: the defaults of heartbeatMs and staleMs.
+ */
+export const HEARTBEAT_MS = 5_000;
+export const STALE_MS = 30_000;
+
 const DAY_MS = 86_400_000;
 /** A recovery or heartbeat query that takes longer than this counts as trouble (a hung database). */
 const ANSWER_MS = 2_000;
@@ -56,7 +63,7 @@ export async function startRecovery(
 ): Promise<Recovery> {
   // the admission reaper frees a dead process's slots sooner (limiters.ts DEAD_AFTER_MS, 20 s),
   // so that the jobs re-queued here are not refused by their own dead slots
-  const staleMs = o.staleMs ?? 30_000;
+  const staleMs = o.staleMs ?? STALE_MS;
   const maxAttempts = o.maxAttempts ?? 2;
   const requeueWithinMs = o.requeueWithinMs ?? 3_600_000;
 
@@ -140,7 +147,7 @@ export async function startRecovery(
     return t;
   };
   const timers = [
-    every(o.heartbeatMs ?? 5_000, 'heartbeat', async () => {
+    every(o.heartbeatMs ?? HEARTBEAT_MS, 'heartbeat', async () => {
       const held = hooks.held();
       const sentAt = performance.now();
       if (held.length > 0) {

@@ -93,6 +93,20 @@ describe('status while waiting and running', () => {
     expect(p.ephemeral).toBe(false);
   });
 
+  it('queued with no GPU worker online (a gateway): a note under the head, gone once it runs', () => {
+    const p = renderStatus(view, initialProgress(1, true));
+    expect(p.content.split('\n').slice(0, 2)).toEqual([
+      '⏳ **Queued** · position 1 · job `m3x9k2a1b2c3`',
+      '⚠️ No GPU worker is online right now; your job will start when one comes back.',
+    ]);
+    const running = reduceProgress(initialProgress(1, true), {
+      type: 'started',
+      jobId: view.jobId,
+      attempt: 1,
+    });
+    expect(renderStatus(view, running).content).not.toContain('GPU worker');
+  });
+
   it('running: one bar per pass and the latest preview', () => {
     const events: JobEvent[] = [
       { type: 'started', jobId: view.jobId, attempt: 1 },
@@ -355,6 +369,24 @@ describe('info replies', () => {
     expect(p.content).toContain('The queue holds 5 jobs (at most 20).');
     expect(p.content).toContain('`abcd` image · running · a cat');
     expect(p.content).toContain('`efgh` re-upscale · position 4 · a dog');
+  });
+
+  it('/queue and /settings show on a gateway whether GPU workers are online', () => {
+    const mine: Parameters<typeof renderQueue>[0]['mine'] = [];
+    expect(renderQueue({ mine, length: 1, max: 20, workersLive: 0 }).content.split('\n')).toEqual([
+      'The queue holds 1 job (at most 20).',
+      '⚠️ No GPU worker is online right now; queued jobs will start when one comes back.',
+      'You have no jobs waiting or running.',
+    ]);
+    expect(renderQueue({ mine, length: 1, max: 20, workersLive: 2 }).content).not.toContain('GPU worker');
+    expect(renderQueue({ mine, length: 1, max: 20 }).content).not.toContain('GPU worker');
+    const settings = effectiveSettings(loadConfig({}));
+    const budget = { dailyUnits: 50, setHere: false };
+    expect(renderSettings(settings, budget, 2).content.split('\n').at(-1)).toBe('GPU workers online: 2');
+    expect(renderSettings(settings, budget, 0).content.split('\n').at(-1)).toBe(
+      'GPU workers online: **none** (queued jobs wait until one starts)',
+    );
+    expect(renderSettings(settings, budget).content).not.toContain('GPU worker');
   });
 
   it.each([

@@ -1,16 +1,19 @@
 // Scale-out as the README sets it up: one `gateway` and two `worker` processes, each started as
 // `npm start` starts it (test/support/bot-process.ts), on a fresh PostgreSQL database of their
 // own and the machine's Redis under a prefix of their own, against the Discord stand-in. The
-// workers load the tiny model and answer through Discord's REST API only.
+// workers load the tiny model and answer through Discord's REST API only. Until one is up, and
+// once the last has stopped, members' waiting jobs say that no GPU worker is online.
 import { randomBytes } from 'node:crypto';
 import { asc } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type JobRow, jobs, usageLedger } from '../../src/db/schema.ts';
+import { type JobRow, jobs, usageLedger, workerModels } from '../../src/db/schema.ts';
+import { NO_WORKER_NOTE } from '../../src/discord/render/status.ts';
 import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
 import { freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { ADMIN, ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type Injected, type StoredMessage } from '../support/discord-stand-in.ts';
+import { until } from '../support/job-service.ts';
 import { botFolder, imagesOf, isFinished, replyWhen } from '../support/real-bot.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -23,6 +26,7 @@ let gateway: BotProcess;
 const workers: { p: BotProcess; instance: string }[] = [];
 /** The worker left after the other one was killed. */
 let survivor: (typeof workers)[number] | undefined;
+let victim: (typeof workers)[number] | undefined;
 
 const env = (role: string): Record<string, string> => ({
   ...folder.env,
@@ -69,6 +73,8 @@ const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as stri
 const rows = async (): Promise<JobRow[]> => t.db.select().from(jobs).orderBy(asc(jobs.startedAt));
 const imagine = (user: string, prompt: string, steps: number): Injected =>
   standIn.slash(GUILD, user, 'imagine', { prompt, seed: 7, size: '256x256', steps });
+const NO_WORKER_WARNING = 'jobs are waiting and no GPU worker is online: start one (PROCESS_ROLE=worker)';
+const gatewayLogged = (msg: string) => gateway.lines().filter((l) => l.msg === msg);
 
 describe('one gateway, two workers, one queue in PostgreSQL', () => {
   it('eight jobs from three members: both workers run them, in the fair order, each with two images', async () => {
@@ -82,7 +88,12 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
     ] as const) {
       for (let i = 1; i <= n; i++) sent.push([`${user}-${i}`, imagine(user, `${user} ${i}`, 6)]);
     }
-    for (const [, i] of sent) await replyWhen(standIn, i, (m) => m.content.includes('**Queued**'));
+    // no worker yet: each member is told, and the admin once in the gateway's log
+    for (const [, i] of sent) {
+      const queued = await replyWhen(standIn, i, (m) => m.content.includes('**Queued**'));
+      expect(queued.content).toContain(NO_WORKER_NOTE);
+    }
+    await until(() => gatewayLogged(NO_WORKER_WARNING).length > 0, 15_000);
     await startWorker();
     await startWorker();
     for (const w of workers) expect(w.p.lines().map((l) => l.msg)).toContain('model loaded');
@@ -98,6 +109,11 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
         '512x512',
       ]);
     }
+    expect(gatewayLogged(NO_WORKER_WARNING)).toHaveLength(1);
+    await until(
+      () => gatewayLogged('a GPU worker is online again: the waiting jobs start').length === 1,
+      15_000,
+    );
     const ran = await rows();
     expect(ran.map((r) => r.status)).toEqual(Array(8).fill('done'));
     // round-robin across members: nobody's second job before everyone's first, and so on; a
@@ -138,7 +154,7 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
     const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'), 'drawing', 60_000);
     const id = jobIdOf(drawing);
     const [row] = (await rows()).filter((r) => r.id === id);
-    const victim = workers.find((w) => w.instance === row?.owner);
+    victim = workers.find((w) => w.instance === row?.owner);
     survivor = workers.find((w) => w !== victim);
     expect(victim && survivor).toBeTruthy();
     victim?.p.kill();
@@ -184,4 +200,21 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
       expect(charged).toBeCloseTo(doneCost, 9);
     }
   });
+
+  it('the last worker stopped cleanly takes its row with it: the next job says no GPU worker is online', async () => {
+    expect(await survivor?.p.stop('SIGTERM')).toBe(0);
+    // the killed worker's row stays, silent (stale) since; the stopped one's is gone
+    expect((await t.db.select().from(workerModels)).map((r) => r.instanceId)).toEqual([victim?.instance]);
+    const i = imagine(BOB, 'nobody to draw me', 6);
+    // the gateway looks every 5 s: said in the first reply, or in an edit soon after
+    const waiting = await replyWhen(
+      standIn,
+      i,
+      (m) => m.content.includes(NO_WORKER_NOTE),
+      'the note',
+      20_000,
+    );
+    expect(waiting.content).toContain('**Queued** · position 1');
+    await until(() => gatewayLogged(NO_WORKER_WARNING).length === 2, 15_000);
+  }, 60_000);
 });

@@ -22,8 +22,15 @@ export function renderQuota(usage: Usage, defaultJobCost: number): ReplyPayload 
   );
 }
 
+/** On a gateway whose GPU workers are all gone: why the queue does not move. */
+export const NO_WORKER_QUEUE_NOTE =
+  '⚠️ No GPU worker is online right now; queued jobs will start when one comes back.';
+
 export function renderQueue(view: QueueView): ReplyPayload {
-  const head = `The queue holds ${plural(view.length, 'job')} (at most ${view.max}).`;
+  const head = [
+    `The queue holds ${plural(view.length, 'job')} (at most ${view.max}).`,
+    ...(view.workersLive === 0 ? [NO_WORKER_QUEUE_NOTE] : []),
+  ].join('\n');
   if (view.mine.length === 0) return ephemeral(`${head}\nYou have no jobs waiting or running.`);
   const lines = view.mine.map((j) => {
     const where = j.status === 'running' ? 'running' : `position ${j.position}`;
@@ -35,6 +42,8 @@ export function renderQueue(view: QueueView): ReplyPayload {
 export function renderSettings(
   s: GuildSettings,
   budget: { dailyUnits: number; setHere: boolean },
+  /** Live GPU workers, where they are other processes (a gateway) and known. */
+  workersLive?: number,
 ): ReplyPayload {
   const d = s.defaults;
   const target = hiresSize(d);
@@ -46,5 +55,11 @@ export function renderSettings(
     `Daily budget per member: ${budget.dailyUnits === 0 ? 'unlimited' : `${units(budget.dailyUnits)} units`}${budget.setHere ? '' : ' (the bot default)'}`,
     `Blocked words: ${s.blockedWords.length === 0 ? 'none' : `${s.blockedWords.length} (${codeBlock(s.blockedWords.join(', '))})`}`,
   ];
+  if (workersLive !== undefined)
+    lines.push(
+      workersLive === 0
+        ? 'GPU workers online: **none** (queued jobs wait until one starts)'
+        : `GPU workers online: ${workersLive}`,
+    );
   return ephemeral(lines.join('\n'));
 }

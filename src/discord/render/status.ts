@@ -32,11 +32,16 @@ export interface ProgressState {
   /** One entry per hires pass started, in order. */
   hires: PassProgress[];
   preview: Buffer | undefined;
+  /** No GPU worker is online to run it (a gateway's view; never set where jobs run in-process). */
+  noWorker: boolean;
 }
 
-export function initialProgress(position: number): ProgressState {
-  return { phase: 'queued', position, base: undefined, hires: [], preview: undefined };
+export function initialProgress(position: number, noWorker = false): ProgressState {
+  return { phase: 'queued', position, base: undefined, hires: [], preview: undefined, noWorker };
 }
+
+/** Under a waiting job's head while no worker is there to run it (the gateway checks every few seconds). */
+export const NO_WORKER_NOTE = '⚠️ No GPU worker is online right now; your job will start when one comes back.';
 
 export function reduceProgress(state: ProgressState, event: JobEvent): ProgressState {
   switch (event.type) {
@@ -95,7 +100,9 @@ export function renderStatus(view: JobView, state: ProgressState): ReplyPayload 
     state.phase === 'queued'
       ? `⏳ **Queued** · position ${state.position} · job \`${view.jobId}\``
       : `🖌️ **Drawing** · job \`${view.jobId}\``;
-  const lines = [head, promptBlock(view.request.prompt)];
+  const lines = [head];
+  if (state.phase === 'queued' && state.noWorker) lines.push(NO_WORKER_NOTE);
+  lines.push(promptBlock(view.request.prompt));
   if (state.phase === 'running') lines.push(...passLines(view, state));
   lines.push(costLine(view.cost, view.usage));
   const notes = notesBlock(view.notes);

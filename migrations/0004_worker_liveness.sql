@@ -1,0 +1,1 @@
+ALTER TABLE "worker_models" ADD COLUMN "started_at" timestamp with time zone DEFAULT now() NOT NULL;

@@ -1,0 +1,72 @@
+/**
+ * A worker telling the others it is up: its row in worker_models (with the model it loaded) is
+ * written as it starts, refreshed every heartbeat, and deleted when it stops cleanly, so that a
+ * gateway can tell a live worker from one that crashed (silent past the staleness bound) or left.
+ */
+import type { Db } from '../db/client.ts';
+import { answered } from './db-deadline.ts';
+import type { JobServiceLog } from './types.ts';
+import { forgetDeadWorkers, type ModelInfo, publishWorkerModel, removeWorker } from './worker-models.ts';
+
+export interface WorkerPresenceOptions {
+  db: Db;
+  instanceId: string;
+  model: ModelInfo;
+  log: JobServiceLog;
+  /** How often seen_at is refreshed; undefined: never (nobody else reads this database). */
+  everyMs: number | undefined;
+}
+
+export interface WorkerPresence {
+  /** Refreshes seen_at now, as the timer does. */
+  beat(): Promise<void>;
+  /** Stops refreshing and deletes the row: gateways see this worker gone at once. */
+  stop(): Promise<void>;
+}
+
+/** How long a stop waits for the database to take the row away (else it goes stale). */
+const STOP_ANSWER_MS = 3_000;
+
+export async function startWorkerPresence(o: WorkerPresenceOptions): Promise<WorkerPresence> {
+  const { db, instanceId, model, log } = o;
+  await publishWorkerModel(db, instanceId, model);
+  forgetDeadWorkers(db).catch((err) => log.warn({ err }, 'could not forget long-dead workers'));
+  let failing = false;
+  let inFlight: Promise<void> | undefined;
+  let stopped = false;
+  const beat = (): Promise<void> => {
+    // a beat still waiting (an outage) is not doubled; none after stop, or the row comes back
+    if (stopped) return Promise.resolve();
+    inFlight ??= publishWorkerModel(db, instanceId, model)
+      .then(
+        () => {
+          if (failing) log.info({}, 'this worker’s liveness is written again');
+          failing = false;
+        },
+        (err: unknown) => {
+          // once per outage: gateways will report this worker gone until it is written again
+          if (!failing) log.warn({ err }, 'could not write this worker’s liveness; retrying');
+          failing = true;
+        },
+      )
+      .finally(() => {
+        inFlight = undefined;
+      });
+    return inFlight;
+  };
+  const timer = o.everyMs === undefined ? undefined : setInterval(() => void beat(), o.everyMs);
+  timer?.unref();
+  return {
+    beat,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await inFlight;
+      try {
+        await answered('removing this worker', removeWorker(db, instanceId), STOP_ANSWER_MS);
+      } catch (err) {
+        log.warn({ err }, 'could not remove this worker’s row; it counts as gone once stale');
+      }
+    },
+  };
+}

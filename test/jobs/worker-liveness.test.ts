@@ -1,0 +1,178 @@
+// Which GPU workers are up (src/jobs/worker-presence.ts, worker-watch.ts, worker-models.ts) on
+// both databases: a worker's row is live while it beats and stale once silent past the bound, a
+// clean stop deletes it, the infotexts' model comes from a live worker, and a gateway's watch
+// warns once per outage while jobs wait with no worker, and says when one is back.
+import { sql } from 'drizzle-orm';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { workerModels } from '../../src/db/schema.ts';
+import { insertJob } from '../../src/jobs/job-store.ts';
+import type { JobServiceLog } from '../../src/jobs/types.ts';
+import { latestWorkerModel, publishWorkerModel, workerState } from '../../src/jobs/worker-models.ts';
+import { startWorkerPresence } from '../../src/jobs/worker-presence.ts';
+import { startWorkerWatch } from '../../src/jobs/worker-watch.ts';
+import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { smallRequest, until } from '../support/job-service.ts';
+
+const STALE_MS = 30_000;
+
+function capture(): { log: JobServiceLog; lines: { level: string; msg: string; o: object }[] } {
+  const lines: { level: string; msg: string; o: object }[] = [];
+  const at = (level: string) => (o: object, msg: string) => void lines.push({ level, msg, o });
+  return { log: { info: at('info'), warn: at('warn'), error: at('error') }, lines };
+}
+
+describe.each(DATABASE_KINDS)('GPU worker liveness on %s', (kind) => {
+  let t: TestDatabase;
+  beforeEach(async () => {
+    t = await freshDatabase(kind);
+  });
+  afterEach(async () => {
+    await t?.destroy();
+  });
+
+  /** Sets a worker's seen_at (and started_at) this many seconds in the past, by the database's clock. */
+  const age = (id: string, seenS: number, startedS = seenS) =>
+    t.db.execute(
+      sql`update worker_models set seen_at = now() - make_interval(secs => ${seenS}),
+          started_at = now() - make_interval(secs => ${startedS}) where instance_id = ${id}`,
+    );
+  const ids = async () => (await t.db.select().from(workerModels)).map((r) => r.instanceId).sort();
+  const queueJob = (id: string) =>
+    insertJob(t.db, {
+      id,
+      kind: 'imagine',
+      guildId: 'g',
+      channelId: 'c',
+      userId: 'u',
+      request: smallRequest(id),
+      denoises: [0.6],
+      seed: 1,
+      cost: 1,
+      status: 'queued',
+    });
+
+  it('a worker is live while it beats, not once silent past the bound; a clean stop removes its row', async () => {
+    const { log } = capture();
+    const model = { name: 'tiny', hash: 'abcd' };
+    // beats by hand here: the timer is the next test's
+    const presence = await startWorkerPresence({
+      db: t.db,
+      instanceId: 'w1',
+      model,
+      log,
+      everyMs: undefined,
+    });
+    expect(await workerState(t.db, STALE_MS)).toEqual({ live: 1, queued: 0 });
+    // silent past the bound (a crash): not live, though its row is still there
+    await age('w1', 31);
+    expect(await workerState(t.db, STALE_MS)).toEqual({ live: 0, queued: 0 });
+    expect(await ids()).toEqual(['w1']);
+    // its next beat: live again
+    await presence.beat();
+    expect(await workerState(t.db, STALE_MS)).toEqual({ live: 1, queued: 0 });
+    await presence.stop();
+    expect(await ids()).toEqual([]);
+    // a beat after the stop does not bring the row back
+    await presence.beat();
+    expect(await ids()).toEqual([]);
+    expect(await workerState(t.db, STALE_MS)).toEqual({ live: 0, queued: 0 });
+  });
+
+  it('the heartbeat timer refreshes seen_at; without one (PGlite: one process) the row is written once', async () => {
+    const { log } = capture();
+    const model = { name: 'tiny', hash: 'abcd' };
+    const beating = await startWorkerPresence({ db: t.db, instanceId: 'beating', model, log, everyMs: 50 });
+    const solo = await startWorkerPresence({ db: t.db, instanceId: 'solo', model, log, everyMs: undefined });
+    await age('beating', 31);
+    await age('solo', 31);
+    const live = async () =>
+      (
+        await t.db
+          .select({ id: workerModels.instanceId })
+          .from(workerModels)
+          .where(sql`${workerModels.seenAt} > now() - interval '30 seconds'`)
+      ).map((r) => r.id);
+    await until(async () => (await live()).includes('beating'), 5_000);
+    expect(await live()).toEqual(['beating']);
+    await beating.stop();
+    await solo.stop();
+    expect(await ids()).toEqual([]);
+  });
+
+  it('a starting worker forgets workers silent for a day, and keeps the others', async () => {
+    const { log } = capture();
+    await publishWorkerModel(t.db, 'long-dead', { name: 'old', hash: '1' });
+    await publishWorkerModel(t.db, 'recently-dead', { name: 'old', hash: '1' });
+    await age('long-dead', 2 * 86_400);
+    await age('recently-dead', 3_600);
+    const presence = await startWorkerPresence({
+      db: t.db,
+      instanceId: 'new',
+      model: { name: 'tiny', hash: 'abcd' },
+      log,
+      everyMs: undefined,
+    });
+    await until(async () => !(await ids()).includes('long-dead'));
+    expect(await ids()).toEqual(['new', 'recently-dead']);
+    await presence.stop();
+  });
+
+  it('the infotexts name a live worker’s model: the one started last; a dead one only if none is live', async () => {
+    expect(await latestWorkerModel(t.db, STALE_MS)).toBeUndefined();
+    await publishWorkerModel(t.db, 'dead', { name: 'dead-model', hash: 'd' });
+    await age('dead', 40, 1);
+    expect((await latestWorkerModel(t.db, STALE_MS))?.name).toBe('dead-model');
+    await publishWorkerModel(t.db, 'live-old', { name: 'old-model', hash: 'o' });
+    await age('live-old', 1, 3_600);
+    // started before the dead one, but live
+    expect((await latestWorkerModel(t.db, STALE_MS))?.name).toBe('old-model');
+    await publishWorkerModel(t.db, 'live-new', { name: 'new-model', hash: 'n' });
+    await age('live-new', 2, 60);
+    // both live: the one started last, whichever beat last
+    expect((await latestWorkerModel(t.db, STALE_MS))?.name).toBe('new-model');
+    await publishWorkerModel(t.db, 'live-old', { name: 'old-model', hash: 'o' });
+    expect((await latestWorkerModel(t.db, STALE_MS))?.name).toBe('new-model');
+  });
+
+  it('a gateway’s watch: one warning per outage while jobs wait, a line when a worker is back', async () => {
+    const { log, lines } = capture();
+    const changes: boolean[] = [];
+    // a long interval: the test looks with check()
+    const watch = await startWorkerWatch({ db: t.db, log, staleMs: STALE_MS, everyMs: 600_000 });
+    watch.onChange((online) => changes.push(online));
+    expect(watch.live()).toBe(0);
+    // no worker, but nothing waits: nothing to say
+    expect(lines).toEqual([]);
+    await queueJob('j1');
+    await watch.check();
+    await queueJob('j2');
+    await watch.check();
+    await watch.check();
+    const warnings = () => lines.filter((l) => l.level === 'warn');
+    expect(warnings().map((l) => l.msg)).toEqual([
+      'jobs are waiting and no GPU worker is online: start one (PROCESS_ROLE=worker)',
+    ]);
+    expect(warnings()[0]?.o).toEqual({ queued: 1 });
+    expect(changes).toEqual([]);
+
+    await publishWorkerModel(t.db, 'w1', { name: 'tiny', hash: 'abcd' });
+    await watch.check();
+    expect(watch.live()).toBe(1);
+    expect(changes).toEqual([true]);
+    expect(lines.at(-1)).toEqual({
+      level: 'info',
+      msg: 'a GPU worker is online again: the waiting jobs start',
+      o: { workers: 1 },
+    });
+    await watch.check();
+    expect(lines).toHaveLength(2);
+
+    // the worker dies (silent past the bound): a new outage, a new warning
+    await age('w1', 31);
+    await watch.check();
+    expect(watch.live()).toBe(0);
+    expect(changes).toEqual([true, false]);
+    expect(warnings()).toHaveLength(2);
+    await watch.stop();
+  });
+});
