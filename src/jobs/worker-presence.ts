@@ -61,9 +61,14 @@ export async function startWorkerPresence(o: WorkerPresenceOptions): Promise<Wor
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await inFlight;
       try {
-        await answered('removing this worker', removeWorker(db, instanceId), STOP_ANSWER_MS);
+        // a beat still waiting goes first (it would bring the row back), within the same bound:
+        // a hung database must not hold the stop (and the jobs handed back after it) for ever
+        const removing = (async () => {
+          await inFlight;
+          await removeWorker(db, instanceId);
+        })();
+        await answered('removing this worker', removing, STOP_ANSWER_MS);
       } catch (err) {
         log.warn({ err }, 'could not remove this worker’s row; it counts as gone once stale');
       }

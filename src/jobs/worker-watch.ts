@@ -4,6 +4,7 @@
  * it, and the admin is told once per outage in the log, instead of jobs waiting silently.
  */
 import type { Db } from '../db/client.ts';
+import { answered } from './db-deadline.ts';
 import type { JobServiceLog } from './types.ts';
 import { workerState } from './worker-models.ts';
 
@@ -14,6 +15,8 @@ export interface WorkerWatchOptions {
   staleMs: number;
   /** How often the gateway looks. */
   everyMs: number;
+  /** A read not answered this long counts as failed (a hung database); default 5 s. */
+  answerMs?: number;
 }
 
 export interface WorkerWatch {
@@ -34,11 +37,16 @@ export async function startWorkerWatch(o: WorkerWatchOptions): Promise<WorkerWat
   let warned = false;
   let failing = false;
   let inFlight: Promise<void> | undefined;
+  /** The read the database has not answered yet: a hung one is waited on again, not doubled. */
+  let reading: Promise<{ live: number; queued: number }> | undefined;
 
   const look = async () => {
     let state: { live: number; queued: number };
     try {
-      state = await workerState(db, o.staleMs);
+      reading ??= workerState(db, o.staleMs).finally(() => {
+        reading = undefined;
+      });
+      state = await answered('reading which GPU workers are live', reading, o.answerMs ?? 5_000);
     } catch (err) {
       // what was seen last stands until the database answers again
       if (!failing) log.warn({ err }, 'could not read which GPU workers are live; retrying');

@@ -3,6 +3,7 @@
 // clean stop deletes it, the infotexts' model comes from a live worker, and a gateway's watch
 // warns once per outage while jobs wait with no worker, and says when one is back.
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { workerModels } from '../../src/db/schema.ts';
 import { insertJob } from '../../src/jobs/job-store.ts';
@@ -175,4 +176,80 @@ describe.each(DATABASE_KINDS)('GPU worker liveness on %s', (kind) => {
     expect(warnings()).toHaveLength(2);
     await watch.stop();
   });
+});
+
+// A hung database (here: worker_models locked by another session, so every query on it waits)
+// must not hold a worker's or a gateway's stop for ever, and the gateway says it cannot read.
+describe('GPU worker liveness with a hung database (postgres)', () => {
+  let t: TestDatabase;
+  beforeEach(async () => {
+    t = await freshDatabase('postgres');
+  });
+  afterEach(async () => {
+    await t?.destroy();
+  });
+
+  /** Holds an exclusive lock on worker_models until the returned function is called. */
+  async function hang(): Promise<() => Promise<void>> {
+    const other = postgres((t.location as { url: string }).url, { max: 1, onnotice: () => {} });
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    const tx = other.begin(async (s) => {
+      await s`lock table worker_models in access exclusive mode`;
+      locked();
+      await held;
+    });
+    await isLocked;
+    return async () => {
+      release();
+      await tx;
+      await other.end();
+    };
+  }
+  const within = <T>(p: Promise<T>, ms: number) =>
+    Promise.race([p.then(() => 'done'), new Promise((r) => setTimeout(() => r('still waiting'), ms))]);
+
+  it('a worker’s stop gives up on a hung beat and its row within its bound', async () => {
+    const { log, lines } = capture();
+    const presence = await startWorkerPresence({
+      db: t.db,
+      instanceId: 'w1',
+      model: { name: 'tiny', hash: 'abcd' },
+      log,
+      everyMs: undefined,
+    });
+    const unhang = await hang();
+    void presence.beat(); // waits on the lock
+    expect(await within(presence.stop(), 6_000)).toBe('done');
+    expect(lines.map((l) => l.msg)).toEqual([
+      'could not remove this worker’s row; it counts as gone once stale',
+    ]);
+    await unhang();
+  }, 15_000);
+
+  it('a gateway’s watch reports a read the database does not answer, and stops anyway', async () => {
+    const { log, lines } = capture();
+    const watch = await startWorkerWatch({
+      db: t.db,
+      log,
+      staleMs: STALE_MS,
+      everyMs: 600_000,
+      answerMs: 500,
+    });
+    const unhang = await hang();
+    await watch.check();
+    await watch.check(); // the same read is waited on again, and reported once
+    expect(lines.map((l) => l.msg)).toEqual(['could not read which GPU workers are live; retrying']);
+    expect(watch.live()).toBe(0); // what was seen last stands
+    const checking = watch.check();
+    expect(await within(watch.stop(), 3_000)).toBe('done');
+    await checking;
+    await unhang();
+  }, 15_000);
 });
