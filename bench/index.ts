@@ -80,15 +80,21 @@ async function reachable(url: string): Promise<boolean> {
 }
 
 if (flags.from) {
-  let saved: Parameters<typeof summarize>[0];
+  let table: string;
   try {
-    saved = JSON.parse(readFileSync(flags.from, 'utf8'));
+    const saved: Parameters<typeof summarize>[0] = JSON.parse(readFileSync(flags.from, 'utf8'));
     if (!saved?.machine || !saved.overhead) throw new Error('not a results file of npm run bench');
+    const { machine, overhead, png, engine, jobService, full } = saved;
+    try {
+      table = summarize({ machine, overhead, png, engine, jobService, full }).table;
+    } catch (err) {
+      // a part missing or of the wrong shape (an older or hand-edited file): one line, not a stack
+      throw new Error(`not a complete results file of npm run bench (${(err as Error).message})`);
+    }
   } catch (err) {
     usage(`--from ${flags.from}: ${(err as Error).message.split('\n')[0]}`);
   }
-  const { machine, overhead, png, engine, jobService, full } = saved;
-  console.log(summarize({ machine, overhead, png, engine, jobService, full }).table);
+  console.log(table);
   process.exit(0);
 }
 

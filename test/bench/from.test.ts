@@ -1,0 +1,45 @@
+// `npm run bench -- --from FILE` prints a saved run's table again; a file that is not a complete
+// results file (a part missing, a hand edit) is one line and exit 2, never a stack trace.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(path.join(tmpdir(), 'hiresbot-bench-from-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const sample = () => JSON.parse(readFileSync(path.join(root, 'bench/results.sample.json'), 'utf8'));
+const from = (name: string, results: unknown) => {
+  const file = path.join(dir, name);
+  writeFileSync(file, JSON.stringify(results));
+  return spawnSync(process.execPath, ['--import', 'tsx', 'bench/index.ts', '--from', file], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+};
+
+it('a results file with a part missing or null is one line and exit 2', () => {
+  const noEngine = sample();
+  delete noEngine.engine;
+  const nullStep = sample();
+  nullStep.full.torchCuda = {
+    device: 'x',
+    runs: { fp16: { weights: 'fp16', shapes: { 64: { coldMs: [1], stepMs: null } } } },
+  };
+  for (const [name, results] of [
+    ['no-engine.json', noEngine],
+    ['null-step.json', nullStep],
+  ] as const) {
+    const run = from(name, results);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(
+      /^npm run bench: --from .*: not a complete results file of npm run bench \(.*\)\n$/,
+    );
+  }
+  // the sample itself prints
+  const ok = from('sample.json', sample());
+  expect(ok.status).toBe(0);
+  expect(ok.stdout).toContain('ours / PyTorch');
+}, 60_000);
