@@ -36,6 +36,12 @@ export async function startWorkerWatch(o: WorkerWatchOptions): Promise<WorkerWat
   /** Jobs have waited with no worker since the last one was seen (the admin was warned). */
   let warned = false;
   let failing = false;
+  /**
+   * When a read last failed (performance.now()): the workers' beats likely failed with it (the
+   * database was down or hung), so for the staleness bound after, a worker not heard from is not
+   * yet reported gone (as recovery waits to be in touch that long before it takes jobs over).
+   */
+  let failedAt = Number.NEGATIVE_INFINITY;
   let inFlight: Promise<void> | undefined;
   /** The read the database has not answered yet: a hung one is waited on again, not doubled. */
   let reading: Promise<{ live: number; queued: number }> | undefined;
@@ -51,10 +57,13 @@ export async function startWorkerWatch(o: WorkerWatchOptions): Promise<WorkerWat
       // what was seen last stands until the database answers again
       if (!failing) log.warn({ err }, 'could not read which GPU workers are live; retrying');
       failing = true;
+      failedAt = performance.now();
       return;
     }
     failing = false;
     const was = live === undefined ? undefined : live > 0;
+    // back from an outage: the workers seen before it get the bound to write their rows again
+    if (state.live === 0 && was && performance.now() - failedAt < o.staleMs) return;
     live = state.live;
     const online = live > 0;
     if (!online && state.queued > 0 && !warned) {

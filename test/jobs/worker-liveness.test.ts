@@ -176,6 +176,41 @@ describe.each(DATABASE_KINDS)('GPU worker liveness on %s', (kind) => {
     expect(warnings()).toHaveLength(2);
     await watch.stop();
   });
+
+  it('after an outage the gateway could not read through, the workers get the bound to beat again before they count as gone', async () => {
+    const { log, lines } = capture();
+    const changes: boolean[] = [];
+    const staleMs = 1_000;
+    await queueJob('j1');
+    await publishWorkerModel(t.db, 'w1', { name: 'tiny', hash: 'abcd' });
+    const watch = await startWorkerWatch({ db: t.db, log, staleMs, everyMs: 600_000 });
+    watch.onChange((online) => changes.push(online));
+    expect(watch.live()).toBe(1);
+    // the database is gone for the gateway (its reads fail) and for the worker (its beats do)
+    await t.db.execute(sql`alter table worker_models rename to worker_models_away`);
+    await watch.check();
+    await t.db.execute(sql`alter table worker_models_away rename to worker_models`);
+    await age('w1', 2);
+    // back: the worker has not beaten yet; it is not reported gone, nor the admin told to start one
+    await watch.check();
+    expect(watch.live()).toBe(1);
+    expect(changes).toEqual([]);
+    expect(lines.map((l) => l.msg)).toEqual(['could not read which GPU workers are live; retrying']);
+    // it beats: nothing to say
+    await publishWorkerModel(t.db, 'w1', { name: 'tiny', hash: 'abcd' });
+    await watch.check();
+    expect(changes).toEqual([]);
+    // one that died meanwhile counts as gone once the bound has passed since the database came back
+    await age('w1', 2);
+    await new Promise((r) => setTimeout(r, staleMs + 100));
+    await watch.check();
+    expect(watch.live()).toBe(0);
+    expect(changes).toEqual([false]);
+    expect(lines.at(-1)?.msg).toBe(
+      'jobs are waiting and no GPU worker is online: start one (PROCESS_ROLE=worker)',
+    );
+    await watch.stop();
+  });
 });
 
 // A hung database (here: worker_models locked by another session, so every query on it waits)
