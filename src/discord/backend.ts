@@ -23,7 +23,7 @@ import {
 import type { FailureReason, JobService } from '../jobs/service.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
-import type { FrontEndServices, JobInfo, RecoveredJob, WorkersView } from './services.ts';
+import type { FrontEndServices, HandedBackJob, JobInfo, RecoveredJob, WorkersView } from './services.ts';
 import { effectiveSettings } from './settings.ts';
 
 export interface BackendParts {
@@ -57,6 +57,13 @@ function infoOf(row: JobRow): JobInfo {
     parentJobId: row.parentJobId ?? undefined,
     resultMessageIds: row.resultMessageIds ?? [],
   };
+}
+
+/** The interaction a job row keeps, to answer through while its token is valid. */
+function interactionOf(row: JobRow): HandedBackJob['interaction'] {
+  return row.interactionToken && row.interactionExpiresAt
+    ? { token: row.interactionToken, expiresAt: row.interactionExpiresAt }
+    : undefined;
 }
 
 /**
@@ -98,10 +105,7 @@ export function createBackend(parts: BackendParts): FrontEndServices {
       handOver(
         {
           info: infoOf(row),
-          interaction:
-            row.interactionToken && row.interactionExpiresAt
-              ? { token: row.interactionToken, expiresAt: row.interactionExpiresAt }
-              : undefined,
+          interaction: interactionOf(row),
           events,
         },
         false,
@@ -204,6 +208,9 @@ export function createBackend(parts: BackendParts): FrontEndServices {
         if (ended || service.watch(job.info.jobId)) listener(job);
       }
       return () => listeners.delete(listener);
+    },
+    onHandedBack(listener) {
+      return service.onHandedBack((row) => listener({ info: infoOf(row), interaction: interactionOf(row) }));
     },
   };
 }
