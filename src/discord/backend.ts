@@ -23,6 +23,7 @@ import {
 import type { FailureReason, JobService } from '../jobs/service.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
+import { relayHandBacks } from './hand-back-relay.ts';
 import type { FrontEndServices, HandedBackJob, JobInfo, RecoveredJob, WorkersView } from './services.ts';
 import { effectiveSettings } from './settings.ts';
 
@@ -129,6 +130,11 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     }
   });
 
+  const onHandedBack = relayHandBacks({
+    db,
+    jobs: service,
+    jobOf: (row) => ({ info: infoOf(row), interaction: interactionOf(row) }),
+  });
   const { workers } = parts;
   return {
     model: parts.model,
@@ -209,8 +215,6 @@ export function createBackend(parts: BackendParts): FrontEndServices {
       }
       return () => listeners.delete(listener);
     },
-    onHandedBack(listener) {
-      return service.onHandedBack((row) => listener({ info: infoOf(row), interaction: interactionOf(row) }));
-    },
+    onHandedBack,
   };
 }

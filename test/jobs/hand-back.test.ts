@@ -4,11 +4,14 @@
 // before the taking process claims it. Jobs that only waited are not told. Stand-in engine.
 import { eq, sql } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { type JobRow, jobs } from '../../src/db/schema.ts';
+import { createBackend } from '../../src/discord/backend.ts';
+import type { HandedBackJob } from '../../src/discord/services.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
 import type { JobService } from '../../src/jobs/service.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { createTestJobService, smallRequest } from '../support/job-service.ts';
+import { createTestJobService, smallRequest, until } from '../support/job-service.ts';
 import { StandInEngine } from '../support/stand-in-engine.ts';
 
 const interaction = (token: string) => ({ token, expiresAt: new Date(Date.now() + 600_000) });
@@ -30,9 +33,10 @@ describe.each(DATABASE_KINDS)('jobs handed back on %s', (kind) => {
   });
 
   /** A process: heartbeats far apart, so that only what the test does moves a job. */
-  const make = (name: string) => {
-    const engine = new StandInEngine();
+  const make = (name: string, o: { size?: number; concurrency?: number } = {}) => {
+    const engine = new StandInEngine({ size: o.size ?? 1 });
     const m = createTestJobService(t.db, engine, {
+      ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
       instanceId: name,
       namespace: `hand-back-${name}-${kind}-${Date.now()}`,
       heartbeatMs: 60_000,
@@ -122,5 +126,42 @@ describe.each(DATABASE_KINDS)('jobs handed back on %s', (kind) => {
     second.finish();
     expect(await b.service.watch(h.jobId)?.result).toMatchObject({ type: 'done' });
     expect(heard).toHaveLength(1);
+  });
+
+  it('jobs taken over as a gateway starts, before its bot listens, are told to it then if they still wait', async () => {
+    const a = make('a', { size: 2 });
+    await a.service.start();
+    const one = await submit(a.service, 'u1', 'one');
+    const two = await submit(a.service, 'u2', 'two');
+    await a.engine.nextCall();
+    await a.engine.nextCall();
+    await t.db.update(jobs).set({ heartbeatAt: sql`now() - interval '1 hour'` });
+    // a gateway (runs no job): its front end is made before its jobs start, as src/services.ts does
+    const gw = make('gw', { concurrency: 0 });
+    const backend = createBackend({
+      config: loadConfig({}),
+      db: t.db,
+      jobs: gw.service,
+      quota: { dailyUnits: 100, resetHourUtc: 0 },
+      model: () => ({ name: 'tiny', hash: '0123456789' }),
+    });
+    await gw.service.start(); // takes both over: back in the queue
+    expect((await rowOf(one.jobId)).status).toBe('queued');
+    expect((await rowOf(two.jobId)).status).toBe('queued');
+    // a worker takes one of them before the gateway's bot is ready
+    const w = make('w');
+    await w.service.start();
+    const claimed = await w.engine.nextCall();
+    const [taken, waiting, waitingPrompt] = claimed.prompt === 'one' ? [one, two, 'two'] : [two, one, 'one'];
+    expect((await rowOf(taken.jobId)).status).toBe('running');
+    const told: HandedBackJob[] = [];
+    backend.onHandedBack(async (job) => {
+      told.push(job);
+    });
+    await until(() => told.length > 0);
+    await new Promise((r) => setTimeout(r, 200)); // (a second one would come now)
+    expect(told.map((j) => [j.info.jobId, j.info.status, j.interaction?.token])).toEqual([
+      [waiting.jobId, 'queued', `token-${waitingPrompt}`],
+    ]);
   });
 });
