@@ -56,6 +56,14 @@ async function main(): Promise<void> {
     throw err;
   });
   onStopSignal(log, async () => {
+    if (config.role === 'worker') {
+      // the job service first: it interrupts the running jobs and has their replies told that
+      // they are queued again (through the REST follower) before it hands them back
+      await services.stop();
+      await bot.stop();
+      return;
+    }
+    // a gateway stops taking commands before the services they need go
     await bot.stop();
     await services.stop();
   });

@@ -23,7 +23,8 @@ import {
 import type { FailureReason, JobService } from '../jobs/service.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
-import type { FrontEndServices, JobInfo, RecoveredJob, WorkersView } from './services.ts';
+import { relayHandBacks } from './hand-back-relay.ts';
+import type { FrontEndServices, HandedBackJob, JobInfo, RecoveredJob, WorkersView } from './services.ts';
 import { effectiveSettings } from './settings.ts';
 
 export interface BackendParts {
@@ -57,6 +58,13 @@ function infoOf(row: JobRow): JobInfo {
     parentJobId: row.parentJobId ?? undefined,
     resultMessageIds: row.resultMessageIds ?? [],
   };
+}
+
+/** The interaction a job row keeps, to answer through while its token is valid. */
+function interactionOf(row: JobRow): HandedBackJob['interaction'] {
+  return row.interactionToken && row.interactionExpiresAt
+    ? { token: row.interactionToken, expiresAt: row.interactionExpiresAt }
+    : undefined;
 }
 
 /**
@@ -98,10 +106,7 @@ export function createBackend(parts: BackendParts): FrontEndServices {
       handOver(
         {
           info: infoOf(row),
-          interaction:
-            row.interactionToken && row.interactionExpiresAt
-              ? { token: row.interactionToken, expiresAt: row.interactionExpiresAt }
-              : undefined,
+          interaction: interactionOf(row),
           events,
         },
         false,
@@ -125,6 +130,11 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     }
   });
 
+  const onHandedBack = relayHandBacks({
+    db,
+    jobs: service,
+    jobOf: (row) => ({ info: infoOf(row), interaction: interactionOf(row) }),
+  });
   const { workers } = parts;
   return {
     model: parts.model,
@@ -205,5 +215,6 @@ export function createBackend(parts: BackendParts): FrontEndServices {
       }
       return () => listeners.delete(listener);
     },
+    onHandedBack,
   };
 }

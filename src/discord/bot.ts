@@ -5,6 +5,7 @@ import { commands as allCommands } from '../../commands/index.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Command, CommandContext } from './command.ts';
+import { sayHandedBack } from './handed-back.ts';
 import { errorForLog } from './log-error.ts';
 import { inviteUrl, registerCommands } from './register.ts';
 import { attachRouter, createRouter } from './router.ts';
@@ -49,6 +50,7 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
     stops.push(attachRouter(client, createRouter(commands, ctx)));
     void ready.then((c) => {
       stops.push(frontEnd.services.onRecovered((job) => void followRecovered(c, c.application.id, job, ctx)));
+      stops.push(frontEnd.services.onHandedBack((job) => sayHandedBack(c, c.application.id, job, log)));
     });
   }
   await client.login(config.discord.token);

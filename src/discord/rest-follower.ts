@@ -8,6 +8,7 @@ import { Client, Routes } from 'discord.js';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { CommandContext } from './command.ts';
+import { sayHandedBack } from './handed-back.ts';
 import { followRecovered } from './run-job.ts';
 import type { FrontEndServices } from './services.ts';
 
@@ -35,11 +36,14 @@ export async function startRestFollower(
     ((await client.rest.get(Routes.currentApplication())) as { id: string }).id;
   const ctx: CommandContext = { services, log, limits: config.limits, editIntervalMs: o.editIntervalMs };
   const unsubscribe = services.onRecovered((job) => void followRecovered(client, applicationId, job, ctx));
+  // (main.ts stops the job service before this follower: a stop's hand-backs are said first)
+  const unsubscribeHandBacks = services.onHandedBack((job) => sayHandedBack(client, applicationId, job, log));
   log.info({ applicationId }, 'worker answers jobs through Discord’s REST API');
   return {
     applicationId,
     async stop() {
       unsubscribe();
+      unsubscribeHandBacks();
       await client.destroy();
     },
   };

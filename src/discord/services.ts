@@ -98,6 +98,15 @@ export interface RecoveredJob {
   events: JobEvents;
 }
 
+/**
+ * A job that was running and is back in the queue (its process stopped or died): its reply is
+ * told once, through the stored token, until a worker takes the job again.
+ */
+export interface HandedBackJob {
+  info: JobInfo;
+  interaction: { token: string; expiresAt: Date } | undefined;
+}
+
 export interface FrontEndServices {
   /** The loaded model, for infotexts and the "made with another model" note. */
   model(): ModelInfo;
@@ -136,4 +145,9 @@ export interface FrontEndServices {
   mayReport(jobId: string): boolean;
   /** Called for each job a restart took over or failed; returns an unsubscribe function. */
   onRecovered(listener: (job: RecoveredJob) => void): () => void;
+  /**
+   * Called for each job this process puts back in the queue after it ran; the job service waits
+   * (a few seconds at most) for the promise before another process may claim it.
+   */
+  onHandedBack(listener: (job: HandedBackJob) => Promise<void>): () => void;
 }

@@ -18,6 +18,7 @@ import { Claimer } from './claimer.ts';
 import { jobCost } from './cost.ts';
 import { answered, databaseUnavailable, NoAnswerError } from './db-deadline.ts';
 import { type Outcome, runOnEngine } from './engine-run.ts';
+import { HandBacks, type HandedBackListener } from './hand-back.ts';
 import { JobChannel } from './job-channel.ts';
 import { getJob, insertJob, newJobId, releaseJobs } from './job-store.ts';
 import type { Slot } from './limiters.ts';
@@ -62,6 +63,9 @@ export class JobService {
   private signals: QueueSignals | undefined;
   /** Jobs a stop interrupted, to hand back when it is done. */
   private readonly letGo: string[] = [];
+  /** Of those, the ones that were running here: their replies are told before they go back. */
+  private readonly ranBeforeStop: JobRow[] = [];
+  private readonly handBacks: HandBacks;
   /**
    * Jobs being submitted here, with the row when a claim here took one before the submission
    * had registered it (the insert's notification can come first): started once it has.
@@ -75,6 +79,7 @@ export class JobService {
   constructor(private readonly o: JobServiceOptions) {
     this.instanceId = o.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.log = o.log ?? QUIET_LOG;
+    this.handBacks = new HandBacks({ db: o.db, log: this.log });
     this.concurrency = o.engine ? (o.concurrency ?? o.engine.size ?? 1) : 0;
     this.waiting = new Waiting({
       db: o.db,
@@ -106,6 +111,14 @@ export class JobService {
   on(listener: (event: JobEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Subscribes to the jobs that ran and that this process puts back in the queue (it stops, or
+   * it took them over from a dead one); the service waits a few seconds at most for the promise.
+   */
+  onHandedBack(listener: HandedBackListener): () => void {
+    return this.handBacks.on(listener);
   }
 
   private emit(event: JobEvent, channel?: JobChannel): void {
@@ -143,7 +156,10 @@ export class JobService {
     this.recovery = await startRecovery(this.o, this.log, {
       instanceId: this.instanceId,
       held: () => this.heldIds(),
-      adopt: async () => void this.claim(),
+      adopt: async (row) => {
+        await this.handBacks.takenOver(row); // before a claim here paints its progress
+        void this.claim();
+      },
       fail: (row, reason, message) => this.endUnheld(row, { status: 'failed', reason, message }),
       cancelled: (ids) => {
         for (const id of ids) this.cancelHere(id);
@@ -203,6 +219,8 @@ export class JobService {
     while ((this.running.size > 0 || this.settling.size > 0) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
+    // while the rows still say running here: no other process claims one before it is said
+    await this.handBacks.stopping(this.ranBeforeStop);
     try {
       await answered('handing jobs back', releaseJobs(this.o.db, this.instanceId, this.letGo), 3_000);
     } catch (err) {
@@ -212,9 +230,10 @@ export class JobService {
   }
 
   /** Lets a held job go: its handle ends with 'interrupted'; on a stop it is handed back. */
-  private interrupt(h: Held): void {
+  private interrupt(h: Held, ranHere = false): void {
     for (const s of h.slots) s.release();
     if (this.stopped) this.letGo.push(h.id);
+    if (this.stopped && ranHere) this.ranBeforeStop.push(h.row);
     this.emit({ type: 'interrupted', jobId: h.id }, h.channel);
   }
 
@@ -457,14 +476,14 @@ export class JobService {
       engineDone = execution.engineDone;
       const result = await execution.outcome;
       if (this.stopped && !r.cancelRequested && result.status !== 'done') {
-        this.interrupt(held); // left unfinished in the database for whoever starts next
+        this.interrupt(held, true); // left unfinished in the database for whoever starts next
       } else {
         await this.end(held, result);
       }
     } catch (err) {
       // the database stayed away: let the job go; recovery takes it up once it is stale
       this.log.error({ jobId: held.id, err }, 'job bookkeeping failed; left for recovery');
-      this.interrupt(held);
+      this.interrupt(held, true);
     } finally {
       // an aborted engine stops between steps: the job's slot stays taken until then
       await engineDone;

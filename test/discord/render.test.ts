@@ -24,6 +24,7 @@ import {
   type JobView,
   progressBar,
   reduceProgress,
+  renderHandedBack,
   renderStatus,
 } from '../../src/discord/render/status.ts';
 import { codeBlock, units } from '../../src/discord/render/text.ts';
@@ -105,6 +106,21 @@ describe('status while waiting and running', () => {
       attempt: 1,
     });
     expect(renderStatus(view, running).content).not.toContain('GPU worker');
+  });
+
+  it('queued again (its worker stopped): the note, the prompt and cost, no preview, a Cancel button', () => {
+    const p = renderHandedBack({ ...view, usage: undefined });
+    expect(p.content.split('\n')).toEqual([
+      '⏳ **Queued again** · job `m3x9k2a1b2c3`',
+      'Its GPU worker stopped; it starts again when a worker takes it.',
+      '```',
+      'a lighthouse at dusk',
+      '```',
+      'Cost 4 units',
+    ]);
+    // an edit with no files: the last preview goes with the progress bars
+    expect(p.files).toEqual([]);
+    expect(customIds(p)).toEqual(['hb:cancel:m3x9k2a1b2c3']);
   });
 
   it('running: one bar per pass and the latest preview', () => {
@@ -246,6 +262,7 @@ describe('text members typed cannot break the message or ping anyone', () => {
     const nastyView = { ...view, request: { ...view.request, prompt: nasty } };
     const all: ReplyPayload[] = [
       renderStatus(nastyView, initialProgress(1)),
+      renderHandedBack(nastyView),
       renderResult({ ...nastyView, upscaleCost: 1 }, done),
       renderCancelled(nastyView),
       renderFailed(nastyView, failedWith('error')),

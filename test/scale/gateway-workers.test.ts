@@ -2,19 +2,20 @@
 // `npm start` starts it (test/support/bot-process.ts), on a fresh PostgreSQL database of their
 // own and the machine's Redis under a prefix of their own, against the Discord stand-in. The
 // workers load the tiny model and answer through Discord's REST API only. Until one is up, and
-// once the last has stopped, members' waiting jobs say that no GPU worker is online.
+// once the last has stopped, members' waiting jobs say that no GPU worker is online. A job whose
+// worker is killed or stopped mid-job says it is queued again until a worker takes it.
 import { randomBytes } from 'node:crypto';
 import { asc } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobRow, jobs, usageLedger, workerModels } from '../../src/db/schema.ts';
-import { NO_WORKER_NOTE } from '../../src/discord/render/status.ts';
+import { HANDED_BACK_NOTE, NO_WORKER_NOTE } from '../../src/discord/render/status.ts';
 import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
 import { freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { ADMIN, ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type Injected, type StoredMessage } from '../support/discord-stand-in.ts';
 import { until } from '../support/job-service.ts';
-import { botFolder, imagesOf, isFinished, replyWhen } from '../support/real-bot.ts';
+import { botFolder, componentIds, imagesOf, isFinished, replyWhen } from '../support/real-bot.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `hiresbot-scale-${randomBytes(4).toString('hex')}`;
@@ -75,6 +76,27 @@ const imagine = (user: string, prompt: string, steps: number): Injected =>
   standIn.slash(GUILD, user, 'imagine', { prompt, seed: 7, size: '256x256', steps });
 const NO_WORKER_WARNING = 'jobs are waiting and no GPU worker is online: start one (PROCESS_ROLE=worker)';
 const gatewayLogged = (msg: string) => gateway.lines().filter((l) => l.msg === msg);
+const TOLD = 'told the member their job is queued again';
+/** A signal to a worker's process group (SIGSTOP: frozen, as a worker busy elsewhere for a while). */
+const signal = (w: (typeof workers)[number] | undefined, sig: NodeJS.Signals) =>
+  process.kill(-(w?.p.child.pid as number), sig);
+
+/** A reply that says its job is queued again, with its cancel button and no stale preview. */
+function expectQueuedAgain(m: StoredMessage | undefined, id: string): void {
+  expect(m?.content.split('\n').slice(0, 2)).toEqual([
+    `⏳ **Queued again** · job \`${id}\``,
+    HANDED_BACK_NOTE,
+  ]);
+  expect(m?.content).not.toContain('**Drawing**');
+  expect(m?.attachments).toEqual([]);
+  expect(componentIds(m as StoredMessage)).toEqual([`hb:cancel:${id}`]);
+}
+
+/** A done reply with the base image and its hires pass. */
+async function expectImages(m: StoredMessage): Promise<void> {
+  expect(m.content).toContain('**Done**');
+  expect((await imagesOf(standIn, m)).map((x) => `${x.width}x${x.height}`)).toEqual(['256x256', '512x512']);
+}
 
 describe('one gateway, two workers, one queue in PostgreSQL', () => {
   it('eight jobs from three members: both workers run them, in the fair order, each with two images', async () => {
@@ -149,7 +171,7 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
     expect(answer.content).toContain('Model: tiny');
   }, 300_000);
 
-  it('a worker killed mid-job: the other one finishes the job in the same reply', async () => {
+  it('a worker killed mid-job: its reply says queued again, then the other one finishes it in the same reply', async () => {
     const i = imagine(ALICE, 'a long one', 50);
     const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'), 'drawing', 60_000);
     const id = jobIdOf(drawing);
@@ -157,10 +179,29 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
     victim = workers.find((w) => w.instance === row?.owner);
     survivor = workers.find((w) => w !== victim);
     expect(victim && survivor).toBeTruthy();
-    victim?.p.kill();
-    // its heartbeat goes stale (30 s), the survivor puts the job back and runs it
+    // the other worker cannot take the job for now (frozen): it waits in the queue meanwhile
+    signal(survivor, 'SIGSTOP');
+    try {
+      victim?.p.kill();
+      // its heartbeat goes stale (30 s): the gateway puts the job back and says so in its reply
+      const again = await replyWhen(
+        standIn,
+        i,
+        (m) => m.content.includes('**Queued again**'),
+        'queued again',
+        90_000,
+      );
+      expect(again.id).toBe(drawing.id);
+      expectQueuedAgain(again, id);
+      // (its log line comes once Discord has answered the edit)
+      await until(() => gateway.lines().some((l) => l.msg === TOLD && l.jobId === id), 5_000);
+      expect((await rows()).find((r) => r.id === id)).toMatchObject({ status: 'queued' });
+    } finally {
+      signal(survivor, 'SIGCONT');
+    }
+    // the survivor takes it and its follower paints the reply from there on
     const done = await replyWhen(standIn, i, isFinished, 'the taken-over job', 240_000);
-    expect(done.content).toContain('**Done**');
+    await expectImages(done);
     expect(done.id).toBe(drawing.id);
     const [after] = (await rows()).filter((r) => r.id === id);
     expect(after).toMatchObject({ status: 'done', owner: survivor?.instance, attempts: 2 });
@@ -181,10 +222,47 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
     expect(gateway.lines().some((l) => l.msg === 'job cancelled')).toBe(false);
   }, 120_000);
 
+  it('the last worker stopped cleanly mid-job: the reply says queued again, its row goes, the next job says no GPU worker is online, and a new worker runs both', async () => {
+    const h = imagine(BOB, 'stopped under me', 50);
+    const drawing = await replyWhen(standIn, h, (m) => m.content.includes('**Drawing**'), 'drawing', 60_000);
+    const id = jobIdOf(drawing);
+    const warnings = gatewayLogged(NO_WORKER_WARNING).length;
+    expect(await survivor?.p.stop('SIGTERM')).toBe(0);
+    // said by the stopping worker itself, before it handed the job back and exited
+    expectQueuedAgain(standIn.original(h), id);
+    expect(survivor?.p.lines().filter((l) => l.msg === TOLD && l.jobId === id)).toHaveLength(1);
+    expect((await rows()).find((r) => r.id === id)).toMatchObject({
+      status: 'queued',
+      owner: survivor?.instance,
+    });
+    // the killed worker's row stays, silent (stale) since; the stopped one's is gone
+    expect((await t.db.select().from(workerModels)).map((r) => r.instanceId)).toEqual([victim?.instance]);
+    const i = imagine(BOB, 'nobody to draw me', 6);
+    // the gateway looks every 5 s: said in the first reply, or in an edit soon after
+    const waiting = await replyWhen(
+      standIn,
+      i,
+      (m) => m.content.includes(NO_WORKER_NOTE),
+      'the note',
+      20_000,
+    );
+    // behind the job handed back
+    expect(waiting.content).toContain('**Queued** · position 2');
+    await until(() => gatewayLogged(NO_WORKER_WARNING).length === warnings + 1, 15_000);
+    // still queued again: nothing else touched that reply while no worker was up
+    expectQueuedAgain(standIn.original(h), id);
+    // a worker comes back: the job handed back ends in its own reply, with its images
+    await startWorker();
+    const done = await replyWhen(standIn, h, isFinished, 'the handed-back job', 240_000);
+    expect(done.id).toBe(drawing.id);
+    await expectImages(done);
+    await expectImages(await replyWhen(standIn, i, isFinished, 'the job queued behind it', 240_000));
+  }, 360_000);
+
   it('the ledger balances: each job reserved once, committed if done, else refunded', async () => {
     const all = await rows();
     const ledger = await t.db.select().from(usageLedger);
-    expect(all).toHaveLength(10);
+    expect(all).toHaveLength(12);
     for (const row of all) {
       const own = ledger.filter((l) => l.jobId === row.id);
       expect(own.filter((l) => l.kind === 'reserve')).toHaveLength(1);
@@ -200,21 +278,4 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
       expect(charged).toBeCloseTo(doneCost, 9);
     }
   });
-
-  it('the last worker stopped cleanly takes its row with it: the next job says no GPU worker is online', async () => {
-    expect(await survivor?.p.stop('SIGTERM')).toBe(0);
-    // the killed worker's row stays, silent (stale) since; the stopped one's is gone
-    expect((await t.db.select().from(workerModels)).map((r) => r.instanceId)).toEqual([victim?.instance]);
-    const i = imagine(BOB, 'nobody to draw me', 6);
-    // the gateway looks every 5 s: said in the first reply, or in an edit soon after
-    const waiting = await replyWhen(
-      standIn,
-      i,
-      (m) => m.content.includes(NO_WORKER_NOTE),
-      'the note',
-      20_000,
-    );
-    expect(waiting.content).toContain('**Queued** · position 1');
-    await until(() => gatewayLogged(NO_WORKER_WARNING).length === 2, 15_000);
-  }, 60_000);
 });

@@ -13,6 +13,7 @@ import { type GenerationRequest, hiresSize } from '../../src/diffusion/request.t
 import type {
   FrontEndServices,
   GuildSettingsChange,
+  HandedBackJob,
   JobHandle,
   JobInfo,
   JobKind,
@@ -154,6 +155,7 @@ export class ScriptedServices implements FrontEndServices {
   brokenLookup = false;
   private waiters: ((job: ScriptedJob) => void)[] = [];
   private recoveredListeners = new Set<(job: RecoveredJob) => void>();
+  private handedBackListeners = new Set<(job: HandedBackJob) => Promise<void>>();
 
   model() {
     return { name: 'tiny-sd', hash: '6ce0161689' };
@@ -340,6 +342,12 @@ export class ScriptedServices implements FrontEndServices {
   onRecovered(listener: (job: RecoveredJob) => void): () => void {
     this.recoveredListeners.add(listener);
     return () => this.recoveredListeners.delete(listener);
+  }
+
+  /** Nothing here puts a job back in the queue after it ran (the real job service does). */
+  onHandedBack(listener: (job: HandedBackJob) => Promise<void>): () => void {
+    this.handedBackListeners.add(listener);
+    return () => this.handedBackListeners.delete(listener);
   }
 
   /**

@@ -112,3 +112,22 @@ export function renderStatus(view: JobView, state: ProgressState): ReplyPayload 
     components: [cancelRow(view.jobId)],
   });
 }
+
+/** Under the head of a job put back in the queue after it ran (src/discord/handed-back.ts). */
+export const HANDED_BACK_NOTE = 'Its GPU worker stopped; it starts again when a worker takes it.';
+
+/**
+ * A job that was drawing and is back in the queue: said once, in place of its last progress
+ * (whose preview goes), until a worker takes it and its follower edits the reply again.
+ */
+export function renderHandedBack(view: JobView): ReplyPayload {
+  const lines = [
+    `⏳ **Queued again** · job \`${view.jobId}\``,
+    HANDED_BACK_NOTE,
+    promptBlock(view.request.prompt),
+  ];
+  lines.push(costLine(view.cost, view.usage));
+  const notes = notesBlock(view.notes);
+  if (notes) lines.push(notes);
+  return payload(lines.join('\n'), { files: [], components: [cancelRow(view.jobId)] });
+}
