@@ -3,7 +3,7 @@
 // can tell its members when no worker is there to run their jobs. A row is live while its worker
 // keeps refreshing seen_at; liveness is judged by the database's clock, as job heartbeats are.
 // Workers are meant to run the same model; the live one started last is the one named.
-import { count, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, count, desc, eq, gt, lt, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { jobs, type WorkerModelRow, workerModels } from '../db/schema.ts';
 
@@ -61,4 +61,18 @@ export async function latestWorkerModel(db: Db, staleMs: number): Promise<ModelI
     .orderBy(desc(seenWithin(staleMs)), desc(workerModels.startedAt), desc(workerModels.seenAt))
     .limit(1);
   return row?.model;
+}
+
+/** The other live workers whose model is not `hash`, with theirs (a fleet that draws differently). */
+export async function workersWithOtherModels(
+  db: Db,
+  instanceId: string,
+  hash: string,
+  staleMs: number,
+): Promise<{ instanceId: string; model: ModelInfo }[]> {
+  const rows = await db
+    .select({ instanceId: workerModels.instanceId, model: workerModels.model })
+    .from(workerModels)
+    .where(and(seenWithin(staleMs), ne(workerModels.instanceId, instanceId)));
+  return rows.filter((r) => r.model.hash !== hash);
 }

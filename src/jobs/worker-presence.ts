@@ -5,8 +5,15 @@
  */
 import type { Db } from '../db/client.ts';
 import { answered } from './db-deadline.ts';
+import { STALE_MS } from './recovery.ts';
 import type { JobServiceLog } from './types.ts';
-import { forgetDeadWorkers, type ModelInfo, publishWorkerModel, removeWorker } from './worker-models.ts';
+import {
+  forgetDeadWorkers,
+  type ModelInfo,
+  publishWorkerModel,
+  removeWorker,
+  workersWithOtherModels,
+} from './worker-models.ts';
 
 export interface WorkerPresenceOptions {
   db: Db;
@@ -15,6 +22,8 @@ export interface WorkerPresenceOptions {
   log: JobServiceLog;
   /** How often seen_at is refreshed; undefined: never (nobody else reads this database). */
   everyMs: number | undefined;
+  /** How long a silent worker still counts as up (for the check that all run one model). */
+  staleMs?: number;
 }
 
 export interface WorkerPresence {
@@ -31,6 +40,7 @@ export async function startWorkerPresence(o: WorkerPresenceOptions): Promise<Wor
   const { db, instanceId, model, log } = o;
   await publishWorkerModel(db, instanceId, model);
   forgetDeadWorkers(db).catch((err) => log.warn({ err }, 'could not forget long-dead workers'));
+  await warnOfOtherModels(o).catch((err) => log.warn({ err }, 'could not compare the workers’ models'));
   let failing = false;
   let inFlight: Promise<void> | undefined;
   let stopped = false;
@@ -74,4 +84,20 @@ export async function startWorkerPresence(o: WorkerPresenceOptions): Promise<Wor
       }
     },
   };
+}
+
+/**
+ * Any worker takes any job, so workers with different models draw one seed differently (and a
+ * reroll may land on either): said loudly at start, naming both, for the admin to fix.
+ */
+async function warnOfOtherModels(o: WorkerPresenceOptions): Promise<void> {
+  const others = await workersWithOtherModels(o.db, o.instanceId, o.model.hash, o.staleMs ?? STALE_MS);
+  if (others.length === 0) return;
+  o.log.warn(
+    {
+      model: `${o.model.name} [${o.model.hash}]`,
+      others: others.map((w) => `${w.instanceId}: ${w.model.name} [${w.model.hash}]`),
+    },
+    'other GPU workers run a different model: any worker takes any job, so the same seed and settings give different pictures depending on which one draws it; run the same model on every worker',
+  );
 }

@@ -118,6 +118,36 @@ describe.each(DATABASE_KINDS)('GPU worker liveness on %s', (kind) => {
     await presence.stop();
   });
 
+  it('a worker starting beside live workers with another model says so, naming both; same model or dead ones: silent', async () => {
+    await publishWorkerModel(t.db, 'same', { name: 'tiny', hash: 'abcd' });
+    await publishWorkerModel(t.db, 'dead-other', { name: 'old', hash: '1111' });
+    await age('dead-other', 40);
+    const quiet = capture();
+    const first = await startWorkerPresence({
+      db: t.db,
+      instanceId: 'first',
+      model: { name: 'tiny', hash: 'abcd' },
+      log: quiet.log,
+      everyMs: undefined,
+    });
+    await publishWorkerModel(t.db, 'other', { name: 'anime', hash: 'ffff' });
+    const loud = capture();
+    const second = await startWorkerPresence({
+      db: t.db,
+      instanceId: 'second',
+      model: { name: 'tiny', hash: 'abcd' },
+      log: loud.log,
+      everyMs: undefined,
+    });
+    // the check is made before the start returns
+    const warned = loud.lines.filter((l) => l.level === 'warn' && /different model/.test(l.msg));
+    expect(warned.map((l) => l.o)).toEqual([{ model: 'tiny [abcd]', others: ['other: anime [ffff]'] }]);
+    // the first worker's check, before 'other' was up, found only the same model and a dead one
+    expect(quiet.lines.filter((l) => /different model|compare/.test(l.msg))).toEqual([]);
+    await first.stop();
+    await second.stop();
+  });
+
   it('the infotexts name a live worker’s model: the one started last; a dead one only if none is live', async () => {
     expect(await latestWorkerModel(t.db, STALE_MS)).toBeUndefined();
     await publishWorkerModel(t.db, 'dead', { name: 'dead-model', hash: 'd' });
