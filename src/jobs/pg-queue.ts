@@ -36,21 +36,30 @@ function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
+export interface Claimed {
+  /** The jobs taken, in the order. */
+  rows: JobRow[];
+  /** Whether more jobs waited (or were being claimed elsewhere): false, the queue was drained. */
+  more: boolean;
+}
+
 /**
  * Takes up to `count` next jobs in the fair order for `owner`, in that order: queued → running,
  * attempts + 1, heartbeat and start by the database's clock. Fewer when fewer wait (or the rest
  * are being claimed by someone else this instant). One statement, however many it takes.
  */
-export async function claimBatch(db: Db, owner: string, count: number): Promise<JobRow[]> {
-  if (count <= 0) return [];
+export async function claimBatch(db: Db, owner: string, count: number): Promise<Claimed> {
+  if (count <= 0) return { rows: [], more: true };
   const n = Math.max(CANDIDATES, count + 8);
   const picked = sql`(
     with ${ahead(n)},
-    candidates as (
-      select id, row_number() over (order by turn, created_at, id) as ord
+    -- materialized: looked up row by row, never rebuilt per row (a table without statistics
+    -- looked one row long to the planner, which then ran this once per waiting job)
+    candidates as materialized (
+      select id, row_number() over (order by turn, created_at, id) as ord, count(*) over () as seen
       from ahead order by turn, created_at, id limit ${n}
     )
-    select j.id, c.ord from candidates c join jobs j on j.id = c.id
+    select j.id, c.ord, c.seen from candidates c join jobs j on j.id = c.id
     where j.status = 'queued'
     order by c.ord
     limit ${count}
@@ -68,8 +77,15 @@ export async function claimBatch(db: Db, owner: string, count: number): Promise<
     })
     .from(picked)
     .where(sql`${jobs.id} = picked.id`)
-    .returning({ ...getTableColumns(jobs), ord: sql<number>`picked.ord`.mapWith(Number) });
-  return rows.sort((a, b) => a.ord - b.ord).map(({ ord: _ord, ...row }) => row as JobRow);
+    .returning({
+      ...getTableColumns(jobs),
+      ord: sql<number>`picked.ord`.mapWith(Number),
+      seen: sql<number>`picked.seen`.mapWith(Number),
+    });
+  return {
+    rows: rows.sort((a, b) => a.ord - b.ord).map(({ ord: _o, seen: _s, ...row }) => row as JobRow),
+    more: (rows[0]?.seen ?? 0) > rows.length,
+  };
 }
 
 /**
@@ -77,7 +93,7 @@ export async function claimBatch(db: Db, owner: string, count: number): Promise<
  * waits (or every waiting job is being claimed by someone else this instant).
  */
 export async function claimNext(db: Db, owner: string): Promise<JobRow | undefined> {
-  const [row] = await claimBatch(db, owner, 1);
+  const [row] = (await claimBatch(db, owner, 1)).rows;
   return row;
 }
 

@@ -6,7 +6,7 @@
  */
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { type Db, inTransaction } from '../db/client.ts';
-import { quotaPolicies, usageLedger } from '../db/schema.ts';
+import { type NewLedgerRow, quotaPolicies, usageLedger } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { nextReset, quotaDay } from './quota-day.ts';
 
@@ -35,10 +35,13 @@ export interface Usage {
 const toBudget = (units: number) => (units === 0 ? Number.POSITIVE_INFINITY : units);
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
+/** The per-user lock that serialises a user's ledger writes, to the end of the transaction. */
+export function userLock(scope: QuotaScope): SQL {
+  return sql`pg_advisory_xact_lock(hashtextextended(${`quota:${scope.guildId}:${scope.userId}`}, 0))`;
+}
+
 async function lockUser(db: Db, scope: QuotaScope): Promise<void> {
-  await db.execute(
-    sql`select pg_advisory_xact_lock(hashtextextended(${`quota:${scope.guildId}:${scope.userId}`}, 0))`,
-  );
+  await db.execute(sql`select ${userLock(scope)}`);
 }
 
 interface PolicyRow {
@@ -173,12 +176,28 @@ export async function reserve(
   settings: QuotaSettings,
   now = new Date(),
 ): Promise<Usage> {
+  const { usage, entry } = await reservation(tx, scope, job, settings, now);
+  if (entry) await tx.insert(usageLedger).values(entry);
+  return usage;
+}
+
+/**
+ * `reserve` but for its ledger row, which the caller writes (with the job row, in one statement):
+ * undefined when the job was reserved already. Takes the user's lock first.
+ */
+export async function reservation(
+  tx: Db,
+  scope: QuotaScope,
+  job: { jobId: string; cost: number },
+  settings: QuotaSettings,
+  now = new Date(),
+): Promise<{ usage: Usage; entry: NewLedgerRow | undefined }> {
   await lockUser(tx, scope);
   const key = `${job.jobId}:reserve`;
   // read after the lock, in a statement of its own: its snapshot then sees every earlier reservation
   const read = await standing(tx, scope, quotaDay(now, settings.resetHourUtc), key);
   const current = usageOf(read, scope, settings, now);
-  if (read.exists) return current;
+  if (read.exists) return { usage: current, entry: undefined };
   if (current.blocked) {
     throw new UserError('blocked', 'You are blocked from generating images in this server.', {});
   }
@@ -189,7 +208,7 @@ export async function reserve(
       { cost: job.cost, remaining: current.remaining, budget: current.budget, resetsAt: current.resetsAt },
     );
   }
-  await tx.insert(usageLedger).values({
+  const entry: NewLedgerRow = {
     guildId: scope.guildId,
     userId: scope.userId,
     jobId: job.jobId,
@@ -197,12 +216,13 @@ export async function reserve(
     units: job.cost,
     quotaDay: quotaDay(now, settings.resetHourUtc),
     idempotencyKey: key,
-  });
-  return {
+  };
+  const usage = {
     ...current,
     used: round2(current.used + job.cost),
     remaining: round2(Math.max(0, current.budget - current.used - job.cost)),
   };
+  return { usage, entry };
 }
 
 /**
@@ -216,24 +236,32 @@ export async function settle(
   outcome: 'commit' | 'refund',
 ): Promise<boolean> {
   await lockUser(tx, scope);
-  // the reservation, unless settled already, settled in one statement (a refund gives its units
-  // back on the day they counted against)
   const rows = rowsOf<{ id: number | string }>(
-    await tx.execute(sql`
-      insert into usage_ledger (guild_id, user_id, job_id, kind, units, quota_day, idempotency_key)
-      select r.guild_id, r.user_id, ${jobId}, ${outcome}::ledger_kind,
-             ${outcome === 'refund' ? sql`-r.units` : sql`0`}, r.quota_day, ${`${jobId}:${outcome}`}
-      from usage_ledger r
-      where r.idempotency_key = ${`${jobId}:reserve`} and r.kind = 'reserve'
-        and r.guild_id = ${scope.guildId} and r.user_id = ${scope.userId}
-        and not exists (
-          select 1 from usage_ledger s
-          where s.idempotency_key in (${`${jobId}:commit`}, ${`${jobId}:refund`})
-            and s.guild_id = ${scope.guildId} and s.user_id = ${scope.userId}
-        )
-      returning id`),
+    await tx.execute(settlement(scope, jobId, outcome, sql`true`)),
   );
   return rows.length === 1;
+}
+
+/**
+ * The statement that settles a reservation, unless settled already (a refund gives its units back
+ * on the day they counted against), when `when` holds; returns the new row's id. Run it under the
+ * user's lock (userLock).
+ */
+export function settlement(scope: QuotaScope, jobId: string, outcome: 'commit' | 'refund', when: SQL): SQL {
+  return sql`
+    insert into usage_ledger (guild_id, user_id, job_id, kind, units, quota_day, idempotency_key)
+    select r.guild_id, r.user_id, ${jobId}, ${outcome}::ledger_kind,
+           ${outcome === 'refund' ? sql`-r.units` : sql`0`}, r.quota_day, ${`${jobId}:${outcome}`}
+    from usage_ledger r
+    where ${when}
+      and r.idempotency_key = ${`${jobId}:reserve`} and r.kind = 'reserve'
+      and r.guild_id = ${scope.guildId} and r.user_id = ${scope.userId}
+      and not exists (
+        select 1 from usage_ledger s
+        where s.idempotency_key in (${`${jobId}:commit`}, ${`${jobId}:refund`})
+          and s.guild_id = ${scope.guildId} and s.user_id = ${scope.userId}
+      )
+    returning id`;
 }
 
 /** How a job's reservation was settled, if it was. */

@@ -10,20 +10,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { admitJob } from './admission.ts';
-import { Claimer } from './claimer.ts';
+import { Claimer, type ClaimReason } from './claimer.ts';
 import { jobCost } from './cost.ts';
 import { answered, databaseUnavailable, NoAnswerError } from './db-deadline.ts';
 import { type Outcome, runOnEngine } from './engine-run.ts';
 import { JobChannel } from './job-channel.ts';
-import { getJob, insertJob, newJobId, releaseJobs } from './job-store.ts';
+import { getJob, newJobId, releaseJobs } from './job-store.ts';
 import type { Slot } from './limiters.ts';
 import { positionOf, requestCancel } from './pg-queue.ts';
 import { type QueueSignals, startQueueSignals } from './queue-signals.ts';
-import { reserve, unknownUsage, usage } from './quota.ts';
+import { type Usage, unknownUsage, usage } from './quota.ts';
+import { recordJob } from './recording.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
 import { outcomeElsewhere, writeOutcome } from './settlement.ts';
 import { checkParent, checkRequest } from './submission-checks.ts';
@@ -87,7 +87,8 @@ export class JobService {
       db: o.db,
       instanceId: this.instanceId,
       log: this.log,
-      room: () => this.running.size + this.claimedEarly() < this.concurrency,
+      free: () => this.concurrency - this.running.size - this.claimedEarly(),
+      hearsNews: () => this.signals?.listening === true,
       stopped: () => this.stopped,
       take: (row) => this.startClaimed(row),
       letGo: (id) => this.letGo.push(id),
@@ -98,8 +99,8 @@ export class JobService {
     return [...this.submitting.values()].filter(Boolean).length;
   }
 
-  private claim(): Promise<void> {
-    return this.concurrency === 0 ? Promise.resolve() : this.claimer.claim();
+  private claim(reason: ClaimReason): Promise<void> {
+    return this.concurrency === 0 ? Promise.resolve() : this.claimer.claim(reason);
   }
 
   /** Subscribes to every job's events (recovered jobs included); returns the unsubscribe. */
@@ -143,7 +144,7 @@ export class JobService {
     this.recovery = await startRecovery(this.o, this.log, {
       instanceId: this.instanceId,
       held: () => this.heldIds(),
-      adopt: async () => void this.claim(),
+      adopt: async () => void this.claim('news'),
       fail: (row, reason, message) => this.endUnheld(row, { status: 'failed', reason, message }),
       cancelled: (ids) => {
         for (const id of ids) this.cancelHere(id);
@@ -163,16 +164,18 @@ export class JobService {
       {
         change: (c) => {
           this.waiting.changed(c);
-          if (c.status === 'queued') void this.claim();
+          // a job this process already took (its own submission, most often) needs no pass
+          if (c.status === 'queued' && !this.running.has(c.jobId) && !this.submitting.get(c.jobId))
+            void this.claim('news');
         },
         cancel: (jobId) => this.cancelHere(jobId),
         poll: () => {
-          void this.claim();
+          void this.claim('news');
           this.waiting.poll().catch((err) => this.log.warn({ err }, 'queue poll failed'));
         },
       },
     );
-    await this.claim();
+    await this.claim('news');
   }
 
   /** One recovery pass now, as the timer runs it. */
@@ -229,34 +232,19 @@ export class JobService {
     const slots = await this.admit(input.guildId, input.userId);
     const jobId = newJobId();
     this.submitting.set(jobId, undefined);
-    const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
     let row: JobRow;
-    let charged: Awaited<ReturnType<typeof reserve>>;
+    let charged: Usage;
     let position: number;
     let queueLength: number;
-    const recording = inTransaction(this.o.db, async (t) => {
-      const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
-      const inserted = await insertJob(t, {
-        id: jobId,
-        kind: input.kind,
-        guildId: input.guildId,
-        channelId: input.channelId,
-        userId: input.userId,
-        request: input.request,
-        denoises,
-        seed: input.request.seed,
-        parentJobId: input.parentJobId ?? null,
-        cost,
-        status: 'queued',
-        owner: null,
-        interactionToken: input.interaction?.token ?? null,
-        interactionExpiresAt: input.interaction?.expiresAt ?? null,
-      });
-      return [inserted, u] as const;
-    });
+    const recording = recordJob(this.o.db, { id: jobId, input, denoises, cost }, this.o.quota);
     try {
       [row, charged] = await answered('recording a new job', recording, this.o.dbAnswerMs);
-      const stands = await answered('reading the queue', positionOf(this.o.db, jobId), this.o.dbAnswerMs);
+      // a process with room takes it now, before the caller renders "queued"; taken here, it
+      // has no position to read
+      await this.claim('news');
+      const stands = this.submitting.get(jobId)
+        ? undefined
+        : await answered('reading the queue', positionOf(this.o.db, jobId), this.o.dbAnswerMs);
       // (claimed already, by a process with a free engine: next, of those that waited)
       position = stands?.position ?? 1;
       queueLength = stands?.waiting ?? 0;
@@ -294,8 +282,6 @@ export class JobService {
     const early = this.submitting.get(jobId);
     this.submitting.delete(jobId);
     if (early) this.startClaimed(early);
-    // a process with room takes it now, before the caller renders "queued"
-    await this.claim();
     this.queueMoved();
     return {
       jobId,
@@ -472,7 +458,7 @@ export class JobService {
       const handedOver = this.running.get(held.id) !== r;
       this.running.delete(held.id);
       if (handedOver) this.queueMoved();
-      else void this.claim().then(() => this.queueMoved());
+      else void this.claim('room').then(() => this.queueMoved());
     }
   }
 
@@ -508,7 +494,7 @@ export class JobService {
         // the engine has answered and the outcome is written: its slot takes the next job now,
         // while this one's usage is read and its event goes out
         this.running.delete(h.id);
-        void this.claim();
+        void this.claim('room');
       }
       const job = { ...h.row, status: outcome.status, interactionToken: null } as JobRow;
       this.log.info(

@@ -84,13 +84,14 @@ describe.each(DATABASE_KINDS)('a queue of 20 000 waiting and 50 000 finished job
       expected = await expectedOrder(t);
     }
     // a batch is the next jobs, in order
-    const batch = await claimBatch(t.db, 'w2', 5);
+    const { rows: batch, more } = await claimBatch(t.db, 'w2', 5);
+    expect(more).toBe(true);
     expect(batch.map((r) => r.id)).toEqual(expected.slice(0, 5));
     taken.push(...batch.map((r) => r.id));
     // side by side: never the same job, and together the next ones
     expected = await expectedOrder(t);
     const side = await Promise.all(['a', 'b', 'c', 'd'].map((w) => claimBatch(t.db, w, 2)));
-    const ids = side.flat().map((r) => r.id);
+    const ids = side.flatMap((c) => c.rows.map((r) => r.id));
     expect(new Set(ids).size).toBe(8);
     expect([...ids].sort()).toEqual(expected.slice(0, 8).sort());
     taken.push(...ids);
