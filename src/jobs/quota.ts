@@ -85,29 +85,38 @@ async function standing(
   day: string,
   key: string | null,
 ): Promise<{ policies: PolicyRow[]; used: number; exists: boolean }> {
+  return standingFrom(rowsOf<StandingRow>(await db.execute(standingSql(scope, day, key))));
+}
+
+/** standing's rows: at least one; its policies, one a row (none: nulls). */
+export interface StandingRow {
+  used: number | string;
+  exists: boolean;
+  scope: PolicyRow['scope'] | null;
+  target_id: string | null;
+  daily_units: number | null;
+  blocked: boolean | null;
+}
+
+/** standing's statement, for a bigger one (a settle) to read with its own. */
+export function standingSql(scope: QuotaScope, day: string, key: string | null): SQL {
   const targets = [scope.guildId, scope.userId, ...(scope.roleIds ?? [])];
-  const rows = rowsOf<{
-    used: number | string;
-    exists: boolean;
-    scope: PolicyRow['scope'] | null;
-    target_id: string | null;
-    daily_units: number | null;
-    blocked: boolean | null;
-  }>(
-    await db.execute(sql`
-      select u.used, u.exists, p.scope, p.target_id, p.daily_units, p.blocked
-      from (
-        select
-          (select coalesce(sum(units), 0) from usage_ledger
-           where guild_id = ${scope.guildId} and user_id = ${scope.userId} and quota_day = ${day}) as used,
-          exists (select 1 from usage_ledger where idempotency_key = ${key}) as exists
-      ) u
-      left join quota_policies p
-        on p.guild_id = ${scope.guildId} and p.target_id in (${sql.join(
-          targets.map((t) => sql`${t}`),
-          sql`, `,
-        )})`),
-  );
+  return sql`
+    select u.used, u.exists, p.scope, p.target_id, p.daily_units, p.blocked
+    from (
+      select
+        (select coalesce(sum(units), 0) from usage_ledger
+         where guild_id = ${scope.guildId} and user_id = ${scope.userId} and quota_day = ${day}) as used,
+        exists (select 1 from usage_ledger where idempotency_key = ${key}) as exists
+    ) u
+    left join quota_policies p
+      on p.guild_id = ${scope.guildId} and p.target_id in (${sql.join(
+        targets.map((t) => sql`${t}`),
+        sql`, `,
+      )})`;
+}
+
+function standingFrom(rows: StandingRow[]): { policies: PolicyRow[]; used: number; exists: boolean } {
   const policies: PolicyRow[] = [];
   for (const r of rows) {
     if (r.scope === null || r.target_id === null) continue;
@@ -119,6 +128,11 @@ async function standing(
     });
   }
   return { policies, used: round2(Number(rows[0]?.used ?? 0)), exists: rows[0]?.exists === true };
+}
+
+/** A user's usage from standing's rows (read as part of another statement). */
+export function usageFrom(rows: StandingRow[], scope: QuotaScope, settings: QuotaSettings, now: Date): Usage {
+  return usageOf(standingFrom(rows), scope, settings, now);
 }
 
 /** Sum of a user's ledger units on a quota day, of the rows that also meet `only`. */
@@ -192,10 +206,13 @@ export async function reservation(
   settings: QuotaSettings,
   now = new Date(),
 ): Promise<{ usage: Usage; entry: NewLedgerRow | undefined }> {
-  await lockUser(tx, scope);
   const key = `${job.jobId}:reserve`;
-  // read after the lock, in a statement of its own: its snapshot then sees every earlier reservation
-  const read = await standing(tx, scope, quotaDay(now, settings.resetHourUtc), key);
+  // read after the lock, in a statement of its own: its snapshot then sees every earlier
+  // reservation; sent with the lock, not after its answer (pipelined: one round trip)
+  const [, read] = await Promise.all([
+    lockUser(tx, scope),
+    standing(tx, scope, quotaDay(now, settings.resetHourUtc), key),
+  ]);
   const current = usageOf(read, scope, settings, now);
   if (read.exists) return { usage: current, entry: undefined };
   if (current.blocked) {

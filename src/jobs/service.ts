@@ -474,9 +474,9 @@ export class JobService {
     this.settling.set(h.id, h);
     let ended = false;
     try {
-      const settled = await writeOutcome(
+      const written = await writeOutcome(
         db,
-        { jobId: h.id, owner, scope, outcome },
+        { jobId: h.id, owner, scope, outcome, quota: this.o.quota },
         {
           stopped: () => this.stopped,
           forMs: this.o.dbRetryMs,
@@ -484,7 +484,7 @@ export class JobService {
             this.log.warn({ jobId: h.id, err, attempt }, 'could not settle a job; retrying'),
         },
       );
-      if (settled === undefined) {
+      if (written === undefined) {
         if (owner !== null) await this.endedElsewhere(h);
         return false;
       }
@@ -509,16 +509,19 @@ export class JobService {
       );
       if (outcome.status === 'done') {
         const { latent: _latent, ...images } = outcome.images;
-        const u = await usage(db, scope, this.o.quota).catch(() => undefined);
+        const u = written.usage ?? (await usage(db, scope, this.o.quota).catch(() => undefined));
         this.emit(
           { type: 'done', jobId: h.id, job, images, usage: u ?? unknownUsage(), timings: outcome.timings },
           h.channel,
         );
       } else if (outcome.status === 'cancelled') {
-        this.emit({ type: 'cancelled', jobId: h.id, job, refunded: settled }, h.channel);
+        this.emit({ type: 'cancelled', jobId: h.id, job, refunded: written.settled }, h.channel);
       } else {
         const { reason, message } = outcome;
-        this.emit({ type: 'failed', jobId: h.id, job, reason, message, refunded: settled }, h.channel);
+        this.emit(
+          { type: 'failed', jobId: h.id, job, reason, message, refunded: written.settled },
+          h.channel,
+        );
       }
       return true;
     } finally {

@@ -8,7 +8,18 @@ import type { Db } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Outcome } from './engine-run.ts';
 import { finishing, getJob, latentFor } from './job-store.ts';
-import { type QuotaScope, settlement, settlementOf, userLock } from './quota.ts';
+import {
+  type QuotaScope,
+  type QuotaSettings,
+  type StandingRow,
+  settlement,
+  settlementOf,
+  standingSql,
+  type Usage,
+  usageFrom,
+  userLock,
+} from './quota.ts';
+import { quotaDay } from './quota-day.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 import type { FinalJobEvent } from './types.ts';
 
@@ -18,6 +29,14 @@ export interface OutcomeToWrite {
   owner: string | null;
   scope: QuotaScope;
   outcome: Outcome;
+  quota: QuotaSettings;
+}
+
+export interface Written {
+  /** The reservation was settled (committed or refunded) here; false: it had been before. */
+  settled: boolean;
+  /** The user's usage after a done job, read by the same statement (undefined when not read). */
+  usage?: Usage | undefined;
 }
 
 /** postgres-js gives the rows, PGlite a result holding them. */
@@ -25,12 +44,10 @@ function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
-/**
- * True when the reservation was settled (committed or refunded) here; false when it had been
- * settled before; undefined when another process ended the job (or holds it now).
- */
-export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Promise<boolean | undefined> {
+/** What was written; undefined when another process ended the job (or holds it now). */
+export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Promise<Written | undefined> {
   const { jobId, owner, scope, outcome } = w;
+  const now = new Date();
   const extra = {
     ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
     ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
@@ -39,24 +56,31 @@ export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Pr
   // quota: only a job that produced images is charged
   const kind = outcome.status === 'done' ? 'commit' : 'refund';
   // the job row's move is the gate (a conditional update: one process ends a job); the ledger
-  // row is written under the user's lock, taken before it (an InitPlan), only if the job moved
+  // row is written under the user's lock, taken before it (an InitPlan), only if the job moved;
+  // the user's standing comes along for the done event
   const statement = sql`
     with f as ${finishing(db, jobId, owner, outcome.status, extra)},
     ${latent ? sql`l as (${latentFor(sql`f`, latent)}),` : sql``}
     lk as (select ${userLock(scope)} from f),
     s as (${settlement(scope, jobId, kind, sql`(select count(*) from lk) = 1`)})
-    select (select count(*) from f) as finished, (select count(*) from s) as settled`;
+    select (select count(*) from f) as finished, (select count(*) from s) as settled, st.*
+    from (${standingSql(scope, quotaDay(now, w.quota.resetHourUtc), null)}) st`;
   return retrying(
     'settling a job',
     async () => {
-      const [row] = rowsOf<{ finished: number | string; settled: number | string }>(
+      const rows = rowsOf<StandingRow & { finished: number | string; settled: number | string }>(
         await db.execute(statement),
       );
-      if (Number(row?.finished) === 1) return Number(row?.settled) === 1;
+      const [row] = rows;
+      if (Number(row?.finished) === 1) {
+        // this statement's snapshot lacks only its own ledger row: a commit, of 0 units
+        const usage = outcome.status === 'done' ? usageFrom(rows, scope, w.quota, now) : undefined;
+        return { settled: Number(row?.settled) === 1, usage };
+      }
       // ended already: by someone else, or by an attempt of ours that answered too late
       const job = await getJob(db, jobId);
       if (job?.status !== outcome.status || (owner !== null && job.owner !== owner)) return undefined;
-      return (await settlementOf(db, scope, jobId)) !== undefined;
+      return { settled: (await settlementOf(db, scope, jobId)) !== undefined };
     },
     retry,
   );
