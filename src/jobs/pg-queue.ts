@@ -14,6 +14,7 @@
  * pg-boss and graphile-worker were considered: both keep their own job tables and claim in
  * priority/FIFO order, so fairness across users, the quota reservation and the ledger settle
  * could not share one transaction with the claim; the queue is one query over our own table.
+ * That query reads a few index entries per claim however long the queue (queue-order.ts).
  */
 import { getTableColumns, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
