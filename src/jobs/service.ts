@@ -239,9 +239,7 @@ export class JobService {
     const recording = recordJob(this.o.db, { id: jobId, input, denoises, cost }, this.o.quota);
     try {
       [row, charged] = await answered('recording a new job', recording, this.o.dbAnswerMs);
-      // a process with room takes it now, before the caller renders "queued"; taken here, it
-      // has no position to read
-      await this.claim('news');
+      // (taken here already, by the pass its notification started: no position to read)
       const stands = this.submitting.get(jobId)
         ? undefined
         : await answered('reading the queue', positionOf(this.o.db, jobId), this.o.dbAnswerMs);
@@ -282,6 +280,8 @@ export class JobService {
     const early = this.submitting.get(jobId);
     this.submitting.delete(jobId);
     if (early) this.startClaimed(early);
+    // a process with room takes it now, before the caller renders "queued"
+    if (!this.running.has(jobId)) await this.claim('news');
     this.queueMoved();
     return {
       jobId,
