@@ -76,6 +76,8 @@ export async function measureThroughput(
     engine: new NoOpEngine(),
     limiters,
     quota: { dailyUnits: 1e9, resetHourUtc: 0 },
+    // as the bot runs it (src/services.ts): new jobs are announced, not only polled for
+    listen: database.listen,
     jobTimeoutMs: 60_000,
   });
   await service.start();

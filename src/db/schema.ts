@@ -69,10 +69,16 @@ export const jobs = pgTable(
     index('jobs_status_heartbeat_idx').on(t.status, t.heartbeatAt),
     // a user's recent jobs in a server (history, "my jobs")
     index('jobs_guild_user_created_idx').on(t.guildId, t.userId, t.createdAt),
-    // the shared queue: each user's waiting jobs in order, for the fair claim and positions
-    index('jobs_queued_user_created_idx').on(t.userId, t.createdAt).where(sql`${t.status} = 'queued'`),
-    // the fair claim counts each user's jobs that ran while the oldest waiting job waited
-    index('jobs_finished_at_idx').on(t.finishedAt),
+    // the shared queue: each user's waiting jobs in order (id breaks ties, so no sort), for the
+    // fair claim and positions
+    index('jobs_queued_user_created_id_idx')
+      .on(t.userId, t.createdAt, t.id)
+      .where(sql`${t.status} = 'queued'`),
+    // all waiting jobs oldest first: the oldest waiting job, and the claim's first users
+    index('jobs_queued_created_id_idx').on(t.createdAt, t.id).where(sql`${t.status} = 'queued'`),
+    // the fair claim counts each user's jobs that ran while the oldest waiting job waited: the
+    // user beside the time, so those are counted from the index alone
+    index('jobs_finished_at_user_idx').on(t.finishedAt, t.userId).where(sql`${t.startedAt} is not null`),
   ],
 );
 export type JobRow = typeof jobs.$inferSelect;

@@ -1,7 +1,8 @@
 /**
  * One job's event stream. Events are kept from the first one on (only the latest progress event,
- * with the latest preview: the only big payload), so a subscriber that arrives late still sees
- * where the job stands, then every event after, until the final one closes the stream.
+ * with the latest preview: the only big payload; only the latest of positions in a row), so a
+ * subscriber that arrives late still sees where the job stands, then every event after, until
+ * the final one closes the stream.
  */
 import type { FinalJobEvent, JobEvent } from './types.ts';
 
@@ -33,6 +34,9 @@ export class JobChannel {
   push(event: JobEvent): void {
     if (this.final) return;
     let kept = event;
+    // a waiting job's positions: only the latest is worth keeping (a busy queue moves a job's
+    // position hundreds of times)
+    if (event.type === 'position' && this.kept.at(-1)?.type === 'position') this.kept.pop();
     if (event.type === 'progress') {
       const last = this.kept.at(-1);
       if (last?.type === 'progress') {

@@ -3,7 +3,7 @@
 // are written and judged by the database's clock, never a bot host's: one host whose clock runs
 // ahead would otherwise take every live job of the others for stale.
 import { randomBytes } from 'node:crypto';
-import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { type JobRow, jobLatents, jobs, type NewJobRow } from '../db/schema.ts';
 import type { Latent } from '../diffusion/pipeline.ts';
@@ -54,7 +54,19 @@ export async function finishJob(
   status: 'done' | 'failed' | 'cancelled',
   extra: { error?: string; timings?: object } = {},
 ): Promise<boolean> {
-  const rows = await db
+  const rows = await finishing(db, id, owner, status, extra);
+  return rows.length === 1;
+}
+
+/** finishJob's statement, unrun (one part of a bigger one), returning the job's id. */
+export function finishing(
+  db: Db,
+  id: string,
+  owner: string | null,
+  status: 'done' | 'failed' | 'cancelled',
+  extra: { error?: string; timings?: object } = {},
+) {
+  return db
     .update(jobs)
     .set({
       status,
@@ -66,48 +78,15 @@ export async function finishJob(
     })
     .where(and(eq(jobs.id, id), ownedUnfinished(owner)))
     .returning({ id: jobs.id });
-  return rows.length === 1;
 }
 
-/**
- * `finishJob` to done, with the job's base latent stored by the same statement (one round trip):
- * the latent is written only when the job was ended here.
- */
-export async function finishJobWithLatent(
-  db: Db,
-  id: string,
-  owner: string | null,
-  extra: { timings?: object },
-  latent: Latent,
-): Promise<boolean> {
+/** The statement that stores a job's base latent if the job `from` (a CTE of ids) was ended here. */
+export function latentFor(from: SQL, latent: Latent): SQL {
   const data = Buffer.from(latent.data.buffer, latent.data.byteOffset, latent.data.byteLength);
-  const finished = db
-    .update(jobs)
-    .set({
-      status: 'done',
-      finishedAt: sql`now()`,
-      error: null,
-      timings: (extra.timings as Record<string, unknown> | undefined) ?? null,
-      interactionToken: null,
-    })
-    .where(and(eq(jobs.id, id), ownedUnfinished(owner)))
-    .returning({ id: jobs.id });
-  const rows = rowsOf<{ n: number | string }>(
-    await db.execute(sql`
-      with f as ${finished},
-      l as (
-        insert into job_latents (job_id, shape, data)
-        select f.id, ${JSON.stringify(latent.shape)}::jsonb, ${data}::bytea from f
-        on conflict do nothing
-      )
-      select count(*) as n from f`),
-  );
-  return Number(rows[0]?.n ?? 0) === 1;
-}
-
-/** postgres-js gives the rows, PGlite a result holding them. */
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+  return sql`
+    insert into job_latents (job_id, shape, data)
+    select id, ${JSON.stringify(latent.shape)}::jsonb, ${data}::bytea from ${from}
+    on conflict do nothing`;
 }
 
 const ownedUnfinished = (owner: string | null) =>

@@ -14,67 +14,59 @@
  * pg-boss and graphile-worker were considered: both keep their own job tables and claim in
  * priority/FIFO order, so fairness across users, the quota reservation and the ledger settle
  * could not share one transaction with the claim; the queue is one query over our own table.
+ * That query reads a few index entries per claim however long the queue (queue-order.ts).
  */
-import { eq, type SQL, sql } from 'drizzle-orm';
+import { getTableColumns, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { type JobRow, jobs } from '../db/schema.ts';
+import { ahead, positionSql, TURNS } from './queue-order.ts';
 
 /** Where processes tell each other that the queue changed or a job was cancelled. */
 export const QUEUE_CHANNEL = 'hiresbot_queue';
 export const CANCEL_CHANNEL = 'hiresbot_cancel';
 
-/** The queued jobs with their turn, as CTEs `queued` and `turns` (id, user_id, created_at, turn). */
-const TURNS = sql`
-  with queued as (
-    select id, user_id, created_at,
-           row_number() over (partition by user_id order by created_at, id) as rank
-    from jobs where status = 'queued'
-  ),
-  served as (
-    -- two index scans (status, finished_at), never the whole history
-    select user_id, count(*) as n from (
-      select user_id from jobs where status = 'running'
-      union all
-      select user_id from jobs
-      where finished_at >= (select min(created_at) from queued) and started_at is not null
-    ) s
-    group by user_id
-  ),
-  turns as (
-    select q.id, q.user_id, q.created_at, q.rank + coalesce(s.n, 0) as turn
-    from queued q left join served s on s.user_id = q.user_id
-  )`;
-
 /**
  * How many of the first jobs in the order a claim tries: more than the claims that can be in
- * flight at once (one per engine slot), so SKIP LOCKED finds one free; looked up by primary key.
+ * flight at once (one per process: a process claims one batch at a time) plus a batch, so SKIP
+ * LOCKED finds free ones; looked up by primary key.
  */
-const CANDIDATES = 64;
+const CANDIDATES = 16;
 
 /** postgres-js gives the rows, PGlite a result holding them. */
 function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
+export interface Claimed {
+  /** The jobs taken, in the order. */
+  rows: JobRow[];
+  /** Whether more jobs waited (or were being claimed elsewhere): false, the queue was drained. */
+  more: boolean;
+}
+
 /**
- * Takes the next job in the fair order for `owner`: queued → running, attempts + 1, heartbeat
- * and start by the database's clock. Undefined when nothing waits (or every waiting job is being
- * claimed by someone else this instant).
+ * Takes up to `count` next jobs in the fair order for `owner`, in that order: queued → running,
+ * attempts + 1, heartbeat and start by the database's clock. Fewer when fewer wait (or the rest
+ * are being claimed by someone else this instant). One statement, however many it takes.
  */
-export async function claimNext(db: Db, owner: string): Promise<JobRow | undefined> {
-  const next: SQL = sql`(
-    ${TURNS},
-    candidates as (
-      select id, row_number() over (order by turn, created_at, id) as ord
-      from turns order by turn, created_at, id limit ${CANDIDATES}
+export async function claimBatch(db: Db, owner: string, count: number): Promise<Claimed> {
+  if (count <= 0) return { rows: [], more: true };
+  const n = Math.max(CANDIDATES, count + 8);
+  const picked = sql`(
+    with ${ahead(n)},
+    -- materialized: looked up row by row, never rebuilt per row (a table without statistics
+    -- looked one row long to the planner, which then ran this once per waiting job)
+    candidates as materialized (
+      select id, row_number() over (order by turn, created_at, id) as ord, count(*) over () as seen
+      from ahead order by turn, created_at, id limit ${n}
     )
-    select j.id from candidates c join jobs j on j.id = c.id
+    select j.id, c.ord, c.seen from candidates c join jobs j on j.id = c.id
     where j.status = 'queued'
     order by c.ord
-    limit 1
+    limit ${count}
     for update of j skip locked
-  )`;
-  const [row] = await db
+  ) picked`;
+  const rows = await db
     .update(jobs)
     .set({
       status: 'running',
@@ -84,8 +76,25 @@ export async function claimNext(db: Db, owner: string): Promise<JobRow | undefin
       heartbeatAt: sql`now()`,
       attempts: sql`${jobs.attempts} + 1`,
     })
-    .where(eq(jobs.id, next))
-    .returning();
+    .from(picked)
+    .where(sql`${jobs.id} = picked.id`)
+    .returning({
+      ...getTableColumns(jobs),
+      ord: sql<number>`picked.ord`.mapWith(Number),
+      seen: sql<number>`picked.seen`.mapWith(Number),
+    });
+  return {
+    rows: rows.sort((a, b) => a.ord - b.ord).map(({ ord: _o, seen: _s, ...row }) => row as JobRow),
+    more: (rows[0]?.seen ?? 0) > rows.length,
+  };
+}
+
+/**
+ * Takes the next job in the fair order for `owner` (see claimBatch). Undefined when nothing
+ * waits (or every waiting job is being claimed by someone else this instant).
+ */
+export async function claimNext(db: Db, owner: string): Promise<JobRow | undefined> {
+  const [row] = (await claimBatch(db, owner, 1)).rows;
   return row;
 }
 
@@ -102,7 +111,7 @@ export interface QueueState {
 export async function queueState(db: Db): Promise<QueueState> {
   const rows = rowsOf<{ id: string | null; position: string | number | null; running: string | number }>(
     await db.execute(sql`
-      ${TURNS},
+      with ${TURNS},
       ordered as (
         select id, row_number() over (order by turn, created_at, id) as position from turns
       )
@@ -121,14 +130,7 @@ export async function positionOf(
   jobId: string,
 ): Promise<{ position: number; waiting: number } | undefined> {
   const [row] = rowsOf<{ position: string | number; waiting: string | number }>(
-    await db.execute(sql`
-      ${TURNS},
-      ordered as (
-        select id, row_number() over (order by turn, created_at, id) as position,
-               count(*) over () as waiting
-        from turns
-      )
-      select position, waiting from ordered where id = ${jobId}`),
+    await db.execute(positionSql(jobId)),
   );
   return row && { position: Number(row.position), waiting: Number(row.waiting) };
 }

@@ -25,6 +25,8 @@ export interface SignalHandlers {
 }
 
 export interface QueueSignals {
+  /** Whether notifications come (else the poll alone finds new jobs). */
+  readonly listening: boolean;
   stop(): Promise<void>;
 }
 
@@ -55,6 +57,7 @@ export async function startQueueSignals(
   const timer = setInterval(() => on.poll(), o.pollMs);
   timer.unref();
   return {
+    listening: unlisten.length > 0,
     async stop() {
       clearInterval(timer);
       await Promise.allSettled(unlisten.map((u) => u()));

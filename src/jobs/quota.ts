@@ -6,7 +6,7 @@
  */
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { type Db, inTransaction } from '../db/client.ts';
-import { quotaPolicies, usageLedger } from '../db/schema.ts';
+import { type NewLedgerRow, usageLedger } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { nextReset, quotaDay } from './quota-day.ts';
 
@@ -35,10 +35,13 @@ export interface Usage {
 const toBudget = (units: number) => (units === 0 ? Number.POSITIVE_INFINITY : units);
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
+/** The per-user lock that serialises a user's ledger writes, to the end of the transaction. */
+export function userLock(scope: QuotaScope): SQL {
+  return sql`pg_advisory_xact_lock(hashtextextended(${`quota:${scope.guildId}:${scope.userId}`}, 0))`;
+}
+
 async function lockUser(db: Db, scope: QuotaScope): Promise<void> {
-  await db.execute(
-    sql`select pg_advisory_xact_lock(hashtextextended(${`quota:${scope.guildId}:${scope.userId}`}, 0))`,
-  );
+  await db.execute(sql`select ${userLock(scope)}`);
 }
 
 interface PolicyRow {
@@ -82,29 +85,38 @@ async function standing(
   day: string,
   key: string | null,
 ): Promise<{ policies: PolicyRow[]; used: number; exists: boolean }> {
+  return standingFrom(rowsOf<StandingRow>(await db.execute(standingSql(scope, day, key))));
+}
+
+/** standing's rows: at least one; its policies, one a row (none: nulls). */
+export interface StandingRow {
+  used: number | string;
+  exists: boolean;
+  scope: PolicyRow['scope'] | null;
+  target_id: string | null;
+  daily_units: number | null;
+  blocked: boolean | null;
+}
+
+/** standing's statement, for a bigger one (a settle) to read with its own. */
+export function standingSql(scope: QuotaScope, day: string, key: string | null): SQL {
   const targets = [scope.guildId, scope.userId, ...(scope.roleIds ?? [])];
-  const rows = rowsOf<{
-    used: number | string;
-    exists: boolean;
-    scope: PolicyRow['scope'] | null;
-    target_id: string | null;
-    daily_units: number | null;
-    blocked: boolean | null;
-  }>(
-    await db.execute(sql`
-      select u.used, u.exists, p.scope, p.target_id, p.daily_units, p.blocked
-      from (
-        select
-          (select coalesce(sum(units), 0) from usage_ledger
-           where guild_id = ${scope.guildId} and user_id = ${scope.userId} and quota_day = ${day}) as used,
-          exists (select 1 from usage_ledger where idempotency_key = ${key}) as exists
-      ) u
-      left join quota_policies p
-        on p.guild_id = ${scope.guildId} and p.target_id in (${sql.join(
-          targets.map((t) => sql`${t}`),
-          sql`, `,
-        )})`),
-  );
+  return sql`
+    select u.used, u.exists, p.scope, p.target_id, p.daily_units, p.blocked
+    from (
+      select
+        (select coalesce(sum(units), 0) from usage_ledger
+         where guild_id = ${scope.guildId} and user_id = ${scope.userId} and quota_day = ${day}) as used,
+        exists (select 1 from usage_ledger where idempotency_key = ${key}) as exists
+    ) u
+    left join quota_policies p
+      on p.guild_id = ${scope.guildId} and p.target_id in (${sql.join(
+        targets.map((t) => sql`${t}`),
+        sql`, `,
+      )})`;
+}
+
+function standingFrom(rows: StandingRow[]): { policies: PolicyRow[]; used: number; exists: boolean } {
   const policies: PolicyRow[] = [];
   for (const r of rows) {
     if (r.scope === null || r.target_id === null) continue;
@@ -116,6 +128,11 @@ async function standing(
     });
   }
   return { policies, used: round2(Number(rows[0]?.used ?? 0)), exists: rows[0]?.exists === true };
+}
+
+/** A user's usage from standing's rows (read as part of another statement). */
+export function usageFrom(rows: StandingRow[], scope: QuotaScope, settings: QuotaSettings, now: Date): Usage {
+  return usageOf(standingFrom(rows), scope, settings, now);
 }
 
 /** Sum of a user's ledger units on a quota day, of the rows that also meet `only`. */
@@ -173,12 +190,31 @@ export async function reserve(
   settings: QuotaSettings,
   now = new Date(),
 ): Promise<Usage> {
-  await lockUser(tx, scope);
+  const { usage, entry } = await reservation(tx, scope, job, settings, now);
+  if (entry) await tx.insert(usageLedger).values(entry);
+  return usage;
+}
+
+/**
+ * `reserve` but for its ledger row, which the caller writes (with the job row, in one statement):
+ * undefined when the job was reserved already. Takes the user's lock first.
+ */
+export async function reservation(
+  tx: Db,
+  scope: QuotaScope,
+  job: { jobId: string; cost: number },
+  settings: QuotaSettings,
+  now = new Date(),
+): Promise<{ usage: Usage; entry: NewLedgerRow | undefined }> {
   const key = `${job.jobId}:reserve`;
-  // read after the lock, in a statement of its own: its snapshot then sees every earlier reservation
-  const read = await standing(tx, scope, quotaDay(now, settings.resetHourUtc), key);
+  // read after the lock, in a statement of its own: its snapshot then sees every earlier
+  // reservation; sent with the lock, not after its answer (pipelined: one round trip)
+  const [, read] = await Promise.all([
+    lockUser(tx, scope),
+    standing(tx, scope, quotaDay(now, settings.resetHourUtc), key),
+  ]);
   const current = usageOf(read, scope, settings, now);
-  if (read.exists) return current;
+  if (read.exists) return { usage: current, entry: undefined };
   if (current.blocked) {
     throw new UserError('blocked', 'You are blocked from generating images in this server.', {});
   }
@@ -189,7 +225,7 @@ export async function reserve(
       { cost: job.cost, remaining: current.remaining, budget: current.budget, resetsAt: current.resetsAt },
     );
   }
-  await tx.insert(usageLedger).values({
+  const entry: NewLedgerRow = {
     guildId: scope.guildId,
     userId: scope.userId,
     jobId: job.jobId,
@@ -197,12 +233,13 @@ export async function reserve(
     units: job.cost,
     quotaDay: quotaDay(now, settings.resetHourUtc),
     idempotencyKey: key,
-  });
-  return {
+  };
+  const usage = {
     ...current,
     used: round2(current.used + job.cost),
     remaining: round2(Math.max(0, current.budget - current.used - job.cost)),
   };
+  return { usage, entry };
 }
 
 /**
@@ -216,24 +253,32 @@ export async function settle(
   outcome: 'commit' | 'refund',
 ): Promise<boolean> {
   await lockUser(tx, scope);
-  // the reservation, unless settled already, settled in one statement (a refund gives its units
-  // back on the day they counted against)
   const rows = rowsOf<{ id: number | string }>(
-    await tx.execute(sql`
-      insert into usage_ledger (guild_id, user_id, job_id, kind, units, quota_day, idempotency_key)
-      select r.guild_id, r.user_id, ${jobId}, ${outcome}::ledger_kind,
-             ${outcome === 'refund' ? sql`-r.units` : sql`0`}, r.quota_day, ${`${jobId}:${outcome}`}
-      from usage_ledger r
-      where r.idempotency_key = ${`${jobId}:reserve`} and r.kind = 'reserve'
-        and r.guild_id = ${scope.guildId} and r.user_id = ${scope.userId}
-        and not exists (
-          select 1 from usage_ledger s
-          where s.idempotency_key in (${`${jobId}:commit`}, ${`${jobId}:refund`})
-            and s.guild_id = ${scope.guildId} and s.user_id = ${scope.userId}
-        )
-      returning id`),
+    await tx.execute(settlement(scope, jobId, outcome, sql`true`)),
   );
   return rows.length === 1;
+}
+
+/**
+ * The statement that settles a reservation, unless settled already (a refund gives its units back
+ * on the day they counted against), when `when` holds; returns the new row's id. Run it under the
+ * user's lock (userLock).
+ */
+export function settlement(scope: QuotaScope, jobId: string, outcome: 'commit' | 'refund', when: SQL): SQL {
+  return sql`
+    insert into usage_ledger (guild_id, user_id, job_id, kind, units, quota_day, idempotency_key)
+    select r.guild_id, r.user_id, ${jobId}, ${outcome}::ledger_kind,
+           ${outcome === 'refund' ? sql`-r.units` : sql`0`}, r.quota_day, ${`${jobId}:${outcome}`}
+    from usage_ledger r
+    where ${when}
+      and r.idempotency_key = ${`${jobId}:reserve`} and r.kind = 'reserve'
+      and r.guild_id = ${scope.guildId} and r.user_id = ${scope.userId}
+      and not exists (
+        select 1 from usage_ledger s
+        where s.idempotency_key in (${`${jobId}:commit`}, ${`${jobId}:refund`})
+          and s.guild_id = ${scope.guildId} and s.user_id = ${scope.userId}
+      )
+    returning id`;
 }
 
 /** How a job's reservation was settled, if it was. */
@@ -294,65 +339,8 @@ export async function resetUsage(
   });
 }
 
-/** A server's default daily budget per member, and whether the server set it (else the bot's). */
-export async function guildDailyUnits(
-  db: Db,
-  guildId: string,
-  settings: QuotaSettings,
-): Promise<{ dailyUnits: number; setHere: boolean }> {
-  const [row] = await db
-    .select({ dailyUnits: quotaPolicies.dailyUnits })
-    .from(quotaPolicies)
-    .where(
-      and(
-        eq(quotaPolicies.guildId, guildId),
-        eq(quotaPolicies.scope, 'guild'),
-        eq(quotaPolicies.targetId, guildId),
-      ),
-    );
-  const setHere = row?.dailyUnits !== null && row?.dailyUnits !== undefined;
-  return { dailyUnits: setHere ? (row?.dailyUnits as number) : settings.dailyUnits, setHere };
-}
-
-export type PolicyTarget =
-  | { scope: 'guild' }
-  | { scope: 'role'; roleId: string }
-  | { scope: 'user'; userId: string };
-
-/** Admin: sets (or with null clears) a daily budget for the guild, a role or a user. */
-export async function setDailyUnits(
-  db: Db,
-  guildId: string,
-  target: PolicyTarget,
-  dailyUnits: number | null,
-  by: string,
-) {
-  const targetId =
-    target.scope === 'guild' ? guildId : target.scope === 'role' ? target.roleId : target.userId;
-  if (dailyUnits !== null && !(dailyUnits >= 0 && Number.isFinite(dailyUnits))) {
-    throw new UserError('bad-option', `units must be 0 (unlimited) or more (got ${dailyUnits})`, {
-      option: 'units',
-    });
-  }
-  await db
-    .insert(quotaPolicies)
-    .values({ guildId, scope: target.scope, targetId, dailyUnits, updatedBy: by })
-    .onConflictDoUpdate({
-      target: [quotaPolicies.guildId, quotaPolicies.scope, quotaPolicies.targetId],
-      set: { dailyUnits, updatedBy: by, updatedAt: new Date() },
-    });
-}
-
-/** Admin: blocks or unblocks one user in a guild. */
-export async function setBlocked(db: Db, guildId: string, userId: string, blocked: boolean, by: string) {
-  await db
-    .insert(quotaPolicies)
-    .values({ guildId, scope: 'user', targetId: userId, blocked, updatedBy: by })
-    .onConflictDoUpdate({
-      target: [quotaPolicies.guildId, quotaPolicies.scope, quotaPolicies.targetId],
-      set: { blocked, updatedBy: by, updatedAt: new Date() },
-    });
-}
+// the admin's writes (a server's budget, a role's or a user's, a block) live in quota-admin.ts
+export { guildDailyUnits, type PolicyTarget, setBlocked, setDailyUnits } from './quota-admin.ts';
 
 /** Usage could not be read after a done job (a blink): the event still goes out. */
 export function unknownUsage(): Usage {

@@ -10,21 +10,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { inTransaction } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { admitJob } from './admission.ts';
-import { Claimer } from './claimer.ts';
+import { Claimer, type ClaimReason } from './claimer.ts';
 import { jobCost } from './cost.ts';
 import { answered, databaseUnavailable, NoAnswerError } from './db-deadline.ts';
 import { type Outcome, runOnEngine } from './engine-run.ts';
 import { HandBacks, type HandedBackListener } from './hand-back.ts';
 import { JobChannel } from './job-channel.ts';
-import { getJob, insertJob, newJobId, releaseJobs } from './job-store.ts';
+import { getJob, newJobId, releaseJobs } from './job-store.ts';
 import type { Slot } from './limiters.ts';
 import { positionOf, requestCancel } from './pg-queue.ts';
 import { type QueueSignals, startQueueSignals } from './queue-signals.ts';
-import { reserve, unknownUsage, usage } from './quota.ts';
+import { type Usage, unknownUsage, usage } from './quota.ts';
+import { recordJob } from './recording.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
 import { outcomeElsewhere, writeOutcome } from './settlement.ts';
 import { checkParent, checkRequest } from './submission-checks.ts';
@@ -92,7 +92,8 @@ export class JobService {
       db: o.db,
       instanceId: this.instanceId,
       log: this.log,
-      room: () => this.running.size + this.claimedEarly() < this.concurrency,
+      free: () => this.concurrency - this.running.size - this.claimedEarly(),
+      hearsNews: () => this.signals?.listening === true,
       stopped: () => this.stopped,
       take: (row) => this.startClaimed(row),
       letGo: (id) => this.letGo.push(id),
@@ -103,8 +104,8 @@ export class JobService {
     return [...this.submitting.values()].filter(Boolean).length;
   }
 
-  private claim(): Promise<void> {
-    return this.concurrency === 0 ? Promise.resolve() : this.claimer.claim();
+  private claim(reason: ClaimReason): Promise<void> {
+    return this.concurrency === 0 ? Promise.resolve() : this.claimer.claim(reason);
   }
 
   /** Subscribes to every job's events (recovered jobs included); returns the unsubscribe. */
@@ -158,7 +159,7 @@ export class JobService {
       held: () => this.heldIds(),
       adopt: async (row) => {
         await this.handBacks.takenOver(row); // before a claim here paints its progress
-        void this.claim();
+        void this.claim('news');
       },
       fail: (row, reason, message) => this.endUnheld(row, { status: 'failed', reason, message }),
       cancelled: (ids) => {
@@ -179,16 +180,18 @@ export class JobService {
       {
         change: (c) => {
           this.waiting.changed(c);
-          if (c.status === 'queued') void this.claim();
+          // a job this process already took (its own submission, most often) needs no pass
+          if (c.status === 'queued' && !this.running.has(c.jobId) && !this.submitting.get(c.jobId))
+            void this.claim('news');
         },
         cancel: (jobId) => this.cancelHere(jobId),
         poll: () => {
-          void this.claim();
+          void this.claim('news');
           this.waiting.poll().catch((err) => this.log.warn({ err }, 'queue poll failed'));
         },
       },
     );
-    await this.claim();
+    await this.claim('news');
   }
 
   /** One recovery pass now, as the timer runs it. */
@@ -248,34 +251,17 @@ export class JobService {
     const slots = await this.admit(input.guildId, input.userId);
     const jobId = newJobId();
     this.submitting.set(jobId, undefined);
-    const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
     let row: JobRow;
-    let charged: Awaited<ReturnType<typeof reserve>>;
+    let charged: Usage;
     let position: number;
     let queueLength: number;
-    const recording = inTransaction(this.o.db, async (t) => {
-      const u = await reserve(t, scope, { jobId, cost }, this.o.quota);
-      const inserted = await insertJob(t, {
-        id: jobId,
-        kind: input.kind,
-        guildId: input.guildId,
-        channelId: input.channelId,
-        userId: input.userId,
-        request: input.request,
-        denoises,
-        seed: input.request.seed,
-        parentJobId: input.parentJobId ?? null,
-        cost,
-        status: 'queued',
-        owner: null,
-        interactionToken: input.interaction?.token ?? null,
-        interactionExpiresAt: input.interaction?.expiresAt ?? null,
-      });
-      return [inserted, u] as const;
-    });
+    const recording = recordJob(this.o.db, { id: jobId, input, denoises, cost }, this.o.quota);
     try {
       [row, charged] = await answered('recording a new job', recording, this.o.dbAnswerMs);
-      const stands = await answered('reading the queue', positionOf(this.o.db, jobId), this.o.dbAnswerMs);
+      // (taken here already, by the pass its notification started: no position to read)
+      const stands = this.submitting.get(jobId)
+        ? undefined
+        : await answered('reading the queue', positionOf(this.o.db, jobId), this.o.dbAnswerMs);
       // (claimed already, by a process with a free engine: next, of those that waited)
       position = stands?.position ?? 1;
       queueLength = stands?.waiting ?? 0;
@@ -314,7 +300,7 @@ export class JobService {
     this.submitting.delete(jobId);
     if (early) this.startClaimed(early);
     // a process with room takes it now, before the caller renders "queued"
-    await this.claim();
+    if (!this.running.has(jobId)) await this.claim('news');
     this.queueMoved();
     return {
       jobId,
@@ -491,7 +477,7 @@ export class JobService {
       const handedOver = this.running.get(held.id) !== r;
       this.running.delete(held.id);
       if (handedOver) this.queueMoved();
-      else void this.claim().then(() => this.queueMoved());
+      else void this.claim('room').then(() => this.queueMoved());
     }
   }
 
@@ -507,9 +493,9 @@ export class JobService {
     this.settling.set(h.id, h);
     let ended = false;
     try {
-      const settled = await writeOutcome(
+      const written = await writeOutcome(
         db,
-        { jobId: h.id, owner, scope, outcome },
+        { jobId: h.id, owner, scope, outcome, quota: this.o.quota },
         {
           stopped: () => this.stopped,
           forMs: this.o.dbRetryMs,
@@ -517,7 +503,7 @@ export class JobService {
             this.log.warn({ jobId: h.id, err, attempt }, 'could not settle a job; retrying'),
         },
       );
-      if (settled === undefined) {
+      if (written === undefined) {
         if (owner !== null) await this.endedElsewhere(h);
         return false;
       }
@@ -527,7 +513,7 @@ export class JobService {
         // the engine has answered and the outcome is written: its slot takes the next job now,
         // while this one's usage is read and its event goes out
         this.running.delete(h.id);
-        void this.claim();
+        void this.claim('room');
       }
       const job = { ...h.row, status: outcome.status, interactionToken: null } as JobRow;
       this.log.info(
@@ -542,16 +528,19 @@ export class JobService {
       );
       if (outcome.status === 'done') {
         const { latent: _latent, ...images } = outcome.images;
-        const u = await usage(db, scope, this.o.quota).catch(() => undefined);
+        const u = written.usage ?? (await usage(db, scope, this.o.quota).catch(() => undefined));
         this.emit(
           { type: 'done', jobId: h.id, job, images, usage: u ?? unknownUsage(), timings: outcome.timings },
           h.channel,
         );
       } else if (outcome.status === 'cancelled') {
-        this.emit({ type: 'cancelled', jobId: h.id, job, refunded: settled }, h.channel);
+        this.emit({ type: 'cancelled', jobId: h.id, job, refunded: written.settled }, h.channel);
       } else {
         const { reason, message } = outcome;
-        this.emit({ type: 'failed', jobId: h.id, job, reason, message, refunded: settled }, h.channel);
+        this.emit(
+          { type: 'failed', jobId: h.id, job, reason, message, refunded: written.settled },
+          h.channel,
+        );
       }
       return true;
     } finally {

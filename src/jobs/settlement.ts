@@ -1,13 +1,25 @@
 /**
- * Writes a job's outcome: status, base latent and ledger (commit or refund) in one transaction,
- * retried through a database blink. Safe to run twice: an attempt that answered too late is
- * recognised by the row it left.
+ * Writes a job's outcome: status, base latent and ledger (commit or refund) in one statement
+ * (so one transaction, and one round trip), retried through a database blink. Safe to run twice:
+ * an attempt that answered too late is recognised by the row it left.
  */
-import { type Db, inTransaction } from '../db/client.ts';
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Outcome } from './engine-run.ts';
-import { finishJob, finishJobWithLatent, getJob } from './job-store.ts';
-import { type QuotaScope, settle, settlementOf } from './quota.ts';
+import { finishing, getJob, latentFor } from './job-store.ts';
+import {
+  type QuotaScope,
+  type QuotaSettings,
+  type StandingRow,
+  settlement,
+  settlementOf,
+  standingSql,
+  type Usage,
+  usageFrom,
+  userLock,
+} from './quota.ts';
+import { quotaDay } from './quota-day.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 import type { FinalJobEvent } from './types.ts';
 
@@ -17,36 +29,59 @@ export interface OutcomeToWrite {
   owner: string | null;
   scope: QuotaScope;
   outcome: Outcome;
+  quota: QuotaSettings;
 }
 
-/**
- * True when the reservation was settled (committed or refunded) here; false when it had been
- * settled before; undefined when another process ended the job (or holds it now).
- */
-export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Promise<boolean | undefined> {
+export interface Written {
+  /** The reservation was settled (committed or refunded) here; false: it had been before. */
+  settled: boolean;
+  /** The user's usage after a done job, read by the same statement (undefined when not read). */
+  usage?: Usage | undefined;
+}
+
+/** postgres-js gives the rows, PGlite a result holding them. */
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/** What was written; undefined when another process ended the job (or holds it now). */
+export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Promise<Written | undefined> {
   const { jobId, owner, scope, outcome } = w;
+  const now = new Date();
+  const extra = {
+    ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
+    ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
+  };
+  const latent = outcome.status === 'done' ? outcome.images.latent : undefined;
+  // quota: only a job that produced images is charged
+  const kind = outcome.status === 'done' ? 'commit' : 'refund';
+  // the job row's move is the gate (a conditional update: one process ends a job); the ledger
+  // row is written under the user's lock, taken before it (an InitPlan), only if the job moved;
+  // the user's standing comes along for the done event
+  const statement = sql`
+    with f as ${finishing(db, jobId, owner, outcome.status, extra)},
+    ${latent ? sql`l as (${latentFor(sql`f`, latent)}),` : sql``}
+    lk as (select ${userLock(scope)} from f),
+    s as (${settlement(scope, jobId, kind, sql`(select count(*) from lk) = 1`)})
+    select (select count(*) from f) as finished, (select count(*) from s) as settled, st.*
+    from (${standingSql(scope, quotaDay(now, w.quota.resetHourUtc), null)}) st`;
   return retrying(
     'settling a job',
-    () =>
-      inTransaction(db, async (t) => {
-        const extra = {
-          ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
-          ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
-        };
-        const latent = outcome.status === 'done' ? outcome.images.latent : undefined;
-        // done with a latent: status and latent in one statement
-        const finished = latent
-          ? await finishJobWithLatent(t, jobId, owner, extra, latent)
-          : await finishJob(t, jobId, owner, outcome.status, extra);
-        if (!finished) {
-          // ended already: by someone else, or by an attempt of ours that answered too late
-          const row = await getJob(t, jobId);
-          if (row?.status !== outcome.status || (owner !== null && row.owner !== owner)) return undefined;
-          return (await settlementOf(t, scope, jobId)) !== undefined;
-        }
-        // quota: only a job that produced images is charged
-        return settle(t, scope, jobId, outcome.status === 'done' ? 'commit' : 'refund');
-      }),
+    async () => {
+      const rows = rowsOf<StandingRow & { finished: number | string; settled: number | string }>(
+        await db.execute(statement),
+      );
+      const [row] = rows;
+      if (Number(row?.finished) === 1) {
+        // this statement's snapshot lacks only its own ledger row: a commit, of 0 units
+        const usage = outcome.status === 'done' ? usageFrom(rows, scope, w.quota, now) : undefined;
+        return { settled: Number(row?.settled) === 1, usage };
+      }
+      // ended already: by someone else, or by an attempt of ours that answered too late
+      const job = await getJob(db, jobId);
+      if (job?.status !== outcome.status || (owner !== null && job.owner !== owner)) return undefined;
+      return { settled: (await settlementOf(db, scope, jobId)) !== undefined };
+    },
     retry,
   );
 }
