@@ -39,6 +39,8 @@ export const jobs = pgTable(
     guildId: text('guild_id').notNull(),
     channelId: text('channel_id').notNull(),
     userId: text('user_id').notNull(),
+    /** The member's roles when they asked: their budget (a role's quota) when the job settles. */
+    roleIds: jsonb('role_ids').$type<string[]>().notNull().default([]),
     /** The full, validated request: enough to run the job again after a restart. */
     request: jsonb('request').$type<GenerationRequest>().notNull(),
     /** One upscaled image per value (a denoise comparison has several). */

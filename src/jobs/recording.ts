@@ -22,6 +22,7 @@ export async function recordJob(
     guildId: input.guildId,
     channelId: input.channelId,
     userId: input.userId,
+    roleIds: [...(input.roleIds ?? [])],
     request: input.request,
     denoises,
     seed: input.request.seed,

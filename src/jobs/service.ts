@@ -489,7 +489,8 @@ export class JobService {
    */
   private async end(h: Held, outcome: Outcome, owner: string | null = this.instanceId): Promise<boolean> {
     const { db } = this.o;
-    const scope = { guildId: h.row.guildId, userId: h.row.userId };
+    // with the roles they had when they asked, so the usage told with the result has their budget
+    const scope = { guildId: h.row.guildId, userId: h.row.userId, roleIds: h.row.roleIds ?? [] };
     this.settling.set(h.id, h);
     let ended = false;
     try {

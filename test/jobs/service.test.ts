@@ -5,6 +5,7 @@ import { jobs, usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
 import { createLimiters, type Limiters } from '../../src/jobs/limiters.ts';
 import { usage } from '../../src/jobs/quota.ts';
+import { setDailyUnits } from '../../src/jobs/quota-admin.ts';
 import { type JobEvent, JobService } from '../../src/jobs/service.ts';
 import { DATABASE_KINDS, emptyQueue, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { until } from '../support/job-service.ts';
@@ -78,6 +79,25 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
       ['commit', 0],
     ]);
     expect(events.map((e) => e.type)).toEqual(['queued', 'started', 'done']);
+  });
+
+  it('the usage told with a done job has the budget of the member’s roles, as the one told at submit', async () => {
+    setUp();
+    await setDailyUnits(t.db, g, { scope: 'guild' }, 10, 'admin');
+    await setDailyUnits(t.db, g, { scope: 'role', roleId: 'vip' }, 500, 'admin');
+    const handle = await service.submit({
+      kind: 'imagine',
+      guildId: g,
+      channelId: 'c',
+      userId: 'u1',
+      roleIds: ['vip'],
+      request: req('a cat'),
+    });
+    expect(handle.usage).toMatchObject({ budget: 500, used: 3.33, remaining: 496.67 });
+    (await engine.nextCall()).finish();
+    await until(() => events.some((e) => e.type === 'done'));
+    const done = events.find((e) => e.type === 'done');
+    expect(done?.type === 'done' && done.usage).toMatchObject({ budget: 500, used: 3.33, remaining: 496.67 });
   });
 
   it('refuses a third job per user with a clear message and charges nothing for it', async () => {

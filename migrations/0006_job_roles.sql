@@ -1,0 +1,1 @@
+ALTER TABLE "jobs" ADD COLUMN "role_ids" jsonb DEFAULT '[]'::jsonb NOT NULL;
