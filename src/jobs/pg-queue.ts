@@ -8,8 +8,12 @@
  * oldest waiting job has been waiting (running now, or finished since it was queued). The lowest
  * turn goes next, the oldest job first among equals. Three users with 4, 2 and 2 waiting jobs
  * are served a1 b1 c1 a2 b2 c2 a3 a4; a user with many jobs delays another's by at most one.
- * A claim leaves every other job's turn as it was (the claimed job's user has one job fewer
- * waiting and one more served), so a position read now is the order jobs will start in.
+ * A claim mostly leaves every other job's turn as it was (the claimed job's user has one job
+ * fewer waiting and one more served), so a position read now is nearly always the order jobs
+ * will start in. Not quite always: a claim of the oldest waiting job moves the window's start to
+ * the next oldest, and jobs served before that stop counting, so a user's turn can drop and their
+ * job overtake one shown ahead of it (a hostile review found it in a few of hundreds of random
+ * claims). Fairness holds; a position is then off by one for a moment.
  *
  * pg-boss and graphile-worker were considered: both keep their own job tables and claim in
  * priority/FIFO order, so fairness across users, the quota reservation and the ledger settle
