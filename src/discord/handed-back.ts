@@ -8,7 +8,7 @@ import type { Client } from 'discord.js';
 import type { FrontEndLog } from './command.ts';
 import { errorForLog } from './log-error.ts';
 import { renderHandedBack } from './render/status.ts';
-import { tokenTarget } from './reply.ts';
+import { storedReply } from './run-job.ts';
 import type { HandedBackJob } from './services.ts';
 
 export async function sayHandedBack(
@@ -17,25 +17,10 @@ export async function sayHandedBack(
   job: HandedBackJob,
   log: FrontEndLog,
 ): Promise<void> {
-  const { info, interaction } = job;
-  if (!interaction) return;
-  const target = tokenTarget({
-    client,
-    applicationId,
-    token: interaction.token,
-    expiresAt: interaction.expiresAt,
-    channelId: info.channelId,
-  });
+  const { target, view } = storedReply(client, applicationId, job);
+  // no token, or too old: its result is posted in the channel later
   if (target.expired()) return;
-  const view = {
-    jobId: info.jobId,
-    kind: info.kind,
-    request: info.request,
-    denoises: info.denoises,
-    cost: info.cost,
-    usage: undefined,
-    notes: [],
-  };
+  const { info } = job;
   try {
     await target.edit(renderHandedBack(view));
     log.info({ jobId: info.jobId }, 'told the member their job is queued again');

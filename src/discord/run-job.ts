@@ -20,7 +20,7 @@ import { errorForLog } from './log-error.ts';
 import { renderUserError } from './render/errors.ts';
 import { initialProgress, type JobView, renderStatus } from './render/status.ts';
 import { DEFAULT_UPLOAD_LIMIT } from './render/uploads.ts';
-import { toEditOptions, tokenTarget, toSendOptions } from './reply.ts';
+import { type ReplyTarget, toEditOptions, tokenTarget, toSendOptions } from './reply.ts';
 import { requesterOf } from './requester.ts';
 import type { JobHandle, JobKind, RecoveredJob } from './services.ts';
 
@@ -137,6 +137,36 @@ export async function startJob(
  * token, no gateway), otherwise the result is posted in its channel. Errors are logged; there is
  * no member to answer.
  */
+/**
+ * The reply of a job this process did not answer first (taken over, or from the shared queue):
+ * the webhook of its stored token (REST only), and its view without the usage (unknown here).
+ */
+export function storedReply(
+  client: Client,
+  applicationId: string,
+  job: Pick<RecoveredJob, 'info' | 'interaction'>,
+): { target: ReplyTarget; view: JobView } {
+  const { info, interaction } = job;
+  return {
+    target: tokenTarget({
+      client,
+      applicationId,
+      token: interaction?.token ?? '',
+      expiresAt: interaction?.expiresAt ?? new Date(0),
+      channelId: info.channelId,
+    }),
+    view: {
+      jobId: info.jobId,
+      kind: info.kind,
+      request: info.request,
+      denoises: info.denoises,
+      cost: info.cost,
+      usage: undefined,
+      notes: [],
+    },
+  };
+}
+
 export async function followRecovered(
   client: Client,
   applicationId: string,
@@ -144,24 +174,10 @@ export async function followRecovered(
   ctx: CommandContext,
 ): Promise<void> {
   const { info } = job;
-  const view: JobView = {
-    jobId: info.jobId,
-    kind: info.kind,
-    request: info.request,
-    denoises: info.denoises,
-    cost: info.cost,
-    usage: undefined,
-    notes: [],
-  };
+  const { target, view } = storedReply(client, applicationId, job);
   try {
     await followJob({
-      target: tokenTarget({
-        client,
-        applicationId,
-        token: job.interaction?.token ?? '',
-        expiresAt: job.interaction?.expiresAt ?? new Date(0),
-        channelId: info.channelId,
-      }),
+      target,
       jobId: info.jobId,
       position: 0,
       events: job.events,
