@@ -122,23 +122,19 @@ describe.each(DATABASE_KINDS)('GPU worker liveness on %s', (kind) => {
     await publishWorkerModel(t.db, 'same', { name: 'tiny', hash: 'abcd' });
     await publishWorkerModel(t.db, 'dead-other', { name: 'old', hash: '1111' });
     await age('dead-other', 40);
+    const tinyWorker = (instanceId: string, log: JobServiceLog) =>
+      startWorkerPresence({
+        db: t.db,
+        instanceId,
+        model: { name: 'tiny', hash: 'abcd' },
+        log,
+        everyMs: undefined,
+      });
     const quiet = capture();
-    const first = await startWorkerPresence({
-      db: t.db,
-      instanceId: 'first',
-      model: { name: 'tiny', hash: 'abcd' },
-      log: quiet.log,
-      everyMs: undefined,
-    });
+    const first = await tinyWorker('first', quiet.log);
     await publishWorkerModel(t.db, 'other', { name: 'anime', hash: 'ffff' });
     const loud = capture();
-    const second = await startWorkerPresence({
-      db: t.db,
-      instanceId: 'second',
-      model: { name: 'tiny', hash: 'abcd' },
-      log: loud.log,
-      everyMs: undefined,
-    });
+    const second = await tinyWorker('second', loud.log);
     // the check is made before the start returns
     const warned = loud.lines.filter((l) => l.level === 'warn' && /different model/.test(l.msg));
     expect(warned.map((l) => l.o)).toEqual([{ model: 'tiny [abcd]', others: ['other: anime [ffff]'] }]);
