@@ -1,6 +1,7 @@
 """Makes Stability-AI/stablediffusion's ldm importable (the copy A1111 pins), for the bench's
 Python side: the folder holding ldm/ goes on sys.path, and the two imports ldm makes but a UNet
 forward never uses (omegaconf's ListConfig check, PIL in ldm/util.py) are stubbed when absent."""
+import json
 import os
 import sys
 import types
@@ -12,6 +13,21 @@ def ldm_root(arg=None):
     """The folder that holds ldm/, or None when it is not there."""
     root = os.path.abspath(arg or os.environ.get('LDM_DIR') or DEFAULT_LDM)
     return root if os.path.isdir(os.path.join(root, 'ldm')) else None
+
+
+def ldm_unet_or_skip(arg=None):
+    """ldm's UNetModel class for a bench script; without ldm/, prints the bench's 'skipped' object
+    on stdout and exits 0 (a missing reference is a note, not a failure)."""
+    root = ldm_root(arg)
+    if root is None:
+        print(json.dumps({'skipped': 'no ldm/ found (set LDM_DIR or pass --ldm)'}))
+        sys.exit(0)
+    return import_ldm(root)[0]
+
+
+def logger(tag):
+    """Progress on stderr (stdout carries the result's JSON)."""
+    return lambda msg: print(f'[{tag}] {msg}', file=sys.stderr, flush=True)
 
 
 def import_ldm(root):

@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ldm_env import import_ldm, ldm_root, sd15_unet, use_sdpa_attention  # noqa: E402
+from ldm_env import ldm_unet_or_skip, logger, sd15_unet, use_sdpa_attention  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument('--ldm')
@@ -27,17 +27,8 @@ p.add_argument('--cold', type=int, default=3, help='first runs per shape, report
 p.add_argument('--steps', type=int, default=10, help='warm runs per shape after the cold ones')
 p.add_argument('--device', default='cuda')
 a = p.parse_args()
-
-
-def log(msg):
-    print(f'[torch_cuda] {msg}', file=sys.stderr, flush=True)
-
-
-root = ldm_root(a.ldm)
-if root is None:
-    print(json.dumps({'skipped': 'no ldm/ found (set LDM_DIR or pass --ldm)'}))
-    sys.exit(0)
-UNetModel, _, _ = import_ldm(root)
+log = logger('torch_cuda')
+UNetModel = ldm_unet_or_skip(a.ldm)
 import torch  # noqa: E402
 
 if a.device == 'cuda' and not torch.cuda.is_available():

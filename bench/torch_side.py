@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ldm_env import import_ldm, ldm_root, sd15_unet, use_sdpa_attention  # noqa: E402
+from ldm_env import ldm_unet_or_skip, logger, sd15_unet, use_sdpa_attention  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument('--checkpoint', required=True)
@@ -27,17 +27,8 @@ p.add_argument('--steps', type=int, default=2, help='steps per shape; the last o
 p.add_argument('--no-torch', action='store_true')
 p.add_argument('--no-export', action='store_true', help='reuse an export already in --export-dir')
 a = p.parse_args()
-
-
-def log(msg):
-    print(f'[torch_side] {msg}', file=sys.stderr, flush=True)
-
-
-root = ldm_root(a.ldm)
-if root is None:
-    print(json.dumps({'skipped': 'no ldm/ found (set LDM_DIR or pass --ldm)'}))
-    sys.exit(0)
-UNetModel, _, _ = import_ldm(root)
+log = logger('torch_side')
+UNetModel = ldm_unet_or_skip(a.ldm)
 import torch  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 
