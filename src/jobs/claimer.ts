@@ -45,6 +45,7 @@ export class Claimer {
     if (this.o.stopped()) return Promise.resolve();
     if (reason === 'news') this.drained = false;
     else if (this.drained && this.o.hearsNews()) return this.pending ?? Promise.resolve();
+    // (pending is the caught pass: a caller joining it never sees a rejection)
     if (this.pending) return this.pending;
     const pass = this.chain.then(async () => {
       this.pending = undefined;
@@ -59,13 +60,13 @@ export class Claimer {
         if (rows.length < free || !more) return;
       }
     });
-    this.pending = pass;
-    this.chain = pass.catch((err) => {
-      this.pending = undefined;
+    const caught = pass.catch((err) => {
       // the poll tries again
       this.o.log.warn({ err }, 'could not claim a job from the queue');
     });
-    return this.chain;
+    this.pending = caught;
+    this.chain = caught;
+    return caught;
   }
 
   /**
