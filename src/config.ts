@@ -81,13 +81,13 @@ function urlVar(protocols: string[]) {
     });
 }
 
+/** More shards than a bot in 25 million servers needs: a bound before any process is started. */
+export const MAX_SHARDS = 10_000;
+
 /**
  * Empty = one gateway connection in this process; `auto` = the count Discord recommends. Not named
  * SHARD_COUNT: discord.js's Client reads that (and SHARDS) from the environment by itself.
  */
-/** More shards than a bot in 25 million servers needs: a bound before any process is started. */
-export const MAX_SHARDS = 10_000;
-
 const shardsVar = optionalString.transform((raw, ctx) => {
   if (raw === undefined || raw.toLowerCase() === 'auto') return raw?.toLowerCase() as 'auto' | undefined;
   // digits only: Number() would also take 1e3 or 0x10

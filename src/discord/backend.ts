@@ -68,11 +68,6 @@ function interactionOf(row: JobRow): HandedBackJob['interaction'] {
 }
 
 /**
- * Call before the job service starts: jobs it recovers at start are kept until the bot
- * subscribes with `onRecovered` (it logs in after the services are up), then handed over; so
- * are jobs recovery failed instead (too old, tried twice), whose owners are otherwise never told.
- */
-/**
  * A read a command makes before it answers: Discord drops an interaction not answered in 3 s,
  * so a database that does not answer in 2 s is refused as unavailable (a reply the member sees)
  * instead of leaving them with "the application did not respond".
@@ -87,6 +82,11 @@ async function beforeAck<T>(what: string, read: Promise<T>): Promise<T> {
 }
 const ACK_READ_MS = 2_000;
 
+/**
+ * Call before the job service starts: jobs it recovers at start are kept until the bot
+ * subscribes with `onRecovered` (it logs in after the services are up), then handed over; so
+ * are jobs recovery failed instead (too old, tried twice), whose owners are otherwise never told.
+ */
 export function createBackend(parts: BackendParts): FrontEndServices {
   const { db, jobs: service, quota } = parts;
   const listeners = new Set<(job: RecoveredJob) => void>();

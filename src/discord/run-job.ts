@@ -132,12 +132,6 @@ export async function startJob(
 }
 
 /**
- * A job a restart took over, or a worker took from the shared queue: its reply is edited through
- * the stored token while that is valid (REST only: the webhook needs the application id and the
- * token, no gateway), otherwise the result is posted in its channel. Errors are logged; there is
- * no member to answer.
- */
-/**
  * The reply of a job this process did not answer first (taken over, or from the shared queue):
  * the webhook of its stored token (REST only), and its view without the usage (unknown here).
  */
@@ -167,6 +161,12 @@ export function storedReply(
   };
 }
 
+/**
+ * A job a restart took over, or a worker took from the shared queue: its reply is edited through
+ * the stored token while that is valid (REST only: the webhook needs the application id and the
+ * token, no gateway), otherwise the result is posted in its channel. Errors are logged; there is
+ * no member to answer.
+ */
 export async function followRecovered(
   client: Client,
   applicationId: string,
