@@ -18,6 +18,11 @@ import * as schema from './schema.ts';
 export type Schema = typeof schema;
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
+/** An `execute()` result's rows: postgres-js gives the rows, PGlite a result holding them. */
+export function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
 export interface Database {
   db: Db;
   kind: 'pglite' | 'postgres';

@@ -21,7 +21,7 @@
  * That query reads a few index entries per claim however long the queue (queue-order.ts).
  */
 import { getTableColumns, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
+import { type Db, rowsOf } from '../db/client.ts';
 import { type JobRow, jobs } from '../db/schema.ts';
 import { ahead, positionSql, TURNS } from './queue-order.ts';
 
@@ -35,11 +35,6 @@ export const CANCEL_CHANNEL = 'hiresbot_cancel';
  * LOCKED finds free ones; looked up by primary key.
  */
 const CANDIDATES = 16;
-
-/** postgres-js gives the rows, PGlite a result holding them. */
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
-}
 
 export interface Claimed {
   /** The jobs taken, in the order. */

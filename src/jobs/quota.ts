@@ -5,7 +5,7 @@
  * accept exactly k, on PGlite and on PostgreSQL alike.
  */
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
-import { type Db, inTransaction } from '../db/client.ts';
+import { type Db, inTransaction, rowsOf } from '../db/client.ts';
 import { type NewLedgerRow, usageLedger } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { nextReset, quotaDay } from './quota-day.ts';
@@ -49,11 +49,6 @@ interface PolicyRow {
   targetId: string;
   dailyUnits: number | null;
   blocked: boolean;
-}
-
-/** postgres-js gives the rows, PGlite a result holding them. */
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
 /** The budget that applies: user override, else the most generous role, else guild, else default. */

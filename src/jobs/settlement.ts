@@ -4,7 +4,7 @@
  * an attempt that answered too late is recognised by the row it left.
  */
 import { sql } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
+import { type Db, rowsOf } from '../db/client.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Outcome } from './engine-run.ts';
 import { finishing, getJob, latentFor } from './job-store.ts';
@@ -37,11 +37,6 @@ export interface Written {
   settled: boolean;
   /** The user's usage after a done job, read by the same statement (undefined when not read). */
   usage?: Usage | undefined;
-}
-
-/** postgres-js gives the rows, PGlite a result holding them. */
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
 /** What was written; undefined when another process ended the job (or holds it now). */

@@ -3,6 +3,7 @@
 // position and the claims all follow the fair order, worked out here from the rows alone.
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../../src/db/client.ts';
 import { finishJob } from '../../src/jobs/job-store.ts';
 import { claimBatch, claimNext, positionOf, queueState } from '../../src/jobs/pg-queue.ts';
 import { fillQueue } from '../support/big-queue.ts';
@@ -24,10 +25,7 @@ async function expectedOrder(t: TestDatabase): Promise<string[]> {
            started_at::text as started_at, finished_at::text as finished_at,
            extract(epoch from created_at) as c, extract(epoch from finished_at) as f
     from jobs`);
-  const rows = (Array.isArray(result) ? result : (result as unknown as { rows: unknown[] }).rows) as (Row & {
-    c: string | number;
-    f: string | number | null;
-  })[];
+  const rows = rowsOf<Row & { c: string | number; f: string | number | null }>(result);
   const queued = rows
     .filter((r) => r.status === 'queued')
     .map((r) => ({ ...r, c: Number(r.c) }))
