@@ -17,7 +17,7 @@ export type Outcome =
 export interface EngineRun {
   engine: EngineLike;
   db: Db;
-  /** The job's row as `markRunning` left it. */
+  /** The job's row as its claim left it. */
   row: JobRow;
   /** Aborted by a cancel, or by the service stopping. */
   cancel: AbortSignal;

@@ -26,21 +26,6 @@ export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
   return row;
 }
 
-/** queued → running, only if still queued and ours; the row as it now is, or undefined. */
-export async function markRunning(db: Db, id: string, owner: string): Promise<JobRow | undefined> {
-  const [row] = await db
-    .update(jobs)
-    .set({
-      status: 'running',
-      startedAt: sql`now()`,
-      heartbeatAt: sql`now()`,
-      attempts: sql`${jobs.attempts} + 1`,
-    })
-    .where(and(eq(jobs.id, id), eq(jobs.status, 'queued'), eq(jobs.owner, owner)))
-    .returning();
-  return row;
-}
-
 /**
  * Ends an unfinished job we own (owner null: a job still waiting in the shared queue, whoever
  * queued it); false if it had already ended (or moved to another owner, or was claimed).

@@ -385,13 +385,7 @@ export class JobService {
 
   /** Ends a job still waiting in the queue as cancelled (refunded); false if it was claimed first. */
   private async endQueued(row: JobRow): Promise<boolean> {
-    const h = this.waiting.find(row.id) ?? {
-      id: row.id,
-      userId: row.userId,
-      row,
-      slots: [],
-      channel: new JobChannel(),
-    };
+    const h = this.waiting.find(row.id) ?? unheld(row);
     const ended = await this.end(h, { status: 'cancelled' }, null);
     if (ended) {
       this.waiting.take(row.id);
@@ -412,9 +406,7 @@ export class JobService {
       return;
     }
     const mine = this.waiting.take(row.id);
-    const held: Held = mine
-      ? { ...mine, row }
-      : { id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() };
+    const held: Held = mine ? { ...mine, row } : unheld(row);
     // both times are the database's
     const waitedMs = (row.startedAt?.getTime() ?? 0) - row.createdAt.getTime();
     const withinMs = this.o.requeueWithinMs ?? 3_600_000;
@@ -579,6 +571,11 @@ export class JobService {
 
   /** Ends a job this process owns but does not hold (failed or cancelled, refunded). */
   private async endUnheld(row: JobRow, outcome: Outcome & { status: 'failed' | 'cancelled' }): Promise<void> {
-    await this.end({ id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() }, outcome);
+    await this.end(unheld(row), outcome);
   }
+}
+
+/** A job this process holds no slots or handle for: a fresh channel nobody listens to yet. */
+function unheld(row: JobRow): Held {
+  return { id: row.id, userId: row.userId, row, slots: [], channel: new JobChannel() };
 }
