@@ -38,16 +38,19 @@ export interface TorchCuda {
  * Runs one of the bench's Python scripts and returns the JSON object it prints last; a missing
  * python3 or package is a note (`skipped`), not a failure.
  */
-function runPython<T extends { skipped?: string }>(what: string, script: string, args: string[]): T {
-  const probe = spawnSync('python3', ['-c', 'import torch, onnxruntime, safetensors, einops'], {
-    encoding: 'utf8',
-  });
+function runPython<T extends { skipped?: string }>(
+  what: string,
+  script: string,
+  args: string[],
+  modules: string[],
+): T {
+  const probe = spawnSync('python3', ['-c', `import ${modules.join(', ')}`], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     const why = probe.error
       ? 'python3 not found'
       : (probe.stderr.trim().split('\n').pop() ?? 'import failed');
     return {
-      skipped: `${what} skipped: ${why} (needs python3 with torch, onnxruntime, safetensors, einops)`,
+      skipped: `${what} skipped: ${why} (needs python3 with ${modules.join(', ')})`,
     } as T;
   }
   progress(`${what} (bench/${script}; see its progress below)`);
@@ -70,26 +73,32 @@ export function runTorchSide(o: {
   steps: number;
   reuseExport: boolean;
 }): TorchSide {
-  return runPython<TorchSide>('side by side: PyTorch and onnxruntime-python', 'torch_side.py', [
-    '--checkpoint',
-    o.checkpoint,
-    '--export-dir',
-    o.exportDir,
-    '--threads',
-    String(o.threads),
-    '--latents',
-    o.latents.join(','),
-    '--ort-latents',
-    o.ortLatents.join(','),
-    '--steps',
-    String(o.steps),
-    ...(o.reuseExport && existsSync(path.join(o.exportDir, 'unet', 'model.onnx')) ? ['--no-export'] : []),
-  ]);
+  return runPython<TorchSide>(
+    'side by side: PyTorch and onnxruntime-python',
+    'torch_side.py',
+    [
+      '--checkpoint',
+      o.checkpoint,
+      '--export-dir',
+      o.exportDir,
+      '--threads',
+      String(o.threads),
+      '--latents',
+      o.latents.join(','),
+      '--ort-latents',
+      o.ortLatents.join(','),
+      '--steps',
+      String(o.steps),
+      ...(o.reuseExport && existsSync(path.join(o.exportDir, 'unet', 'model.onnx')) ? ['--no-export'] : []),
+    ],
+    ['torch', 'onnxruntime', 'safetensors', 'einops'],
+  );
 }
 
 /** The GPU column: ldm's UNet in PyTorch on CUDA, fp16 and fp32; a note where torch sees no GPU. */
 export function runTorchCuda(): TorchCuda {
-  return runPython<TorchCuda>('PyTorch on the GPU', 'torch_cuda.py', []);
+  // ldm's UNet needs einops; nothing of onnxruntime or safetensors here
+  return runPython<TorchCuda>('PyTorch on the GPU', 'torch_cuda.py', [], ['torch', 'einops']);
 }
 
 /**

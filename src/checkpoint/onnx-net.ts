@@ -26,13 +26,6 @@ export interface ConvOptions {
 export class Net {
   /** The element type of activations, inputs and outputs. */
   readonly float: ElemType;
-  /**
-   * Unmasked attention as one contrib MultiHeadAttention node, fp32 and fp16 alike (onnxruntime
-   * 1.30's CPU provider has kernels for both, so an fp16 import still loads on the CPU fallback;
-   * on CUDA it is the fused flash / memory-efficient kernel). Plain attention would hold the
-   * float32 scores of a 1024×1024 image, 17 GB, more than most GPUs have.
-   */
-  readonly fusedAttention = true;
 
   constructor(
     readonly g: GraphBuilder,
@@ -163,9 +156,11 @@ export class Net {
    * optional additive float32 mask broadcast over [batch, heads, n, m].
    */
   attention(q: string, k: string, v: string, width: number, heads: number, mask?: string): string {
-    if (this.fusedAttention && !mask) {
-      // onnxruntime's contrib MultiHeadAttention: scale 1/√(head width), softmax in float32, and on
-      // the CPU a tiled (flash) kernel that never holds the n×m scores (17 GB at 1024×1024)
+    if (!mask) {
+      // onnxruntime's contrib MultiHeadAttention, fp32 and fp16 alike (onnxruntime 1.30's CPU
+      // provider has both kernels, so an fp16 import still loads on the CPU fallback): scale
+      // 1/√(head width), softmax in float32, a tiled (flash) kernel on the CPU and the fused one
+      // on CUDA, never holding the n×m scores (17 GB of float32 at 1024×1024)
       return this.g.opIn('com.microsoft', 'MultiHeadAttention', [q, k, v], { num_heads: heads });
     }
     const d = width / heads;
