@@ -173,19 +173,25 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     },
     usage: (r) => usage(db, { guildId: r.guildId, userId: r.userId, roleIds: r.roleIds }, quota),
     async queue(r) {
-      // from the database: right whichever processes queued and run the jobs
-      const state = await queueState(db);
-      const mine = await db
-        .select()
-        .from(jobs)
-        .where(
-          and(
-            eq(jobs.guildId, r.guildId),
-            eq(jobs.userId, r.userId),
-            inArray(jobs.status, ['queued', 'running']),
-          ),
-        )
-        .orderBy(asc(jobs.createdAt));
+      // from the database: right whichever processes queued and run the jobs; both reads at once,
+      // within the time an unanswered interaction allows
+      const [state, mine] = await beforeAck(
+        'reading the queue',
+        Promise.all([
+          queueState(db),
+          db
+            .select()
+            .from(jobs)
+            .where(
+              and(
+                eq(jobs.guildId, r.guildId),
+                eq(jobs.userId, r.userId),
+                inArray(jobs.status, ['queued', 'running']),
+              ),
+            )
+            .orderBy(asc(jobs.createdAt)),
+        ]),
+      );
       return {
         mine: mine.map((row) => ({
           jobId: row.id,

@@ -57,7 +57,8 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
   const readyClient = await ready;
   const applicationId = readyClient.application.id;
   log.info({ user: readyClient.user.tag, guilds: readyClient.guilds.cache.size }, 'connected to Discord');
-  if (readyClient.guilds.cache.size === 0) {
+  // (a shard sees only its own servers: none there says nothing of the bot)
+  if (readyClient.guilds.cache.size === 0 && readyClient.shard === null) {
     log.warn(
       { invite: inviteUrl(applicationId) },
       'the bot is in no server yet: open this link to invite it',

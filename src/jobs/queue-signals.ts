@@ -31,8 +31,9 @@ export interface QueueSignals {
 }
 
 export function parseChange(payload: string): QueueChange | undefined {
-  const [status, jobId, owner] = payload.split(':');
-  return status && jobId ? { status, jobId, owner: owner ?? '' } : undefined;
+  // the owner is the rest: an instance id may hold colons itself
+  const [status, jobId, ...owner] = payload.split(':');
+  return status && jobId ? { status, jobId, owner: owner.join(':') } : undefined;
 }
 
 export async function startQueueSignals(
