@@ -96,21 +96,16 @@ function passLines(view: JobView, state: ProgressState): string[] {
 }
 
 export function renderStatus(view: JobView, state: ProgressState): ReplyPayload {
-  const head =
-    state.phase === 'queued'
-      ? `⏳ **Queued** · position ${state.position} · job \`${view.jobId}\``
-      : `🖌️ **Drawing** · job \`${view.jobId}\``;
-  const lines = [head];
-  if (state.phase === 'queued' && state.noWorker) lines.push(NO_WORKER_NOTE);
-  lines.push(promptBlock(view.request.prompt));
-  if (state.phase === 'running') lines.push(...passLines(view, state));
-  lines.push(costLine(view.cost, view.usage));
-  const notes = notesBlock(view.notes);
-  if (notes) lines.push(notes);
-  return payload(lines.join('\n'), {
-    files: state.phase === 'running' && state.preview ? [{ name: 'preview.png', data: state.preview }] : [],
-    components: [cancelRow(view.jobId)],
-  });
+  if (state.phase === 'queued') {
+    const head = `⏳ **Queued** · position ${state.position} · job \`${view.jobId}\``;
+    return statusPayload(view, state.noWorker ? [head, NO_WORKER_NOTE] : [head], [], undefined);
+  }
+  return statusPayload(
+    view,
+    [`🖌️ **Drawing** · job \`${view.jobId}\``],
+    passLines(view, state),
+    state.preview,
+  );
 }
 
 /** Under the head of a job put back in the queue after it ran (src/discord/handed-back.ts). */
@@ -121,13 +116,26 @@ export const HANDED_BACK_NOTE = 'Its GPU worker stopped; it starts again when a 
  * (whose preview goes), until a worker takes it and its follower edits the reply again.
  */
 export function renderHandedBack(view: JobView): ReplyPayload {
-  const lines = [
-    `⏳ **Queued again** · job \`${view.jobId}\``,
-    HANDED_BACK_NOTE,
-    promptBlock(view.request.prompt),
-  ];
-  lines.push(costLine(view.cost, view.usage));
+  return statusPayload(
+    view,
+    [`⏳ **Queued again** · job \`${view.jobId}\``, HANDED_BACK_NOTE],
+    [],
+    undefined,
+  );
+}
+
+/** Every status reply: its head lines, the prompt, the passes, cost and notes, and Cancel. */
+function statusPayload(
+  view: JobView,
+  head: string[],
+  passes: string[],
+  preview: Buffer | undefined,
+): ReplyPayload {
+  const lines = [...head, promptBlock(view.request.prompt), ...passes, costLine(view.cost, view.usage)];
   const notes = notesBlock(view.notes);
   if (notes) lines.push(notes);
-  return payload(lines.join('\n'), { files: [], components: [cancelRow(view.jobId)] });
+  return payload(lines.join('\n'), {
+    files: preview ? [{ name: 'preview.png', data: preview }] : [],
+    components: [cancelRow(view.jobId)],
+  });
 }
