@@ -27,6 +27,8 @@ p.add_argument('--cold', type=int, default=3, help='first runs per shape, report
 p.add_argument('--steps', type=int, default=10, help='warm runs per shape after the cold ones')
 p.add_argument('--device', default='cuda')
 a = p.parse_args()
+if a.steps < 1 or a.cold < 0:
+    p.error('--steps must be at least 1 and --cold at least 0')
 log = logger('torch_cuda')
 UNetModel = ldm_unet_or_skip(a.ldm)
 import torch  # noqa: E402
@@ -83,8 +85,8 @@ def time_shapes(model, dname):
         warm = times[a.cold:]
         out[str(hw)] = {
             'coldMs': [round(v, 2) for v in times[:a.cold]],
-            'stepMs': round(statistics.median(warm), 3) if warm else None,
-            'minMs': round(min(warm), 3) if warm else None,
+            'stepMs': round(statistics.median(warm), 3),
+            'minMs': round(min(warm), 3),
             'peakMemMiB': round(torch.cuda.max_memory_allocated() / 2**20) if dev.type == 'cuda' else None,
         }
     return out
