@@ -50,6 +50,8 @@ describe('the optimised-graph cache', () => {
     const expected = await generate(await loadSdModel(a.dir));
     expect(expected.equals(before)).toBe(false);
     expect((await generate(await loadSdModel(a.dir, { optimizedDir: own }))).equals(expected)).toBe(true);
+    // the graph saved for the old weights is gone: one saved graph per part, the new one
+    expect(readdirSync(path.join(own, 'unet'))).toHaveLength(1);
   });
 
   it('replaces a saved graph onnxruntime cannot read, and says so', async () => {

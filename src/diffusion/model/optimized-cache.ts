@@ -6,7 +6,16 @@
  * count, and written to a temporary folder renamed into place only once complete.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -78,17 +87,42 @@ function planOptimized(file: string, cacheDir: string, threads: number | undefin
     saveTo: path.join(tmp, 'model.onnx'),
     commit() {
       try {
+        writeFileSync(path.join(tmp, SOURCE_FILE), JSON.stringify({ file: path.resolve(file) }));
         renameSync(tmp, dir);
       } catch {
         // another process saved the same graph first: keep theirs
         rmSync(tmp, { recursive: true, force: true });
       }
+      forgetOlder(cacheDir, dir, path.resolve(file));
     },
     discard() {
       rmSync(tmp, { recursive: true, force: true });
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Which model file a saved graph was made from, beside it. */
+const SOURCE_FILE = 'source.json';
+
+/**
+ * Once a new graph of `file` is saved, the graphs saved for it before go (other weights, another
+ * onnxruntime: a full UNet's size each, else kept for ever); graphs of other files stay. One saved
+ * by a process with other settings (threads) goes too: it saves its own again at its next start.
+ */
+function forgetOlder(cacheDir: string, kept: string, file: string): void {
+  const keptAt = statSync(kept, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  for (const entry of readdirSync(cacheDir, { withFileTypes: true })) {
+    const dir = path.join(cacheDir, entry.name);
+    if (!entry.isDirectory() || dir === kept || entry.name.includes('.tmp-')) continue;
+    try {
+      const source = JSON.parse(readFileSync(path.join(dir, SOURCE_FILE), 'utf8')) as { file?: string };
+      if (source.file === file && statSync(dir).mtimeMs < keptAt)
+        rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // saved before graphs named their file, or being written: not ours to judge
+    }
+  }
 }
 
 /** Session options that make onnxruntime save its optimised graph (weights beside it) at `to`. */
