@@ -40,7 +40,11 @@ export interface JobPlan {
 
 /** Interaction tokens live 15 minutes. */
 export const TOKEN_LIFETIME_MS = 15 * 60_000;
-/** How long a submission may take before the bot defers instead (Discord allows 3 s). */
+/**
+ * How long after the interaction was created the bot may still answer it with the job's reply
+ * before it defers instead (Discord allows 3 s): the reads before the submission (settings, the
+ * job a button names) count against it too.
+ */
 export const ACK_BUDGET_MS = 2_000;
 
 type Settled = { handle: JobHandle } | { error: unknown };
@@ -67,7 +71,9 @@ export async function startJob(
     );
   let timer: NodeJS.Timeout | undefined;
   const budget = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ACK_BUDGET_MS);
+    // the time already spent since Discord sent it; clocks that disagree can only shorten it
+    const spent = Math.max(0, Date.now() - interaction.createdTimestamp);
+    timer = setTimeout(() => resolve(undefined), Math.max(0, ACK_BUDGET_MS - spent));
   });
   const early = await Promise.race([submitting, budget]);
   clearTimeout(timer);

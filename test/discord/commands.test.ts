@@ -228,6 +228,17 @@ describe('/imagine', () => {
     await finished(i, job);
   });
 
+  it('defers when the time already spent on the interaction leaves too little for the submission', async () => {
+    // 0.8 s of submission alone fits the 2 s; after 1.5 s spent before it (a slow settings read,
+    // a slow gateway) it does not
+    services.submitDelayMs = 800;
+    const i = standIn.slash(GUILD, ALICE, 'imagine', { prompt: 'late' }, { sentMsAgo: 1_500 });
+    const job = await services.nextJob();
+    await replyWhen(i, (m) => m.content.includes('Queued'));
+    expect(standIn.interaction(i).ack?.type).toBe(5);
+    await finished(i, job);
+  });
+
   it('a slow refusal replaces the deferred reply with an ephemeral message', async () => {
     services.submitDelayMs = 2_500;
     services.budget = 0;

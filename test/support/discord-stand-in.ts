@@ -54,6 +54,8 @@ export interface InjectOptions {
   /** The member's roles (default: the guild spec's). */
   roles?: string[];
   channelId?: string;
+  /** How long ago Discord created it (its id's timestamp): time its answer has already spent. */
+  sentMsAgo?: number;
 }
 
 export type OptionValue = string | number | boolean;
@@ -409,7 +411,7 @@ export class DiscordStandIn {
     const spec = guild.members?.find((m) => m.id === userId) ?? { id: userId };
     const member = { ...spec, roles: inject.roles ?? spec.roles ?? [] };
     const permissions = inject.permissions ?? memberPermissions(guild, member);
-    const id = snowflake();
+    const id = snowflake(Date.now() - (inject.sentMsAgo ?? 0));
     const token = `itoken-${id}-${Math.random().toString(36).slice(2)}`;
     const interaction: InteractionState = {
       id,

@@ -43,10 +43,10 @@ const ALL_PERMISSIONS = Object.values(PermissionFlagsBits).reduce((all, bit) => 
 const EPOCH = 1420070400000n;
 let sequence = 0;
 
-/** A fresh numeric snowflake (discord.js reads timestamps out of ids). */
-export function snowflake(): string {
+/** A fresh numeric snowflake (discord.js reads timestamps out of ids), made `at` (default now). */
+export function snowflake(at = Date.now()): string {
   sequence = (sequence + 1) & 0xfff;
-  return (((BigInt(Date.now()) - EPOCH) << 22n) | BigInt(sequence)).toString();
+  return (((BigInt(Math.round(at)) - EPOCH) << 22n) | BigInt(sequence)).toString();
 }
 
 export function userJson(id: string, username = `user${id.slice(-4)}`, bot = false) {
