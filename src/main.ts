@@ -56,16 +56,12 @@ async function main(): Promise<void> {
     throw err;
   });
   onStopSignal(log, async () => {
-    if (config.role === 'worker') {
-      // the job service first: it interrupts the running jobs and has their replies told that
-      // they are queued again (through the REST follower) before it hands them back
-      await services.stop();
-      await bot.stop();
-      return;
-    }
-    // a gateway stops taking commands before the services they need go
-    await bot.stop();
+    // no new commands, then the job service: it interrupts the running jobs and has their
+    // replies told that they are queued again (through the client, still up) before it hands
+    // them back; the client goes last
+    if ('stopCommands' in bot) bot.stopCommands();
     await services.stop();
+    await bot.stop();
   });
 }
 

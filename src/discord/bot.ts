@@ -14,6 +14,8 @@ import type { FrontEndServices } from './services.ts';
 
 export interface RunningBot {
   client: Client<true>;
+  /** Stops answering commands; the client stays up for the job service's last edits. */
+  stopCommands(): void;
   stop(): Promise<void>;
 }
 
@@ -38,6 +40,7 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
   });
   const ready = new Promise<Client<true>>((resolve) => client.once(Events.ClientReady, resolve));
   const stops: (() => void)[] = [];
+  let detachRouter = () => {};
   if (frontEnd) {
     const ctx: CommandContext = {
       services: frontEnd.services,
@@ -47,7 +50,7 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
     };
     const commands = frontEnd.commands ?? allCommands;
     // routing starts before login so that no interaction arrives unanswered
-    stops.push(attachRouter(client, createRouter(commands, ctx)));
+    detachRouter = attachRouter(client, createRouter(commands, ctx));
     void ready.then((c) => {
       stops.push(frontEnd.services.onRecovered((job) => void followRecovered(c, c.application.id, job, ctx)));
       stops.push(frontEnd.services.onHandedBack((job) => sayHandedBack(c, c.application.id, job, log)));
@@ -84,7 +87,9 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
   }
   return {
     client: readyClient,
+    stopCommands: () => detachRouter(),
     async stop() {
+      detachRouter();
       for (const stop of stops) stop();
       await client.destroy();
     },

@@ -40,9 +40,9 @@ afterAll(async () => {
 });
 
 /** `npm start` in the bot's folder: no .env there, everything from the environment. */
-async function start(): Promise<BotProcess> {
-  const p = startBotProcess(folder.dir, {
-    ...folder.env,
+async function start(at = folder): Promise<BotProcess> {
+  const p = startBotProcess(at.dir, {
+    ...at.env,
     DISCORD_TOKEN: standIn.token,
     DISCORD_API_URL: standIn.apiUrl,
     LOG_LEVEL: 'info',
@@ -148,5 +148,27 @@ describe('npm start against the stand-in', () => {
     }
     for (const m of mentionsOfEveryMessage(standIn))
       expect(m, m.route).toMatchObject({ parse: [], users: [] });
+  }, 180_000);
+
+  it('stopped while drawing: the reply says the job is queued again, not a progress bar that stands still', async () => {
+    // a UNet slow enough to be caught mid-job, in a folder (and database) of its own
+    const slow = botFolder({ unetWork: 1024 });
+    try {
+      const p = await start(slow);
+      const i = standIn.slash(GUILD, ALICE, 'imagine', {
+        prompt: 'a long night',
+        seed: 5,
+        size: '256x256',
+        steps: 50,
+      });
+      await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'), 'the progress');
+      await stop(p);
+      const reply = standIn.original(i);
+      expect(reply?.content).toContain('⏳ **Queued again**');
+      expect(reply?.content).toContain('Its GPU worker stopped');
+    } finally {
+      bot?.kill();
+      slow.remove();
+    }
   }, 180_000);
 });
