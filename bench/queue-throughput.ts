@@ -16,11 +16,11 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { type Database, openDatabase } from '../src/db/client.ts';
+import { openDatabase } from '../src/db/client.ts';
 import type { GenerationResult } from '../src/diffusion/pipeline.ts';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../src/diffusion/request.ts';
 import type { EngineRunOptions, UpscaleResult } from '../src/engine/engine.ts';
-import { createLimiters, type Limiters } from '../src/jobs/limiters.ts';
+import { createLimiters } from '../src/jobs/limiters.ts';
 import { type EngineLike, JobService } from '../src/jobs/service.ts';
 
 const { values } = parseArgs({
@@ -39,6 +39,14 @@ const WORKERS = Number(values.workers);
 const SLOTS = Number(values.slots);
 const SUBMITTERS = Number(values.submitters);
 const USERS = Number(values.users);
+// (no worker, say, would leave the drain waiting for ever)
+for (const name of ['jobs', 'workers', 'slots', 'submitters', 'users'] as const) {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`queue-throughput: --${name} must be a whole number from 1 (got ${values[name]})`);
+    process.exit(2);
+  }
+}
 
 const png = Buffer.alloc(16);
 /** Answers at once: the queue is what is measured. */
@@ -68,24 +76,39 @@ class NoopEngine implements EngineLike {
   }
 }
 
-/** A worker process: claims and settles until its parent stops it. */
-async function worker(url: string): Promise<void> {
+/**
+ * A job service on the bench database: a worker's (the no-op engine's SLOTS) or, with no engine,
+ * the gateway's (it submits and claims nothing).
+ */
+async function startService(url: string, engine?: EngineLike) {
   const database = await openDatabase({ url });
-  const l = createLimiters({ perUser: JOBS, queueMax: JOBS });
+  const limiters = createLimiters({ perUser: JOBS, queueMax: JOBS });
   const service = new JobService({
     db: database.db,
-    engine: new NoopEngine(),
-    limiters: l,
+    ...(engine ? { engine } : {}),
+    limiters,
     quota: { dailyUnits: 0, resetHourUtc: 0 },
+    concurrency: engine ? SLOTS : 0,
     listen: database.listen,
     jobTimeoutMs: 60_000,
   });
   await service.start();
+  return {
+    service,
+    async stop() {
+      await service.stop();
+      await limiters.close();
+      await database.close();
+    },
+  };
+}
+
+/** A worker process: claims and settles until its parent stops it. */
+async function worker(url: string): Promise<void> {
+  const running = await startService(url, new NoopEngine());
   process.send?.('ready');
   process.once('SIGTERM', async () => {
-    await service.stop();
-    await l.close();
-    await database.close();
+    await running.stop();
     process.exit(0);
   });
 }
@@ -109,28 +132,7 @@ async function main(): Promise<void> {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const children: ChildProcess[] = [];
-  const databases: Database[] = [];
-  const limiters: Limiters[] = [];
-  const services: JobService[] = [];
-  const make = async (engine: EngineLike | undefined) => {
-    // (the gateway only: the workers are processes of their own)
-    const database = await openDatabase({ url: url.href });
-    const l = createLimiters({ perUser: JOBS, queueMax: JOBS });
-    const service = new JobService({
-      db: database.db,
-      ...(engine ? { engine } : {}),
-      limiters: l,
-      quota: { dailyUnits: 0, resetHourUtc: 0 },
-      concurrency: engine ? SLOTS : 0,
-      listen: database.listen,
-      jobTimeoutMs: 60_000,
-    });
-    databases.push(database);
-    limiters.push(l);
-    services.push(service);
-    await service.start();
-    return service;
-  };
+  let gateway: Awaited<ReturnType<typeof startService>> | undefined;
   const check = postgres(url.href, { max: 1, onnotice: () => {} });
   const doneCount = async () => {
     const [row] = await check`select count(*)::int as n from jobs where status = 'done'`;
@@ -140,7 +142,8 @@ async function main(): Promise<void> {
     while ((await doneCount()) < n) await new Promise((r) => setTimeout(r, 10));
   };
   try {
-    const gateway = await make(undefined);
+    gateway = await startService(url.href);
+    const submitter = gateway.service;
     const request: GenerationRequest = {
       ...DEFAULT_REQUEST,
       prompt: 'bench',
@@ -152,9 +155,9 @@ async function main(): Promise<void> {
     const submitAll = async (count: number): Promise<number> => {
       let next = 0;
       const begun = performance.now();
-      const submitter = async () => {
+      const submitOne = async () => {
         for (let n = next++; n < count; n = next++) {
-          await gateway.submit({
+          await submitter.submit({
             kind: 'imagine',
             guildId: 'g',
             channelId: 'c',
@@ -163,7 +166,7 @@ async function main(): Promise<void> {
           });
         }
       };
-      await Promise.all(Array.from({ length: SUBMITTERS }, submitter));
+      await Promise.all(Array.from({ length: SUBMITTERS }, submitOne));
       return (performance.now() - begun) / 1000;
     };
     const rate = (n: number, seconds: number) =>
@@ -200,9 +203,7 @@ async function main(): Promise<void> {
       }),
     );
     await check.end();
-    for (const s of services) await s.stop();
-    for (const l of limiters) await l.close();
-    for (const d of databases) await d.close();
+    await gateway?.stop();
     await admin.unsafe(`drop database if exists ${name} with (force)`);
     await admin.end();
   }
