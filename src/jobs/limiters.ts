@@ -13,6 +13,7 @@
  * once more, and the queue limiter is reaped every `reapEveryMs` besides.
  */
 import Bottleneck from 'bottleneck';
+import './bottleneck-yield.ts';
 import { UserError } from '../user-error.ts';
 import { LimiterPool } from './limiter-pool.ts';
 import { clientIdOf, Reaper, type ReaperLog } from './reaper.ts';
