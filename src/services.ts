@@ -75,7 +75,10 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       quota,
       concurrency: engine ? config.model.workers : 0,
       listen: database.listen,
-      retention: { latentDays: config.retention.latentDays },
+      retention: {
+        latentDays: config.retention.latentDays,
+        ...(database.vacuum ? { vacuum: database.vacuum } : {}),
+      },
       jobTimeoutMs: config.queue.jobTimeoutMs,
       limits: config.limits,
       log: {

@@ -29,6 +29,12 @@ export interface Database {
   kind: 'pglite' | 'postgres';
   /** LISTEN on a channel (its own connection on PostgreSQL); resolves with the unlisten. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * PGlite only: makes the space of deleted and updated rows reusable and refreshes the
+   * planner's statistics, which PostgreSQL's autovacuum does by itself and PGlite (one process,
+   * no background workers) never does: without it the deleted latents' space is never reused.
+   */
+  vacuum?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -89,6 +95,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     db: db as unknown as Db,
     kind: 'pglite',
     listen: (channel, onPayload) => client.listen(channel, onPayload),
+    vacuum: async () => {
+      await client.exec('VACUUM (ANALYZE)');
+    },
     close: () => client.close(),
   };
 }

@@ -117,16 +117,18 @@ export async function startRecovery(
     }
   };
 
-  const sweep = async (now = new Date()) => {
+  const sweep = async (now = new Date(), vacuum = true) => {
     const latentDays = o.retention?.latentDays ?? 7;
     const latents = await deleteLatentsBefore(o.db, new Date(now.getTime() - latentDays * DAY_MS));
     const tokens = await clearExpiredTokens(o.db, now);
     if (latents + tokens > 0)
       log.info({ latents, tokens }, 'retention sweep: old latents deleted, spent tokens cleared');
+    // not at start: on a big database it would hold the start-up (and every query) a while
+    if (vacuum && o.retention?.vacuum) await o.retention.vacuum();
   };
 
   await recover();
-  await sweep().catch((err) => log.error({ err }, 'retention sweep failed'));
+  await sweep(undefined, false).catch((err) => log.error({ err }, 'retention sweep failed'));
   // a timer's run is skipped while its last one is still waiting (an outage): no pile-up of
   // queries in the driver's queue for when the database comes back
   const inFlight = new Set<Promise<void>>();

@@ -1,0 +1,78 @@
+// PGlite runs no autovacuum: without the sweep's VACUUM the space of deleted latents (64 KB each
+// at 512×512) was never reused, so the database grew by every latent ever made whatever the
+// retention. With it, a second batch of latents fits in the first one's space.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Database, openDatabase, rowsOf } from '../../src/db/client.ts';
+import { jobs } from '../../src/db/schema.ts';
+import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
+import { deleteLatentsBefore, saveLatent } from '../../src/jobs/job-store.ts';
+
+const BATCH = 150;
+
+describe('PGlite vacuum', () => {
+  let dir: string;
+  let database: Database;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'hiresbot-pglite-vacuum-'));
+    database = await openDatabase({ pgliteDir: dir });
+  });
+  afterAll(async () => {
+    await database?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** BATCH finished jobs, each with a 512×512 job's base latent (random: no compression). */
+  const addBatch = async (prefix: string) => {
+    for (let i = 0; i < BATCH; i++) {
+      const id = `${prefix}-${i}`;
+      await database.db.insert(jobs).values({
+        id,
+        kind: 'imagine',
+        guildId: 'g',
+        channelId: 'c',
+        userId: 'u',
+        request: { ...DEFAULT_REQUEST, prompt: 'p', seed: i },
+        denoises: [0.5],
+        seed: i,
+        cost: 1,
+        status: 'done',
+        owner: 'test',
+      });
+      const bytes = randomBytes(4 * 4 * 64 * 64);
+      await saveLatent(database.db, id, {
+        data: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4),
+        shape: [4, 64, 64],
+      });
+    }
+  };
+  const latentBytes = async () =>
+    Number(
+      rowsOf<{ size: string }>(
+        await database.db.execute(sql`select pg_total_relation_size('job_latents') as size`),
+      )[0]?.size,
+    );
+
+  it('reuses the space of deleted latents', async () => {
+    if (!database.vacuum) throw new Error('PGlite has no vacuum');
+    await addBatch('first');
+    const one = await latentBytes();
+    expect(one).toBeGreaterThan(BATCH * 64 * 1024);
+    expect(await deleteLatentsBefore(database.db, new Date(Date.now() + 60_000))).toBe(BATCH);
+    await database.vacuum();
+    await addBatch('second');
+    const two = await latentBytes();
+    // without the vacuum: about twice `one`
+    expect(two).toBeLessThan(one * 1.15);
+    const stats = rowsOf<{ dead: string; analyzed: string | null }>(
+      await database.db.execute(
+        sql`select n_dead_tup as dead, last_analyze as analyzed from pg_stat_user_tables where relname = 'jobs'`,
+      ),
+    );
+    expect(stats[0]?.analyzed).not.toBeNull();
+  });
+});
