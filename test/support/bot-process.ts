@@ -63,8 +63,14 @@ export function startBotProcess(cwd: string, env: Record<string, string>): BotPr
     wake();
   });
   let exitCode: number | null | undefined;
+  /** The process has exited (its last output may still be in the pipe until 'close'). */
+  let gone = false;
+  child.on('exit', () => {
+    gone = true;
+  });
+  // 'close', not 'exit': that comes before the last lines are read (a final "stopped" was missed)
   const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       exitCode = code;
       wake();
       resolve(code);
@@ -105,16 +111,16 @@ export function startBotProcess(cwd: string, env: Record<string, string>): BotPr
       });
     },
     async stop(signal = 'SIGTERM', o = {}) {
-      if (exitCode === undefined) process.kill(-(child.pid as number), signal);
+      if (!gone) process.kill(-(child.pid as number), signal);
       if (o.repeatAfterMs !== undefined) {
         await new Promise((r) => setTimeout(r, o.repeatAfterMs));
-        if (exitCode === undefined) process.kill(-(child.pid as number), signal);
+        if (!gone) process.kill(-(child.pid as number), signal);
       }
       return exited;
     },
     kill() {
       try {
-        if (exitCode === undefined) process.kill(-(child.pid as number), 'SIGKILL');
+        if (!gone) process.kill(-(child.pid as number), 'SIGKILL');
       } catch {
         // already gone
       }
