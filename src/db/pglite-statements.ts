@@ -138,7 +138,9 @@ export function withPreparedStatements(pg: PGlite): PGlite {
       return await run<T>(text, params, options);
     } catch (err) {
       const statement = statements.get(text);
-      if ((err as { code?: string }).code !== '0A000' || !statement) throw err;
+      // 26000: the name is gone from the server (DEALLOCATE ALL, DISCARD ALL): prepare it again
+      const code = (err as { code?: string }).code;
+      if ((code !== '0A000' && code !== '26000') || !statement) throw err;
       statements.delete(text);
       toClose.push(statement.name);
       if (!again) throw err;
@@ -159,10 +161,13 @@ export function withPreparedStatements(pg: PGlite): PGlite {
 
   const transaction = <T>(fn: (tx: Transaction) => Promise<T>): Promise<T> =>
     pg.transaction((tx) => {
-      const inner: Query = (text, params, options) =>
-        params && params.length > 0
+      const inner: Query = (text, params, options) => {
+        // as PGlite's own: a transaction's object used after it ended must not run outside it
+        if (tx.closed) return Promise.reject(new Error('Transaction is closed'));
+        return params && params.length > 0
           ? locks._runExclusiveQuery(() => prepared(text, params, options, false))
           : tx.query(text, params, options);
+      };
       return fn(overriding(tx, { query: inner }));
     });
 

@@ -1,0 +1,33 @@
+// Cases a review found where PGlite with prepared statements answered unlike PGlite's own query().
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPreparedStatements } from '../../src/db/pglite-statements.ts';
+
+describe('PGlite with prepared statements, against misuse', () => {
+  let raw: PGlite;
+  let pg: PGlite;
+  beforeAll(async () => {
+    raw = await PGlite.create('memory://');
+    pg = withPreparedStatements(raw);
+  });
+  afterAll(async () => {
+    await raw?.close();
+  });
+
+  it('prepares a statement again after DEALLOCATE ALL dropped its name from the server', async () => {
+    expect((await pg.query('select $1::int + 1 as x', [1])).rows).toEqual([{ x: 2 }]);
+    await pg.query('deallocate all');
+    // PGlite's own query() runs it; before the fix every later call failed with 26000
+    expect((await pg.query('select $1::int + 1 as x', [2])).rows).toEqual([{ x: 3 }]);
+    expect((await pg.query('select $1::int + 1 as x', [3])).rows).toEqual([{ x: 4 }]);
+  });
+
+  it('refuses a transaction object used after its transaction, as PGlite does', async () => {
+    let leaked: { query: PGlite['query'] } | undefined;
+    await pg.transaction(async (tx) => {
+      leaked = tx;
+    });
+    await expect(leaked?.query('select $1::int as a', [1])).rejects.toThrow('Transaction is closed');
+    await expect(leaked?.query('select 1 as a')).rejects.toThrow('Transaction is closed');
+  });
+});
