@@ -59,6 +59,10 @@ export function withPreparedStatements(pg: PGlite): PGlite {
     return parts;
   };
 
+  /** A text asked with other parameter types is another statement. */
+  const keyOf = (text: string, options: QueryOptions | undefined): string =>
+    options?.paramTypes?.length ? `${options.paramTypes.join(',')}\0${text}` : text;
+
   const prepare = async (text: string, options: QueryOptions | undefined): Promise<Statement> => {
     const name = `hb_${++counter}`;
     const { messages } = await pg.execProtocol(
@@ -74,7 +78,7 @@ export function withPreparedStatements(pg: PGlite): PGlite {
       | { dataTypeIDs: number[] }
       | undefined;
     const statement = { name, paramTypes: described?.dataTypeIDs ?? [] };
-    statements.set(text, statement);
+    statements.set(keyOf(text, options), statement);
     if (statements.size > MAX_STATEMENTS) {
       const [oldest] = statements;
       if (oldest) {
@@ -90,11 +94,12 @@ export function withPreparedStatements(pg: PGlite): PGlite {
     params: unknown[],
     options: QueryOptions | undefined,
   ): Promise<Results<T>> => {
-    let statement = statements.get(text);
+    const key = keyOf(text, options);
+    let statement = statements.get(key);
     if (statement) {
       // most recently used last: the first entry is the one to drop
-      statements.delete(text);
-      statements.set(text, statement);
+      statements.delete(key);
+      statements.set(key, statement);
     } else {
       statement = await prepare(text, options);
     }
@@ -114,7 +119,7 @@ export function withPreparedStatements(pg: PGlite): PGlite {
         protocol.serialize.execute({}),
         protocol.serialize.sync(),
       ]),
-      { syncToFs: false },
+      { syncToFs: false, onNotice: options?.onNotice },
     );
     return resultOf<T>(
       messages,
@@ -137,11 +142,12 @@ export function withPreparedStatements(pg: PGlite): PGlite {
     try {
       return await run<T>(text, params, options);
     } catch (err) {
-      const statement = statements.get(text);
+      const key = keyOf(text, options);
+      const statement = statements.get(key);
       // 26000: the name is gone from the server (DEALLOCATE ALL, DISCARD ALL): prepare it again
       const code = (err as { code?: string }).code;
       if ((code !== '0A000' && code !== '26000') || !statement) throw err;
-      statements.delete(text);
+      statements.delete(key);
       toClose.push(statement.name);
       if (!again) throw err;
       return run<T>(text, params, options);

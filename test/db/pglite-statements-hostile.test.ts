@@ -30,4 +30,18 @@ describe('PGlite with prepared statements, against misuse', () => {
     await expect(leaked?.query('select $1::int as a', [1])).rejects.toThrow('Transaction is closed');
     await expect(leaked?.query('select 1 as a')).rejects.toThrow('Transaction is closed');
   });
+
+  it('keeps a text asked with other parameter types apart, as PGlite does', async () => {
+    const text = 'select $1 as v, pg_typeof($1)::text as t';
+    expect((await pg.query(text, ['5'], { paramTypes: [23] })).rows).toEqual([{ v: 5, t: 'integer' }]);
+    expect((await pg.query(text, ['5'], { paramTypes: [25] })).rows).toEqual([{ v: '5', t: 'text' }]);
+  });
+
+  it("hands a statement's notices to onNotice, as PGlite does", async () => {
+    await raw.exec(`create function noisy(x int) returns int language plpgsql as $$
+      begin raise notice 'hello %', x; return x; end $$;`);
+    const notices: string[] = [];
+    await pg.query('select noisy($1) as v', [1], { onNotice: (m) => notices.push(m.message ?? '') });
+    expect(notices).toEqual(['hello 1']);
+  });
 });
