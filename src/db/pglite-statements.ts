@@ -31,6 +31,7 @@ interface Statement {
 type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Promise<Results<T>>;
 
 interface Locks {
+  _checkReady(): Promise<void>;
   _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>;
   _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -158,6 +159,9 @@ export function withPreparedStatements(pg: PGlite): PGlite {
     params && params.length > 0
       ? locks._runExclusiveTransaction(() =>
           locks._runExclusiveQuery(async () => {
+            // as PGlite's own query(): nothing runs on a database closing or closed (its
+            // teardown releases the locks before it ends the backend)
+            await locks._checkReady();
             const result = await prepared<T>(text, params, options, true);
             await pg.syncToFs();
             return result;

@@ -44,4 +44,17 @@ describe('PGlite with prepared statements, against misuse', () => {
     await pg.query('select noisy($1) as v', [1], { onNotice: (m) => notices.push(m.message ?? '') });
     expect(notices).toEqual(['hello 1']);
   });
+
+  it('runs nothing on a database that is closing or closed, as PGlite does', async () => {
+    const own = await PGlite.create('memory://');
+    const wrapped = withPreparedStatements(own);
+    await wrapped.query('select $1::int as a', [1]);
+    const closing = own.close();
+    // close() has taken and released the locks and is ending the backend
+    while (own.ready) await Promise.resolve();
+    const during = wrapped.query('select $1::int as a', [2]);
+    await closing;
+    await expect(during).rejects.toThrow('PGlite is closing');
+    await expect(wrapped.query('select $1::int as a', [3])).rejects.toThrow('PGlite is closed');
+  });
 });
