@@ -31,6 +31,7 @@ interface Statement {
 type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Promise<Results<T>>;
 
 interface Locks {
+  _checkReady(): Promise<void>;
   _runExclusiveQuery<T>(fn: () => Promise<T>): Promise<T>;
   _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -59,6 +60,10 @@ export function withPreparedStatements(pg: PGlite): PGlite {
     return parts;
   };
 
+  /** A text asked with other parameter types is another statement. */
+  const keyOf = (text: string, options: QueryOptions | undefined): string =>
+    options?.paramTypes?.length ? `${options.paramTypes.join(',')}\0${text}` : text;
+
   const prepare = async (text: string, options: QueryOptions | undefined): Promise<Statement> => {
     const name = `hb_${++counter}`;
     const { messages } = await pg.execProtocol(
@@ -74,7 +79,7 @@ export function withPreparedStatements(pg: PGlite): PGlite {
       | { dataTypeIDs: number[] }
       | undefined;
     const statement = { name, paramTypes: described?.dataTypeIDs ?? [] };
-    statements.set(text, statement);
+    statements.set(keyOf(text, options), statement);
     if (statements.size > MAX_STATEMENTS) {
       const [oldest] = statements;
       if (oldest) {
@@ -90,11 +95,12 @@ export function withPreparedStatements(pg: PGlite): PGlite {
     params: unknown[],
     options: QueryOptions | undefined,
   ): Promise<Results<T>> => {
-    let statement = statements.get(text);
+    const key = keyOf(text, options);
+    let statement = statements.get(key);
     if (statement) {
       // most recently used last: the first entry is the one to drop
-      statements.delete(text);
-      statements.set(text, statement);
+      statements.delete(key);
+      statements.set(key, statement);
     } else {
       statement = await prepare(text, options);
     }
@@ -114,7 +120,7 @@ export function withPreparedStatements(pg: PGlite): PGlite {
         protocol.serialize.execute({}),
         protocol.serialize.sync(),
       ]),
-      { syncToFs: false },
+      { syncToFs: false, onNotice: options?.onNotice },
     );
     return resultOf<T>(
       messages,
@@ -137,9 +143,12 @@ export function withPreparedStatements(pg: PGlite): PGlite {
     try {
       return await run<T>(text, params, options);
     } catch (err) {
-      const statement = statements.get(text);
-      if ((err as { code?: string }).code !== '0A000' || !statement) throw err;
-      statements.delete(text);
+      const key = keyOf(text, options);
+      const statement = statements.get(key);
+      // 26000: the name is gone from the server (DEALLOCATE ALL, DISCARD ALL): prepare it again
+      const code = (err as { code?: string }).code;
+      if ((code !== '0A000' && code !== '26000') || !statement) throw err;
+      statements.delete(key);
       toClose.push(statement.name);
       if (!again) throw err;
       return run<T>(text, params, options);
@@ -150,6 +159,9 @@ export function withPreparedStatements(pg: PGlite): PGlite {
     params && params.length > 0
       ? locks._runExclusiveTransaction(() =>
           locks._runExclusiveQuery(async () => {
+            // as PGlite's own query(): nothing runs on a database closing or closed (its
+            // teardown releases the locks before it ends the backend)
+            await locks._checkReady();
             const result = await prepared<T>(text, params, options, true);
             await pg.syncToFs();
             return result;
@@ -159,10 +171,13 @@ export function withPreparedStatements(pg: PGlite): PGlite {
 
   const transaction = <T>(fn: (tx: Transaction) => Promise<T>): Promise<T> =>
     pg.transaction((tx) => {
-      const inner: Query = (text, params, options) =>
-        params && params.length > 0
+      const inner: Query = (text, params, options) => {
+        // as PGlite's own: a transaction's object used after it ended must not run outside it
+        if (tx.closed) return Promise.reject(new Error('Transaction is closed'));
+        return params && params.length > 0
           ? locks._runExclusiveQuery(() => prepared(text, params, options, false))
           : tx.query(text, params, options);
+      };
       return fn(overriding(tx, { query: inner }));
     });
 
