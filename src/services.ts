@@ -77,7 +77,7 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       listen: database.listen,
       retention: {
         latentDays: config.retention.latentDays,
-        ...(database.vacuum ? { vacuum: database.vacuum } : {}),
+        ...(database.maintenance ? { maintenance: database.maintenance } : {}),
       },
       jobTimeoutMs: config.queue.jobTimeoutMs,
       limits: config.limits,

@@ -30,11 +30,12 @@ export interface Database {
   /** LISTEN on a channel (its own connection on PostgreSQL); resolves with the unlisten. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   /**
-   * PGlite only: makes the space of deleted and updated rows reusable and refreshes the
-   * planner's statistics, which PostgreSQL's autovacuum does by itself and PGlite (one process,
-   * no background workers) never does: without it the deleted latents' space is never reused.
+   * PGlite only: what PostgreSQL's background workers do by themselves and PGlite (one process,
+   * none of them) never does. VACUUM (ANALYZE): the space of deleted and updated rows becomes
+   * reusable (deleted latents' space was never reused) and the planner gets statistics.
+   * CHECKPOINT: the write-ahead log is recycled (it grew towards 1 GB, max_wal_size, first).
    */
-  vacuum?(): Promise<void>;
+  maintenance?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -95,8 +96,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     db: db as unknown as Db,
     kind: 'pglite',
     listen: (channel, onPayload) => client.listen(channel, onPayload),
-    vacuum: async () => {
+    maintenance: async () => {
+      // two statements: VACUUM refuses to run inside the block a multi-statement query is
       await client.exec('VACUUM (ANALYZE)');
+      await client.exec('CHECKPOINT');
     },
     close: () => client.close(),
   };

@@ -117,14 +117,14 @@ export async function startRecovery(
     }
   };
 
-  const sweep = async (now = new Date(), vacuum = true) => {
+  const sweep = async (now = new Date(), upkeep = true) => {
     const latentDays = o.retention?.latentDays ?? 7;
     const latents = await deleteLatentsBefore(o.db, new Date(now.getTime() - latentDays * DAY_MS));
     const tokens = await clearExpiredTokens(o.db, now);
     if (latents + tokens > 0)
       log.info({ latents, tokens }, 'retention sweep: old latents deleted, spent tokens cleared');
     // not at start: on a big database it would hold the start-up (and every query) a while
-    if (vacuum && o.retention?.vacuum) await o.retention.vacuum();
+    if (upkeep && o.retention?.maintenance) await o.retention.maintenance();
   };
 
   await recover();

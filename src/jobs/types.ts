@@ -99,8 +99,8 @@ export interface RetentionSettings {
   latentDays: number;
   /** How often the sweep runs. */
   sweepMs?: number;
-  /** Run after each sweep but the one at start: PGlite's vacuum (see Database.vacuum). */
-  vacuum?: () => Promise<void>;
+  /** Run after each sweep but the one at start: PGlite's upkeep (see Database.maintenance). */
+  maintenance?: () => Promise<void>;
 }
 
 export interface JobServiceOptions {

@@ -1,8 +1,9 @@
-// PGlite runs no autovacuum: without the sweep's VACUUM the space of deleted latents (64 KB each
-// at 512×512) was never reused, so the database grew by every latent ever made whatever the
-// retention. With it, a second batch of latents fits in the first one's space.
+// PGlite runs no autovacuum and no checkpointer: without the sweep's VACUUM the space of deleted
+// latents (64 KB each at 512×512) was never reused, so the database grew by every latent ever
+// made whatever the retention; without its CHECKPOINT the write-ahead log grew towards 1 GB
+// (max_wal_size) before any of it was recycled.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -14,7 +15,7 @@ import { deleteLatentsBefore, saveLatent } from '../../src/jobs/job-store.ts';
 
 const BATCH = 150;
 
-describe('PGlite vacuum', () => {
+describe('PGlite maintenance', () => {
   let dir: string;
   let database: Database;
   beforeAll(async () => {
@@ -27,8 +28,8 @@ describe('PGlite vacuum', () => {
   });
 
   /** BATCH finished jobs, each with a 512×512 job's base latent (random: no compression). */
-  const addBatch = async (prefix: string) => {
-    for (let i = 0; i < BATCH; i++) {
+  const addBatch = async (prefix: string, count = BATCH) => {
+    for (let i = 0; i < count; i++) {
       const id = `${prefix}-${i}`;
       await database.db.insert(jobs).values({
         id,
@@ -58,12 +59,12 @@ describe('PGlite vacuum', () => {
     );
 
   it('reuses the space of deleted latents', async () => {
-    if (!database.vacuum) throw new Error('PGlite has no vacuum');
+    if (!database.maintenance) throw new Error('PGlite has no maintenance');
     await addBatch('first');
     const one = await latentBytes();
     expect(one).toBeGreaterThan(BATCH * 64 * 1024);
     expect(await deleteLatentsBefore(database.db, new Date(Date.now() + 60_000))).toBe(BATCH);
-    await database.vacuum();
+    await database.maintenance();
     await addBatch('second');
     const two = await latentBytes();
     // without the vacuum: about twice `one`
@@ -75,4 +76,20 @@ describe('PGlite vacuum', () => {
     );
     expect(stats[0]?.analyzed).not.toBeNull();
   });
+
+  it('recycles the write-ahead log', async () => {
+    if (!database.maintenance) throw new Error('PGlite has no maintenance');
+    const walBytes = () =>
+      readdirSync(path.join(dir, 'pg_wal'))
+        .filter((f) => /^[0-9A-F]{24}$/.test(f))
+        .reduce((n, f) => n + statSync(path.join(dir, 'pg_wal', f)).size, 0);
+    // 1200 latents: about 80 MB of log, the most PostgreSQL keeps after a checkpoint (min_wal_size)
+    await addBatch('third', 1200);
+    await database.maintenance();
+    const kept = walBytes();
+    await addBatch('fourth', 1200);
+    await database.maintenance();
+    // without the checkpoints: the second batch's log beside the first (about 170 MB)
+    expect(walBytes()).toBeLessThan(kept + 32 * 2 ** 20);
+  }, 120_000);
 });
