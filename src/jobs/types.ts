@@ -99,7 +99,10 @@ export interface RetentionSettings {
   latentDays: number;
   /** How often the sweep runs. */
   sweepMs?: number;
-  /** Run after each sweep but the one at start: PGlite's upkeep (see Database.maintenance). */
+  /**
+   * PGlite's upkeep (see Database.maintenance): after each timed sweep, and once in the
+   * background at start instead of after the start's sweep.
+   */
   maintenance?: () => Promise<void>;
 }
 
