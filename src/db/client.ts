@@ -14,6 +14,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { addressOf, CONNECT_TIMEOUT_S, connectFailureReason, UnavailableError } from '../unavailable.ts';
 import { withPreparedStatements } from './pglite-statements.ts';
+import { type Upkeep, upkeep } from './pglite-upkeep.ts';
 import * as schema from './schema.ts';
 
 export type Schema = typeof schema;
@@ -30,12 +31,10 @@ export interface Database {
   /** LISTEN on a channel (its own connection on PostgreSQL); resolves with the unlisten. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   /**
-   * PGlite only: what PostgreSQL's background workers do by themselves and PGlite (one process,
-   * none of them) never does. VACUUM (ANALYZE): the space of deleted and updated rows becomes
-   * reusable (deleted latents' space was never reused) and the planner gets statistics.
-   * CHECKPOINT: the write-ahead log is recycled (it grew towards 1 GB, max_wal_size, first).
+   * PGlite only: VACUUM, ANALYZE and CHECKPOINT as PostgreSQL's own workers would; `all`: every
+   * table, whatever changed (pglite-upkeep.ts).
    */
-  maintenance?(): Promise<void>;
+  maintenance?(o?: { all?: boolean }): Promise<Upkeep>;
   close(): Promise<void>;
 }
 
@@ -96,11 +95,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     db: db as unknown as Db,
     kind: 'pglite',
     listen: (channel, onPayload) => client.listen(channel, onPayload),
-    maintenance: async () => {
-      // two statements: VACUUM refuses to run inside the block a multi-statement query is
-      await client.exec('VACUUM (ANALYZE)');
-      await client.exec('CHECKPOINT');
-    },
+    maintenance: (o) => upkeep(client, o),
     close: () => client.close(),
   };
 }

@@ -117,6 +117,13 @@ export async function startRecovery(
     }
   };
 
+  /** PGlite's VACUUM / ANALYZE / CHECKPOINT; the process stands still meanwhile, so it says how long. */
+  const runUpkeep = async (all = false) => {
+    const done = await o.retention?.maintenance?.({ all });
+    if (done && done.vacuumed.length + done.analyzed.length > 0)
+      log.info({ ...done, ms: Math.round(done.ms) }, 'database upkeep: tables vacuumed and analyzed');
+  };
+
   const sweep = async (now = new Date(), withUpkeep = true) => {
     const latentDays = o.retention?.latentDays ?? 7;
     const latents = await deleteLatentsBefore(o.db, new Date(now.getTime() - latentDays * DAY_MS));
@@ -124,7 +131,7 @@ export async function startRecovery(
     if (latents + tokens > 0)
       log.info({ latents, tokens }, 'retention sweep: old latents deleted, spent tokens cleared');
     // not awaited at start (below): on a big database it would hold the start-up a while
-    if (withUpkeep && o.retention?.maintenance) await o.retention.maintenance();
+    if (withUpkeep) await runUpkeep();
   };
 
   await recover();
@@ -148,12 +155,12 @@ export async function startRecovery(
     t.unref();
     return t;
   };
-  // PGlite's upkeep once now as well, in the background (the bot answers meanwhile): a database
-  // that never had it must not wait an hour for statistics (without them every claim read every
-  // finished job: 6.9 ms of a 1.5 ms claim with 2 000 of them)
-  const upkeep = o.retention?.maintenance;
-  if (upkeep) {
-    const run = upkeep()
+  // PGlite's upkeep of every table once now as well, in the background (it holds the process a
+  // while on a big database, but not the start-up's awaited steps): what earlier runs left is
+  // unknown, and a database that never had statistics must not wait an hour for them (without
+  // them every claim read every finished job: 6.9 ms of a 1.5 ms claim with 2 000 of them)
+  if (o.retention?.maintenance) {
+    const run = runUpkeep(true)
       .catch((err) => log.error({ err }, 'database upkeep failed'))
       .finally(() => inFlight.delete(run));
     inFlight.add(run);

@@ -1,5 +1,6 @@
 // The job service's plain-data boundary: what it takes, what it tells, what it needs.
 import type { Db } from '../db/client.ts';
+import type { Upkeep } from '../db/pglite-upkeep.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { GenerationResult, Latent, ProgressEvent, RenderedImage } from '../diffusion/pipeline.ts';
 import type { GenerationRequest, RequestLimits } from '../diffusion/request.ts';
@@ -103,7 +104,7 @@ export interface RetentionSettings {
    * PGlite's upkeep (see Database.maintenance): after each timed sweep, and once in the
    * background at start instead of after the start's sweep.
    */
-  maintenance?: () => Promise<void>;
+  maintenance?: (o?: { all?: boolean }) => Promise<Upkeep>;
 }
 
 export interface JobServiceOptions {
