@@ -123,7 +123,8 @@ describe('npm start with everything in place but a token Discord rejects', () =>
       child.stderr.on('data', (d) => {
         out += d;
       });
-      const code = await new Promise<number | null>((r) => child.on('exit', r));
+      // 'close': after the last output has been read ('exit' can come first)
+      const code = await new Promise<number | null>((r) => child.on('close', r));
       server.close();
       expect(code).toBe(1);
       expect(requests).toContain('GET /api/v10/gateway/bot');
@@ -166,7 +167,8 @@ describe('npm start with a DATABASE_URL or REDIS_URL that leads nowhere', () => 
     child.stderr.on('data', (d) => {
       stderr += d;
     });
-    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    // 'close': after the last output has been read ('exit' can come first)
+    const code = await new Promise<number | null>((r) => child.on('close', r));
     const at = (text: string) => arrivals.find((a) => a.text.includes(text))?.at;
     return { code, stdout, stderr, exitedAt: Date.now(), at };
   }

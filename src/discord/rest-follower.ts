@@ -4,7 +4,7 @@
  * previews and the result through the interaction's webhook (application id + the token the job
  * row keeps), throttled as in the gateway; after the token's 15 minutes, a post in the channel.
  */
-import { Client, Routes } from 'discord.js';
+import { Client, DiscordAPIError, Routes } from 'discord.js';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { CommandContext } from './command.ts';
@@ -31,9 +31,7 @@ export async function startRestFollower(
     ...(config.discord.apiUrl ? { rest: { api: config.discord.apiUrl } } : {}),
   });
   client.rest.setToken(config.discord.token ?? '');
-  const applicationId =
-    config.discord.applicationId ??
-    ((await client.rest.get(Routes.currentApplication())) as { id: string }).id;
+  const applicationId = await checkedApplication(client, config.discord.applicationId, log);
   const ctx: CommandContext = { services, log, limits: config.limits, editIntervalMs: o.editIntervalMs };
   const unsubscribe = services.onRecovered((job) => void followRecovered(client, applicationId, job, ctx));
   // (main.ts stops the job service before this follower: a stop's hand-backs are said first)
@@ -47,4 +45,39 @@ export async function startRestFollower(
       await client.destroy();
     },
   };
+}
+
+/** How long the start waits for Discord to say whose token this is, when it need not know. */
+const CHECK_TIMEOUT_MS = 10_000;
+
+/**
+ * The application whose token DISCORD_TOKEN is, checked with Discord even when
+ * DISCORD_APPLICATION_ID is set: a worker with a refused token, or with another application's
+ * id, would run and charge jobs whose replies it can never edit. When the id is set and Discord
+ * cannot be reached, the worker starts anyway (its GPU work needs only the database).
+ */
+async function checkedApplication(
+  client: Client,
+  configured: string | undefined,
+  log: Logger,
+): Promise<string> {
+  let app: { id: string };
+  try {
+    app = (await client.rest.get(Routes.currentApplication(), {
+      ...(configured ? { signal: AbortSignal.timeout(CHECK_TIMEOUT_MS) } : {}),
+    })) as { id: string };
+  } catch (err) {
+    if (err instanceof DiscordAPIError && err.status === 401)
+      throw new Error('Discord refused DISCORD_TOKEN (401 Unauthorized): give the worker the bot’s token.', {
+        cause: err,
+      });
+    if (!configured) throw err;
+    log.warn({ err }, 'could not check DISCORD_TOKEN with Discord; going on with DISCORD_APPLICATION_ID');
+    return configured;
+  }
+  if (configured && app.id !== configured)
+    throw new Error(
+      `DISCORD_APPLICATION_ID is ${configured}, but DISCORD_TOKEN is the token of application ${app.id}: give every process the same bot’s values.`,
+    );
+  return app.id;
 }
