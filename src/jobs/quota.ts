@@ -175,24 +175,10 @@ function usageOf(
 }
 
 /**
- * Reserves `cost` for a job, or throws a UserError (blocked / not enough left). Call inside a
- * transaction (the lock lasts until it ends); idempotent per job id.
- */
-export async function reserve(
-  tx: Db,
-  scope: QuotaScope,
-  job: { jobId: string; cost: number },
-  settings: QuotaSettings,
-  now = new Date(),
-): Promise<Usage> {
-  const { usage, entry } = await reservation(tx, scope, job, settings, now);
-  if (entry) await tx.insert(usageLedger).values(entry);
-  return usage;
-}
-
-/**
- * `reserve` but for its ledger row, which the caller writes (with the job row, in one statement):
- * undefined when the job was reserved already. Takes the user's lock first.
+ * Reserves `cost` for a job, or throws a UserError (blocked / not enough left): the user's usage
+ * after it, and the ledger row the caller writes (with the job row, in one statement), undefined
+ * when the job was reserved already. Call inside a transaction: it takes the user's lock first,
+ * held until the transaction ends; idempotent per job id.
  */
 export async function reservation(
   tx: Db,

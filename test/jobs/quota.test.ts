@@ -6,7 +6,7 @@ import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { jobCost } from '../../src/jobs/cost.ts';
 import {
   type QuotaScope,
-  reserve,
+  reservation,
   resetUsage,
   setBlocked,
   setDailyUnits,
@@ -48,8 +48,13 @@ describe.each(DATABASE_KINDS)('quotas on %s', (kind) => {
     await t?.destroy();
   });
 
+  /** A reservation and its ledger row alone, as recordJob writes it beside the job row. */
   const reserveJob = (scope: QuotaScope, jobId: string, cost: number, now?: Date) =>
-    inTransaction(t.db, (tx) => reserve(tx, scope, { jobId, cost }, SETTINGS, now));
+    inTransaction(t.db, async (tx) => {
+      const { usage, entry } = await reservation(tx, scope, { jobId, cost }, SETTINGS, now);
+      if (entry) await tx.insert(usageLedger).values(entry);
+      return usage;
+    });
   const settleJob = (scope: QuotaScope, jobId: string, outcome: 'commit' | 'refund') =>
     inTransaction(t.db, (tx) => settle(tx, scope, jobId, outcome));
 
