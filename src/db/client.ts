@@ -88,7 +88,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   const dir = options.pgliteDir ?? 'data/pglite';
   if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
-  const client = await PGlite.create(dir, { serializers: { [BYTEA_OID]: byteaHex } });
+  // (bytea parameters go in binary: withPreparedStatements)
+  const client = await PGlite.create(dir);
   const db = drizzlePglite(withPreparedStatements(client), { schema });
   await migratePglite(db, { migrationsFolder: MIGRATIONS_DIR });
   return {
@@ -127,17 +128,6 @@ function preparing(sql: postgres.Sql): postgres.Sql {
       return Reflect.get(target, prop, receiver);
     },
   });
-}
-
-const BYTEA_OID = 17;
-
-/**
- * bytea parameters as Postgres hex text, encoded natively. PGlite's own serializer builds one
- * string per byte: 13 ms for a 512×512 job's 64 KB base latent, most of a job's bookkeeping.
- */
-function byteaHex(value: unknown): string {
-  if (!(value instanceof Uint8Array)) throw new Error('bytea parameter must be a Uint8Array');
-  return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
 }
 
 /** Runs `fn` in one transaction, handing it the transaction as a plain `Db`. */

@@ -44,16 +44,6 @@ export function withPreparedStatements(pg: PGlite): PGlite {
   let counter = 0;
   const locks = pg as unknown as Locks;
 
-  const concat = (parts: Uint8Array[]): Uint8Array => {
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  };
-
   const closing = (): Uint8Array[] => {
     const parts = toClose.map((name) => protocol.serialize.close({ type: 'S', name }));
     toClose = [];
@@ -67,7 +57,7 @@ export function withPreparedStatements(pg: PGlite): PGlite {
   const prepare = async (text: string, options: QueryOptions | undefined): Promise<Statement> => {
     const name = `hb_${++counter}`;
     const { messages } = await pg.execProtocol(
-      concat([
+      Buffer.concat([
         ...closing(),
         protocol.serialize.parse({ name, text, types: options?.paramTypes ?? [] }),
         protocol.serialize.describe({ type: 'S', name }),
@@ -113,7 +103,7 @@ export function withPreparedStatements(pg: PGlite): PGlite {
       return serialize ? serialize(value) : String(value);
     });
     const { messages } = await pg.execProtocol(
-      concat([
+      Buffer.concat([
         ...closing(),
         protocol.serialize.bind({ statement: statement.name, values }),
         protocol.serialize.describe({ type: 'P' }),
