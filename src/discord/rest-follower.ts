@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { CommandContext } from './command.ts';
 import { sayHandedBack } from './handed-back.ts';
+import { errorForLog } from './log-error.ts';
 import { followRecovered } from './run-job.ts';
 import type { FrontEndServices } from './services.ts';
 
@@ -54,7 +55,8 @@ const CHECK_TIMEOUT_MS = 10_000;
  * The application whose token DISCORD_TOKEN is, checked with Discord even when
  * DISCORD_APPLICATION_ID is set: a worker with a refused token, or with another application's
  * id, would run and charge jobs whose replies it can never edit. When the id is set and Discord
- * cannot be reached, the worker starts anyway (its GPU work needs only the database).
+ * cannot be reached (no connection, no answer in 10 s, a 5xx or a rate limit), the worker starts
+ * anyway: its GPU work needs only the database.
  */
 async function checkedApplication(
   client: Client,
@@ -71,8 +73,16 @@ async function checkedApplication(
       throw new Error('Discord refused DISCORD_TOKEN (401 Unauthorized): give the worker the bot’s token.', {
         cause: err,
       });
-    if (!configured) throw err;
-    log.warn({ err }, 'could not check DISCORD_TOKEN with Discord; going on with DISCORD_APPLICATION_ID');
+    // any other answer of Discord's but a rate limit is an answer too: not "unreachable"
+    const answered = err instanceof DiscordAPIError && err.status < 500 && err.status !== 429;
+    if (!configured || answered)
+      throw new Error(`could not ask Discord whose token DISCORD_TOKEN is: ${(err as Error).message}`, {
+        cause: err,
+      });
+    log.warn(
+      { err: errorForLog(err) },
+      'could not check DISCORD_TOKEN with Discord; going on with DISCORD_APPLICATION_ID',
+    );
     return configured;
   }
   if (configured && app.id !== configured)

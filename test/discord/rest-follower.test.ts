@@ -1,6 +1,7 @@
 // A worker's Discord side checks its token with Discord at start, DISCORD_APPLICATION_ID set or
 // not: a refused token or another application's id would run and charge jobs whose replies it
 // could never edit. When the id is set and Discord cannot be reached, it starts anyway.
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
@@ -67,4 +68,54 @@ describe('a worker’s start-up check of its Discord token', () => {
     );
     await f.stop();
   }, 30_000);
+
+  /** An API at a local port answering every request with `answer`, or never answering. */
+  async function fakeApi(answer?: { status: number; body: object }) {
+    const server = createHttpServer((_req, res) => {
+      if (!answer) return; // holds the request open
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer.body));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    return {
+      url: `http://127.0.0.1:${port}/api`,
+      close: () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  }
+
+  it('refuses when Discord answers with another refusal (403), the id set: it did answer', async () => {
+    const api = await fakeApi({ status: 403, body: { message: 'Missing Access', code: 50001 } });
+    try {
+      const { follower } = start({ DISCORD_APPLICATION_ID: standIn.applicationId, DISCORD_API_URL: api.url });
+      await expect(follower).rejects.toThrow(
+        'could not ask Discord whose token DISCORD_TOKEN is: Missing Access',
+      );
+    } finally {
+      api.close();
+    }
+  });
+
+  it('gives up waiting for an answer after 10 s when the id is set, and starts', async () => {
+    const api = await fakeApi();
+    try {
+      const t0 = Date.now();
+      const { follower, logs } = start({
+        DISCORD_APPLICATION_ID: standIn.applicationId,
+        DISCORD_API_URL: api.url,
+      });
+      const f = await follower;
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(9_900);
+      expect(f.applicationId).toBe(standIn.applicationId);
+      expect(logs.map((l) => l.msg)).toContain(
+        'could not check DISCORD_TOKEN with Discord; going on with DISCORD_APPLICATION_ID',
+      );
+      await f.stop();
+    } finally {
+      api.close();
+    }
+  }, 40_000);
 });
