@@ -13,9 +13,12 @@
  */
 import type { PGlite } from '@electric-sql/pglite';
 
-/** autovacuum_vacuum_threshold, _scale_factor, autovacuum_analyze_*, and the freeze age. */
+/** autovacuum_vacuum_threshold, _scale_factor, _insert_*, autovacuum_analyze_*, the freeze age. */
 const VACUUM_BASE = 50;
 const VACUUM_SCALE = 0.2;
+/** Tables that only grow (the usage ledger) are vacuumed too: their visibility map stays current. */
+const INSERT_BASE = 1000;
+const INSERT_SCALE = 0.2;
 const ANALYZE_BASE = 50;
 const ANALYZE_SCALE = 0.1;
 /** Below autovacuum_freeze_max_age (200 million): frozen before PostgreSQL would insist. */
@@ -32,6 +35,7 @@ interface TableStats {
   name: string;
   live: number;
   dead: number;
+  inserted: number;
   changed: number;
   age: number;
 }
@@ -42,14 +46,19 @@ export async function upkeep(pg: PGlite, o: { all?: boolean } = {}): Promise<Upk
   await pg.exec('select pg_stat_force_next_flush()');
   const { rows } = await pg.query<TableStats>(`
     select s.relname as name, s.n_live_tup::float8 as live, s.n_dead_tup::float8 as dead,
-           s.n_mod_since_analyze::float8 as changed, age(c.relfrozenxid)::float8 as age
+           s.n_ins_since_vacuum::float8 as inserted, s.n_mod_since_analyze::float8 as changed,
+           age(c.relfrozenxid)::float8 as age
     from pg_stat_user_tables s join pg_class c on c.oid = s.relid
     where s.schemaname = 'public'
     order by s.relname`);
   const vacuumed: string[] = [];
   const analyzed: string[] = [];
   for (const t of rows) {
-    const vacuum = o.all || t.dead > VACUUM_BASE + VACUUM_SCALE * t.live || t.age > FREEZE_AGE;
+    const vacuum =
+      o.all ||
+      t.dead > VACUUM_BASE + VACUUM_SCALE * t.live ||
+      t.inserted > INSERT_BASE + INSERT_SCALE * t.live ||
+      t.age > FREEZE_AGE;
     const analyze = t.changed > ANALYZE_BASE + ANALYZE_SCALE * t.live;
     if (!vacuum && !analyze) continue;
     await breathe();
