@@ -1,10 +1,11 @@
 /**
- * PGlite with its statements prepared once. PGlite's own `query()` parses, describes and plans
- * every statement anew and crosses into WebAssembly five times per statement (parse, describe,
- * bind, describe, execute, each with a sync); a job's bookkeeping is about ten such statements,
- * most of whose time was planning them. Here a statement with parameters is parsed once under a
- * name (PostgreSQL then reuses its plan) and each run is one crossing: bind, describe, execute,
- * sync. Statements without parameters (BEGIN, migrations) go through PGlite as before.
+ * PGlite with its statements prepared once. PGlite's own `query()` parses and describes every
+ * statement anew and crosses into WebAssembly six times for it (parse, describe, bind, describe,
+ * execute, sync); a job's bookkeeping is about ten statements, and those crossings and the
+ * parsing and planning were most of its time. Here a statement with parameters is parsed once
+ * under a name (PostgreSQL keeps its parse, and its plan once a generic one is as good) and each
+ * run is one crossing: bind, describe, execute, sync. Statements without parameters (BEGIN,
+ * migrations) go through PGlite as before.
  */
 import {
   type messages,
