@@ -3,29 +3,26 @@
 // made whatever the retention; without its CHECKPOINT the write-ahead log grew towards 1 GB
 // (max_wal_size) before any of it was recycled.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Database, openDatabase, rowsOf } from '../../src/db/client.ts';
+import { rowsOf } from '../../src/db/client.ts';
 import { jobs } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { deleteLatentsBefore, saveLatent } from '../../src/jobs/job-store.ts';
+import { freshDatabase, type TestDatabase } from '../support/databases.ts';
 
 const BATCH = 150;
 
 describe('PGlite maintenance', () => {
+  let database: TestDatabase;
   let dir: string;
-  let database: Database;
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'hiresbot-pglite-vacuum-'));
-    database = await openDatabase({ pgliteDir: dir });
+    database = await freshDatabase('pglite');
+    dir = (database.location as { pgliteDir: string }).pgliteDir;
   });
-  afterAll(async () => {
-    await database?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => database?.destroy());
 
   /** BATCH finished jobs, each with a 512×512 job's base latent (random: no compression). */
   const addBatch = async (prefix: string, count = BATCH) => {
