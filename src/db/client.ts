@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { type AnyColumn, type SQL, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -23,6 +24,15 @@ export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 /** An `execute()` result's rows: postgres-js gives the rows, PGlite a result holding them. */
 export function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/**
+ * `column = any(values)`, the values one array parameter: one statement whatever their number.
+ * (drizzle's inArray writes `in ($1, $2, …)`, a statement per length, and both databases keep
+ * each one prepared per connection for as long as it lives.)
+ */
+export function anyOf(column: AnyColumn, values: readonly string[]): SQL {
+  return sql`${column} = any(${sql.param([...values])})`;
 }
 
 export interface Database {

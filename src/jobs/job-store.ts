@@ -4,7 +4,7 @@
 // ahead would otherwise take every live job of the others for stale.
 import { randomBytes } from 'node:crypto';
 import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, type SQL, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.ts';
+import { anyOf, type Db } from '../db/client.ts';
 import { type JobRow, jobLatents, jobs, type NewJobRow } from '../db/schema.ts';
 import type { Latent } from '../diffusion/pipeline.ts';
 
@@ -84,6 +84,15 @@ export async function saveLatent(db: Db, jobId: string, latent: Latent): Promise
   await db.insert(jobLatents).values({ jobId, shape: latent.shape, data }).onConflictDoNothing();
 }
 
+/** The status of each of these jobs that exists. */
+export async function jobStatuses(
+  db: Db,
+  ids: readonly string[],
+): Promise<{ id: string; status: JobRow['status'] }[]> {
+  if (ids.length === 0) return [];
+  return db.select({ id: jobs.id, status: jobs.status }).from(jobs).where(anyOf(jobs.id, ids));
+}
+
 /** Whether a job's base latent is still stored (the retention sweep deletes old ones). */
 export async function hasLatent(db: Db, jobId: string): Promise<boolean> {
   const rows = await db
@@ -115,7 +124,7 @@ export async function heartbeat(
   const rows = await db
     .update(jobs)
     .set({ heartbeatAt: sql`now()` })
-    .where(and(eq(jobs.owner, owner), inArray(jobs.id, [...ids]), inArray(jobs.status, [...UNFINISHED])))
+    .where(and(eq(jobs.owner, owner), anyOf(jobs.id, ids), inArray(jobs.status, [...UNFINISHED])))
     .returning({ id: jobs.id, cancelRequested: jobs.cancelRequested });
   const ours = new Set(rows.map((r) => r.id));
   return {
@@ -140,7 +149,7 @@ export async function releaseJobs(db: Db, owner: string, ids: readonly string[])
       heartbeatAt: null,
       attempts: sql`case when ${jobs.status} = 'running' then greatest(${jobs.attempts} - 1, 0) else ${jobs.attempts} end`,
     })
-    .where(and(eq(jobs.owner, owner), inArray(jobs.id, [...ids]), inArray(jobs.status, [...UNFINISHED])));
+    .where(and(eq(jobs.owner, owner), anyOf(jobs.id, ids), inArray(jobs.status, [...UNFINISHED])));
 }
 
 /**
@@ -165,7 +174,7 @@ export async function claimStale(
           isNull(jobs.heartbeatAt),
           lt(jobs.heartbeatAt, sql`now() - ${Math.max(0, Math.round(staleMs))} * interval '1 millisecond'`),
         ),
-        held.length > 0 ? notInArray(jobs.id, [...held]) : undefined,
+        held.length > 0 ? sql`not ${anyOf(jobs.id, held)}` : undefined,
       ),
     )
     .returning();

@@ -105,10 +105,7 @@ export function standingSql(scope: QuotaScope, day: string, key: string | null):
         exists (select 1 from usage_ledger where idempotency_key = ${key}) as exists
     ) u
     left join quota_policies p
-      on p.guild_id = ${scope.guildId} and p.target_id in (${sql.join(
-        targets.map((t) => sql`${t}`),
-        sql`, `,
-      )})`;
+      on p.guild_id = ${scope.guildId} and p.target_id = any(${sql.param(targets)})`;
 }
 
 function standingFrom(rows: StandingRow[]): { policies: PolicyRow[]; used: number; exists: boolean } {

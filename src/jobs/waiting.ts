@@ -4,9 +4,8 @@
  * and are told when another process claims one ('interrupted': that process answers it now).
  * Their admission slots stay held here until the job ends, wherever it runs.
  */
-import { inArray } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { jobs } from '../db/schema.ts';
+import { jobStatuses } from './job-store.ts';
 import type { Slot } from './limiters.ts';
 import { queueState } from './pg-queue.ts';
 import type { QueueChange } from './queue-signals.ts';
@@ -140,10 +139,7 @@ export class Waiting {
   async poll(): Promise<void> {
     await this.refresh();
     if (this.elsewhere.size === 0) return;
-    const rows = await this.o.db
-      .select({ id: jobs.id, status: jobs.status })
-      .from(jobs)
-      .where(inArray(jobs.id, [...this.elsewhere.keys()]));
+    const rows = await jobStatuses(this.o.db, [...this.elsewhere.keys()]);
     const known = new Set(rows.map((r) => r.id));
     for (const r of rows) if (ENDED.has(r.status)) this.release(r.id);
     for (const id of [...this.elsewhere.keys()]) if (!known.has(id)) this.release(id);

@@ -1,0 +1,72 @@
+// Statements that take a list of ids (heartbeats, hand-backs, takeovers, the gateway's poll of
+// jobs running elsewhere) or of a member's roles (the quota read) are one statement whatever the
+// list's length: both databases keep each statement prepared per connection, and an IN-list
+// made one statement per length (a gateway polling a queue of a thousand jobs kept up to a
+// thousand of them on each connection to PostgreSQL, for as long as the connection lived).
+import { randomBytes } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Database, openDatabase, rowsOf } from '../../src/db/client.ts';
+import { claimStale, heartbeat, jobStatuses, releaseJobs } from '../../src/jobs/job-store.ts';
+import { usage } from '../../src/jobs/quota.ts';
+import { ADMIN_URL, DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+
+/** The database on one connection: the prepared statements counted are the ones used. */
+async function oneConnection(kind: (typeof DATABASE_KINDS)[number]): Promise<{
+  database: Database;
+  done(): Promise<void>;
+}> {
+  if (kind === 'pglite') {
+    const t: TestDatabase = await freshDatabase('pglite');
+    return { database: t, done: () => t.destroy() };
+  }
+  const name = `hiresbot_test_${randomBytes(6).toString('hex')}`;
+  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ url: url.href, max: 1 });
+  return {
+    database,
+    async done() {
+      await database.close();
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+describe.each(DATABASE_KINDS)('statements with lists on %s', (kind) => {
+  let done: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await done?.();
+  });
+
+  it('are one prepared statement each, whatever the length of the list', async () => {
+    const opened = await oneConnection(kind);
+    done = opened.done;
+    const { db } = opened.database;
+    const prepared = async () =>
+      Number(
+        rowsOf<{ n: number | string }>(
+          await db.execute(sql`select count(*) as n from pg_prepared_statements`),
+        )[0]?.n,
+      );
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `job-${i}`);
+    const settings = { dailyUnits: 10, resetHourUtc: 0 };
+    // every statement once, so each is prepared before the count starts
+    const all = async (n: number) => {
+      await heartbeat(db, 'me', ids(n));
+      await releaseJobs(db, 'me', ids(n));
+      await claimStale(db, 'me', 30_000, ids(n));
+      await jobStatuses(db, ids(n));
+      await usage(db, { guildId: 'g', userId: 'u', roleIds: ids(n - 1) }, settings);
+    };
+    await all(1);
+    await all(2);
+    const before = await prepared();
+    for (let n = 3; n <= 40; n++) await all(n);
+    expect(await prepared()).toBe(before);
+  });
+});
