@@ -87,7 +87,8 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
       'skipped' in j
         ? { name: j.database, value: '—', budget: j.skipped }
         : {
-            name: `${j.database}, jobs/s (${j.jobs} jobs)`,
+            // (CPU time: steadier than the wall on a shared machine; absent from older results)
+            name: `${j.database}, jobs/s (${j.jobs} jobs${j.cpuMsPerJob === undefined ? '' : `, ${fmt(j.cpuMsPerJob, 1)} ms CPU a job`})`,
             value: fmt(j.jobsPerSecond),
             ...(j.database === 'pglite'
               ? {
