@@ -31,7 +31,7 @@ export function rowsOf<T>(result: unknown): T[] {
  * (drizzle's inArray writes `in ($1, $2, …)`, a statement per length, and both databases keep
  * each one prepared per connection for as long as it lives.)
  */
-export function anyOf(column: AnyColumn, values: readonly string[]): SQL {
+export function anyOf(column: AnyColumn | SQL, values: readonly string[]): SQL {
   return sql`${column} = any(${sql.param([...values])})`;
 }
 

@@ -21,7 +21,7 @@ type Parser = (value: string, type: number) => unknown;
 
 const BYTEA_OID = 17;
 
-/** Named statements kept per database: drizzle's IN-lists give one text per list length. */
+/** Named statements kept per database: a bound, whatever texts come (a list written out per length). */
 const MAX_STATEMENTS = 200;
 
 interface Statement {

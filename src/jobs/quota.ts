@@ -5,7 +5,7 @@
  * accept exactly k, on PGlite and on PostgreSQL alike.
  */
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
-import { type Db, inTransaction, rowsOf } from '../db/client.ts';
+import { anyOf, type Db, inTransaction, rowsOf } from '../db/client.ts';
 import { type NewLedgerRow, usageLedger } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { nextReset, quotaDay } from './quota-day.ts';
@@ -105,7 +105,7 @@ export function standingSql(scope: QuotaScope, day: string, key: string | null):
         exists (select 1 from usage_ledger where idempotency_key = ${key}) as exists
     ) u
     left join quota_policies p
-      on p.guild_id = ${scope.guildId} and p.target_id = any(${sql.param(targets)})`;
+      on p.guild_id = ${scope.guildId} and ${anyOf(sql`p.target_id`, targets)}`;
 }
 
 function standingFrom(rows: StandingRow[]): { policies: PolicyRow[]; used: number; exists: boolean } {

@@ -8,7 +8,8 @@ import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase, rowsOf } from '../../src/db/client.ts';
-import { claimStale, heartbeat, jobStatuses, releaseJobs } from '../../src/jobs/job-store.ts';
+import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
+import { claimStale, heartbeat, insertJob, jobStatuses, releaseJobs } from '../../src/jobs/job-store.ts';
 import { usage } from '../../src/jobs/quota.ts';
 import { ADMIN_URL, DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
 
@@ -41,6 +42,7 @@ describe.each(DATABASE_KINDS)('statements with lists on %s', (kind) => {
   let done: (() => Promise<void>) | undefined;
   afterEach(async () => {
     await done?.();
+    done = undefined;
   });
 
   it('are one prepared statement each, whatever the length of the list', async () => {
@@ -68,5 +70,41 @@ describe.each(DATABASE_KINDS)('statements with lists on %s', (kind) => {
     const before = await prepared();
     for (let n = 3; n <= 40; n++) await all(n);
     expect(await prepared()).toBe(before);
+  });
+
+  it('finds every job of the list, whatever its id holds (the list is one array parameter)', async () => {
+    const t = await freshDatabase(kind);
+    done = () => t.destroy();
+    // what an array literal would have to quote or escape
+    const ids = ['a,b', 'a"b', 'a\\b', '{x}', '{', '}', 'NULL', ' spaced ', "o'q", 'ünï😀', '', '{"a","b"}'];
+    for (const id of ids) {
+      await insertJob(t.db, {
+        id,
+        kind: 'imagine',
+        guildId: 'g',
+        channelId: 'c',
+        userId: 'u',
+        request: { ...DEFAULT_REQUEST, prompt: 'p', seed: 1 },
+        denoises: [0.6],
+        seed: 1,
+        cost: 1,
+        status: 'queued',
+      });
+    }
+    await t.db.execute(
+      sql`update jobs set status = 'running', owner = 'me', heartbeat_at = now() - interval '1 hour'`,
+    );
+    const statuses = await jobStatuses(t.db, ids);
+    expect(statuses.map((r) => r.id).sort()).toEqual([...ids].sort());
+    // all but the first two held: only those two are stale and taken over
+    const taken = await claimStale(t.db, 'other', 30_000, ids.slice(2));
+    expect(taken.map((r) => r.id).sort()).toEqual(ids.slice(0, 2).sort());
+    // the rest still ours: a heartbeat keeps them, and loses the two taken
+    expect(await heartbeat(t.db, 'me', ids)).toEqual({ cancelled: [], lost: ids.slice(0, 2) });
+    await releaseJobs(t.db, 'me', ids);
+    const queued = rowsOf<{ n: number | string }>(
+      await t.db.execute(sql`select count(*) as n from jobs where status = 'queued'`),
+    );
+    expect(Number(queued[0]?.n)).toBe(ids.length);
   });
 });
