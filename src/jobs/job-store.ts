@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, type SQL, sql } from 'drizzle-orm';
 import { anyOf, type Db } from '../db/client.ts';
-import { type JobRow, jobLatents, jobs, type NewJobRow } from '../db/schema.ts';
+import { type JobRow, jobLatents, jobs } from '../db/schema.ts';
 import type { Latent } from '../diffusion/pipeline.ts';
 
 /** A new job id: time-ordered and short enough for a button's custom_id. */
@@ -15,35 +15,17 @@ export function newJobId(): string {
 
 const UNFINISHED = ['queued', 'running'] as const;
 
-/** A new job row: waiting in the shared queue, it needs no owner and no heartbeat. */
-export async function insertJob(db: Db, row: Omit<NewJobRow, 'heartbeatAt'>): Promise<JobRow> {
-  const [inserted] = await db.insert(jobs).values(row).returning();
-  return inserted as JobRow;
-}
-
 export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
   const [row] = await db.select().from(jobs).where(eq(jobs.id, id));
   return row;
 }
 
 /**
- * Ends an unfinished job we own (owner null: a job still waiting in the shared queue, whoever
- * queued it); false if it had already ended (or moved to another owner, or was claimed).
- * An ended job needs no interaction token any more: it is cleared (it grants a 15-minute
- * webhook, and a job row lives long after).
+ * The statement that ends an unfinished job we own (owner null: a job still waiting in the shared
+ * queue, whoever queued it), unrun (one part of a bigger one), returning the job's id: none if it
+ * had already ended (or moved to another owner, or was claimed). An ended job needs no interaction
+ * token any more: it is cleared (it grants a 15-minute webhook, and a job row lives long after).
  */
-export async function finishJob(
-  db: Db,
-  id: string,
-  owner: string | null,
-  status: 'done' | 'failed' | 'cancelled',
-  extra: { error?: string; timings?: object } = {},
-): Promise<boolean> {
-  const rows = await finishing(db, id, owner, status, extra);
-  return rows.length === 1;
-}
-
-/** finishJob's statement, unrun (one part of a bigger one), returning the job's id. */
 export function finishing(
   db: Db,
   id: string,
@@ -78,11 +60,6 @@ const ownedUnfinished = (owner: string | null) =>
   owner === null
     ? eq(jobs.status, 'queued')
     : and(inArray(jobs.status, [...UNFINISHED]), eq(jobs.owner, owner));
-
-export async function saveLatent(db: Db, jobId: string, latent: Latent): Promise<void> {
-  const data = Buffer.from(latent.data.buffer, latent.data.byteOffset, latent.data.byteLength);
-  await db.insert(jobLatents).values({ jobId, shape: latent.shape, data }).onConflictDoNothing();
-}
 
 /** The status of each of these jobs that exists. */
 export async function jobStatuses(

@@ -88,15 +88,6 @@ export async function claimBatch(db: Db, owner: string, count: number): Promise<
   };
 }
 
-/**
- * Takes the next job in the fair order for `owner` (see claimBatch). Undefined when nothing
- * waits (or every waiting job is being claimed by someone else this instant).
- */
-export async function claimNext(db: Db, owner: string): Promise<JobRow | undefined> {
-  const [row] = (await claimBatch(db, owner, 1)).rows;
-  return row;
-}
-
 export interface QueueState {
   /** Position of every waiting job (1 = next). */
   positions: Map<string, number>;

@@ -221,23 +221,6 @@ export async function reservation(
 }
 
 /**
- * Settles a reservation: `commit` when the job produced images, `refund` otherwise. Once only.
- * Call inside the transaction that ends the job, so status and ledger change together.
- */
-export async function settle(
-  tx: Db,
-  scope: QuotaScope,
-  jobId: string,
-  outcome: 'commit' | 'refund',
-): Promise<boolean> {
-  await lockUser(tx, scope);
-  const rows = rowsOf<{ id: number | string }>(
-    await tx.execute(settlement(scope, jobId, outcome, sql`true`)),
-  );
-  return rows.length === 1;
-}
-
-/**
  * The statement that settles a reservation, unless settled already (a refund gives its units back
  * on the day they counted against), when `when` holds; returns the new row's id. Run it under the
  * user's lock (userLock).

@@ -3,8 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobs } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
-import { loadLatent, saveLatent } from '../../src/jobs/job-store.ts';
+import { loadLatent } from '../../src/jobs/job-store.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { saveLatent } from '../support/job-rows.ts';
 
 describe.each(DATABASE_KINDS)('base latents on %s', (kind) => {
   let t: TestDatabase;

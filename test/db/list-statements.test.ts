@@ -9,9 +9,10 @@ import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Database, openDatabase, rowsOf } from '../../src/db/client.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
-import { claimStale, heartbeat, insertJob, jobStatuses, releaseJobs } from '../../src/jobs/job-store.ts';
+import { claimStale, heartbeat, jobStatuses, releaseJobs } from '../../src/jobs/job-store.ts';
 import { usage } from '../../src/jobs/quota.ts';
 import { ADMIN_URL, DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { insertJob } from '../support/job-rows.ts';
 
 /** The database on one connection: the prepared statements counted are the ones used. */
 async function oneConnection(kind: (typeof DATABASE_KINDS)[number]): Promise<{

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client.ts';
 import { jobs } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
-import { deleteLatentsBefore, saveLatent } from '../../src/jobs/job-store.ts';
+import { deleteLatentsBefore } from '../../src/jobs/job-store.ts';
 import { freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { saveLatent } from '../support/job-rows.ts';
 
 const BATCH = 150;
 

@@ -4,9 +4,10 @@ import { eq } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobs } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
-import { claimStale, finishJob, insertJob } from '../../src/jobs/job-store.ts';
-import { claimNext, queueState, requestCancel } from '../../src/jobs/pg-queue.ts';
+import { claimStale } from '../../src/jobs/job-store.ts';
+import { queueState, requestCancel } from '../../src/jobs/pg-queue.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { claimNext, finishJob, insertJob } from '../support/job-rows.ts';
 
 describe.each(DATABASE_KINDS)('the shared queue on %s', (kind) => {
   let t: TestDatabase;

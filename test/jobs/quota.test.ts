@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inTransaction } from '../../src/db/client.ts';
+import { type Db, inTransaction, rowsOf } from '../../src/db/client.ts';
 import { usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { jobCost } from '../../src/jobs/cost.ts';
@@ -10,12 +10,24 @@ import {
   resetUsage,
   setBlocked,
   setDailyUnits,
-  settle,
+  settlement,
   usage,
+  userLock,
 } from '../../src/jobs/quota.ts';
 import { nextReset, quotaDay } from '../../src/jobs/quota-day.ts';
 import { UserError } from '../../src/user-error.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+
+/** Settles a reservation (commit or refund) under the user's lock, once only, as a job's end does. */
+async function settle(
+  tx: Db,
+  scope: QuotaScope,
+  jobId: string,
+  outcome: 'commit' | 'refund',
+): Promise<boolean> {
+  await tx.execute(sql`select ${userLock(scope)}`);
+  return rowsOf(await tx.execute(settlement(scope, jobId, outcome, sql`true`))).length === 1;
+}
 
 const SETTINGS = { dailyUnits: 10, resetHourUtc: 6 };
 

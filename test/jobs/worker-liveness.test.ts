@@ -6,12 +6,13 @@ import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { workerModels } from '../../src/db/schema.ts';
-import { insertJob } from '../../src/jobs/job-store.ts';
+
 import type { JobServiceLog } from '../../src/jobs/types.ts';
 import { latestWorkerModel, publishWorkerModel, workerState } from '../../src/jobs/worker-models.ts';
 import { startWorkerPresence } from '../../src/jobs/worker-presence.ts';
 import { startWorkerWatch } from '../../src/jobs/worker-watch.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { insertJob } from '../support/job-rows.ts';
 import { smallRequest, until } from '../support/job-service.ts';
 
 const STALE_MS = 30_000;

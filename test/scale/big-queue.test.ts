@@ -4,10 +4,11 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client.ts';
-import { finishJob } from '../../src/jobs/job-store.ts';
-import { claimBatch, claimNext, positionOf, queueState } from '../../src/jobs/pg-queue.ts';
+
+import { claimBatch, positionOf, queueState } from '../../src/jobs/pg-queue.ts';
 import { fillQueue } from '../support/big-queue.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
+import { claimNext, finishJob } from '../support/job-rows.ts';
 
 interface Row {
   id: string;
