@@ -47,8 +47,9 @@ async function main(): Promise<void> {
     if (err instanceof UnavailableError || err instanceof CheckpointError) fail([err.message]);
     throw err;
   });
-  // a worker has no gateway session: it answers the jobs it runs through Discord's REST API
-  const bot = await (config.role === 'worker'
+  // a worker has no gateway session: it answers the jobs it runs through Discord's REST API (and
+  // takes no commands, so has none to stop)
+  const bot: { stopCommands?(): void; stop(): Promise<void> } = await (config.role === 'worker'
     ? startRestFollower(config, log, services.frontEnd)
     : startBot(config, log, { services: services.frontEnd })
   ).catch(async (err: unknown) => {
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     // no new commands, then the job service: it interrupts the running jobs and has their
     // replies told that they are queued again (through the client, still up) before it hands
     // them back; the client goes last
-    if ('stopCommands' in bot) bot.stopCommands();
+    bot.stopCommands?.();
     await services.stop();
     await bot.stop();
   });
