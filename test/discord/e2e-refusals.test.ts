@@ -10,6 +10,7 @@ import {
   type StoredMessage,
   TOKEN_LIFETIME_MS,
 } from '../support/discord-stand-in.ts';
+import { until } from '../support/job-service.ts';
 import {
   botFolder,
   hasContent,
@@ -197,7 +198,10 @@ describe('a job that finishes after its 15-minute token expired', () => {
     const jobId = jobIdOf(posted);
     const rows = (await ledgerOf(db(), GUILD, ALICE)).filter((r) => r.jobId === jobId);
     expect(rows.map((r) => r.kind)).toEqual(['reserve', 'commit']);
-    expect((await real.services.frontEnd.job(jobId))?.resultMessageIds).toEqual([posted.id]);
+    // recorded once Discord has answered the post, which the stand-in counted as sent before that
+    const recorded = async () => (await real.services.frontEnd.job(jobId))?.resultMessageIds ?? [];
+    await until(async () => (await recorded()).length > 0, 10_000);
+    expect(await recorded()).toEqual([posted.id]);
     // its buttons work like any other's
     const again = standIn.click(posted, `hb:reroll:${jobId}`, BOB);
     expect((await done(again)).content).toContain('**Done**');
