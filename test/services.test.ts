@@ -5,11 +5,11 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { openDatabase, rowsOf } from '../src/db/client.ts';
+import { openDatabase } from '../src/db/client.ts';
 import { DEFAULT_REQUEST } from '../src/diffusion/request.ts';
 import { createLogger } from '../src/log.ts';
 import { type Services, startServices } from '../src/services.ts';
-import { freshDatabase } from './support/databases.ts';
+import { freshDatabase, lastAnalyzed, lastCheckpoint } from './support/databases.ts';
 import { until } from './support/job-service.ts';
 import { writeTinyModel } from './support/tiny-model.ts';
 
@@ -38,24 +38,6 @@ async function runOneJob(env: Record<string, string>, whileUp?: (services: Servi
   }
 }
 
-/** When `table` was last analyzed by hand (PGlite has no autovacuum to do it). */
-async function lastAnalyzed(services: Services, table: string): Promise<string | null> {
-  const [row] = rowsOf<{ at: string | null }>(
-    await services.database.db.execute(
-      sql`select last_analyze::text as at from pg_stat_user_tables where relname = ${table}`,
-    ),
-  );
-  return row?.at ?? null;
-}
-
-/** Where the last checkpoint is: PGlite has no checkpointer, so only the bot's upkeep moves it. */
-async function lastCheckpoint(services: Services): Promise<string | undefined> {
-  const [row] = rowsOf<{ lsn: string }>(
-    await services.database.db.execute(sql`select checkpoint_lsn::text as lsn from pg_control_checkpoint()`),
-  );
-  return row?.lsn;
-}
-
 describe('startServices', () => {
   it('with defaults: PGlite in a folder, migrations applied, the model folder found under models/', async () => {
     const pgliteDir = path.join(work, 'data', 'pglite');
@@ -68,11 +50,11 @@ describe('startServices', () => {
     await before.close();
     const done = await runOneJob({ PGLITE_DIR: pgliteDir }, async (services) => {
       // the upkeep run in the background at start gave the planner its statistics
-      await until(async () => (await lastAnalyzed(services, 'jobs')) !== null, 10_000);
+      await until(async () => (await lastAnalyzed(services.database.db, 'jobs')) !== null, 10_000);
       // the hourly sweep, as its timer runs it, keeps the database up again
-      const checkpoint = await lastCheckpoint(services);
+      const checkpoint = await lastCheckpoint(services.database.db);
       await services.jobs.sweep();
-      expect(await lastCheckpoint(services)).not.toBe(checkpoint);
+      expect(await lastCheckpoint(services.database.db)).not.toBe(checkpoint);
     });
     expect(done).toMatchObject({ type: 'done' });
   });

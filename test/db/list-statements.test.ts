@@ -3,41 +3,13 @@
 // list's length: both databases keep each statement prepared per connection, and an IN-list
 // made one statement per length (a gateway polling a queue of a thousand jobs kept up to a
 // thousand of them on each connection to PostgreSQL, for as long as the connection lived).
-import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import postgres from 'postgres';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Database, openDatabase, rowsOf } from '../../src/db/client.ts';
-import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
+import { rowsOf } from '../../src/db/client.ts';
 import { claimStale, heartbeat, jobStatuses, releaseJobs } from '../../src/jobs/job-store.ts';
 import { usage } from '../../src/jobs/quota.ts';
-import { ADMIN_URL, DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { insertJob } from '../support/job-rows.ts';
-
-/** The database on one connection: the prepared statements counted are the ones used. */
-async function oneConnection(kind: (typeof DATABASE_KINDS)[number]): Promise<{
-  database: Database;
-  done(): Promise<void>;
-}> {
-  if (kind === 'pglite') {
-    const t: TestDatabase = await freshDatabase('pglite');
-    return { database: t, done: () => t.destroy() };
-  }
-  const name = `hiresbot_test_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const database = await openDatabase({ url: url.href, max: 1 });
-  return {
-    database,
-    async done() {
-      await database.close();
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
-}
+import { DATABASE_KINDS, freshDatabase } from '../support/databases.ts';
+import { insertJob, jobRow } from '../support/job-rows.ts';
 
 describe.each(DATABASE_KINDS)('statements with lists on %s', (kind) => {
   let done: (() => Promise<void>) | undefined;
@@ -47,9 +19,10 @@ describe.each(DATABASE_KINDS)('statements with lists on %s', (kind) => {
   });
 
   it('are one prepared statement each, whatever the length of the list', async () => {
-    const opened = await oneConnection(kind);
-    done = opened.done;
-    const { db } = opened.database;
+    // one connection: the prepared statements counted are the ones used
+    const t = await freshDatabase(kind, { max: 1 });
+    done = () => t.destroy();
+    const { db } = t;
     const prepared = async () =>
       Number(
         rowsOf<{ n: number | string }>(
@@ -78,20 +51,7 @@ describe.each(DATABASE_KINDS)('statements with lists on %s', (kind) => {
     done = () => t.destroy();
     // what an array literal would have to quote or escape
     const ids = ['a,b', 'a"b', 'a\\b', '{x}', '{', '}', 'NULL', ' spaced ', "o'q", 'ünï😀', '', '{"a","b"}'];
-    for (const id of ids) {
-      await insertJob(t.db, {
-        id,
-        kind: 'imagine',
-        guildId: 'g',
-        channelId: 'c',
-        userId: 'u',
-        request: { ...DEFAULT_REQUEST, prompt: 'p', seed: 1 },
-        denoises: [0.6],
-        seed: 1,
-        cost: 1,
-        status: 'queued',
-      });
-    }
+    for (const id of ids) await insertJob(t.db, jobRow(id));
     await t.db.execute(
       sql`update jobs set status = 'running', owner = 'me', heartbeat_at = now() - interval '1 hour'`,
     );

@@ -8,11 +8,9 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client.ts';
-import { jobs } from '../../src/db/schema.ts';
-import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { deleteLatentsBefore } from '../../src/jobs/job-store.ts';
-import { freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { saveLatent } from '../support/job-rows.ts';
+import { freshDatabase, lastAnalyzed, lastCheckpoint, type TestDatabase } from '../support/databases.ts';
+import { insertJob, jobRow, saveLatent } from '../support/job-rows.ts';
 
 const BATCH = 150;
 
@@ -29,19 +27,7 @@ describe('PGlite maintenance', () => {
   const addBatch = async (prefix: string, count = BATCH) => {
     for (let i = 0; i < count; i++) {
       const id = `${prefix}-${i}`;
-      await database.db.insert(jobs).values({
-        id,
-        kind: 'imagine',
-        guildId: 'g',
-        channelId: 'c',
-        userId: 'u',
-        request: { ...DEFAULT_REQUEST, prompt: 'p', seed: i },
-        denoises: [0.5],
-        seed: i,
-        cost: 1,
-        status: 'done',
-        owner: 'test',
-      });
+      await insertJob(database.db, jobRow(id, { seed: i, status: 'done', owner: 'test' }));
       const bytes = randomBytes(4 * 4 * 64 * 64);
       await saveLatent(database.db, id, {
         data: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4),
@@ -70,27 +56,18 @@ describe('PGlite maintenance', () => {
     const two = await latentBytes();
     // without the vacuum: about twice `one`
     expect(two).toBeLessThan(one * 1.15);
-    const [jobsStats] = rowsOf<{ analyzed: string | null }>(
-      await database.db.execute(
-        sql`select last_analyze::text as analyzed from pg_stat_user_tables where relname = 'jobs'`,
-      ),
-    );
-    expect(jobsStats?.analyzed).not.toBeNull();
+    expect(await lastAnalyzed(database.db, 'jobs')).not.toBeNull();
   });
 
   it('leaves tables alone below autovacuum’s thresholds, and checkpoints anyway', async () => {
     if (!database.maintenance) throw new Error('PGlite has no maintenance');
     await database.maintenance();
-    const checkpoint = async () =>
-      rowsOf<{ lsn: string }>(
-        await database.db.execute(sql`select checkpoint_lsn::text as lsn from pg_control_checkpoint()`),
-      )[0]?.lsn;
-    const before = await checkpoint();
+    const before = await lastCheckpoint(database.db);
     // 40 of 300 job rows changed: fewer than 50 + a fifth (dead) or 50 + a tenth (changed)
     await database.db.execute(sql`update jobs set cost = 2 where id in (select id from jobs limit 40)`);
     const done = await database.maintenance();
     expect(done).toMatchObject({ vacuumed: [], analyzed: [] });
-    expect(await checkpoint()).not.toBe(before);
+    expect(await lastCheckpoint(database.db)).not.toBe(before);
   });
 
   it('recycles the write-ahead log', async () => {

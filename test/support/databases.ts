@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
-import { type Database, openDatabase } from '../../src/db/client.ts';
+import { type Database, openDatabase, rowsOf } from '../../src/db/client.ts';
 
 export const DATABASE_KINDS = ['pglite', 'postgres'] as const;
 export type DatabaseKind = (typeof DATABASE_KINDS)[number];
@@ -20,7 +20,8 @@ export interface TestDatabase extends Database {
   destroy(): Promise<void>;
 }
 
-export async function freshDatabase(kind: DatabaseKind): Promise<TestDatabase> {
+/** `max`: PostgreSQL's pool size (1: every statement on one connection; PGlite always has one). */
+export async function freshDatabase(kind: DatabaseKind, o: { max?: number } = {}): Promise<TestDatabase> {
   if (kind === 'pglite') {
     const dir = mkdtempSync(path.join(tmpdir(), 'hiresbot-pglite-'));
     const db = await openDatabase({ pgliteDir: dir });
@@ -38,7 +39,7 @@ export async function freshDatabase(kind: DatabaseKind): Promise<TestDatabase> {
   await admin.unsafe(`create database ${name}`);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
-  const db = await openDatabase({ url: url.href });
+  const db = await openDatabase({ url: url.href, ...(o.max ? { max: o.max } : {}) });
   return {
     ...db,
     location: { url: url.href },
@@ -56,4 +57,20 @@ export async function freshDatabase(kind: DatabaseKind): Promise<TestDatabase> {
  */
 export async function emptyQueue(db: Database['db']): Promise<void> {
   await db.execute(sql`update jobs set status = 'cancelled' where status in ('queued', 'running')`);
+}
+
+/** Where the last checkpoint is (PGlite has no checkpointer: only the bot's upkeep moves it). */
+export async function lastCheckpoint(db: Database['db']): Promise<string | undefined> {
+  const [row] = rowsOf<{ lsn: string }>(
+    await db.execute(sql`select checkpoint_lsn::text as lsn from pg_control_checkpoint()`),
+  );
+  return row?.lsn;
+}
+
+/** When `table` was last analyzed by a statement (not by autovacuum, which PGlite lacks). */
+export async function lastAnalyzed(db: Database['db'], table: string): Promise<string | null> {
+  const [row] = rowsOf<{ at: string | null }>(
+    await db.execute(sql`select last_analyze::text as at from pg_stat_user_tables where relname = ${table}`),
+  );
+  return row?.at ?? null;
 }

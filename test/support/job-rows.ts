@@ -3,8 +3,26 @@
 import type { Db } from '../../src/db/client.ts';
 import { type JobRow, jobLatents, jobs, type NewJobRow } from '../../src/db/schema.ts';
 import type { Latent } from '../../src/diffusion/pipeline.ts';
+import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { finishing } from '../../src/jobs/job-store.ts';
 import { claimBatch } from '../../src/jobs/pg-queue.ts';
+
+/** A small waiting imagine job of user `u` in guild `g`, with `over` on top. */
+export function jobRow(id: string, over: Partial<NewJobRow> = {}): Omit<NewJobRow, 'heartbeatAt'> {
+  return {
+    id,
+    kind: 'imagine',
+    guildId: 'g',
+    channelId: 'c',
+    userId: 'u',
+    request: { ...DEFAULT_REQUEST, prompt: 'p', seed: 1 },
+    denoises: [0.5],
+    seed: 1,
+    cost: 1,
+    status: 'queued',
+    ...over,
+  };
+}
 
 /** A new job row: waiting in the shared queue, it needs no owner and no heartbeat. */
 export async function insertJob(db: Db, row: Omit<NewJobRow, 'heartbeatAt'>): Promise<JobRow> {
