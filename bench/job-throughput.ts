@@ -27,12 +27,8 @@ function latentOf(h: number, w: number): Float32Array {
   const key = `${h}x${w}`;
   let data = latents.get(key);
   if (!data) {
-    data = new Float32Array(4 * h * w);
-    let x = 0x9e3779b9;
-    for (let i = 0; i < data.length; i++) {
-      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-      data[i] = x / 2 ** 31 - 1;
-    }
+    // (copied into a buffer of its own: a Buffer may sit inside a shared pool)
+    data = new Float32Array(new Uint8Array(randomBytes(4 * 4 * h * w)).buffer);
     latents.set(key, data);
   }
   return data;
