@@ -28,6 +28,8 @@ export interface Upkeep {
   /** Tables vacuumed (and analyzed), and those only analyzed. */
   vacuumed: string[];
   analyzed: string[];
+  /** Tables whose statement failed, with why: the others are still kept up, and the checkpoint made. */
+  failed: { table: string; error: string }[];
   ms: number;
 }
 
@@ -53,6 +55,7 @@ export async function upkeep(pg: PGlite, o: { all?: boolean } = {}): Promise<Upk
     order by s.relname`);
   const vacuumed: string[] = [];
   const analyzed: string[] = [];
+  const failed: Upkeep['failed'] = [];
   for (const t of rows) {
     const vacuum =
       o.all ||
@@ -63,13 +66,18 @@ export async function upkeep(pg: PGlite, o: { all?: boolean } = {}): Promise<Upk
     if (!vacuum && !analyze) continue;
     await breathe();
     const table = `"${t.name.replace(/"/g, '""')}"`;
-    // VACUUM refuses to run inside the block a multi-statement query is: one per call
-    await pg.exec(vacuum ? `VACUUM (ANALYZE) ${table}` : `ANALYZE ${table}`);
-    (vacuum ? vacuumed : analyzed).push(t.name);
+    try {
+      // VACUUM refuses to run inside the block a multi-statement query is: one per call
+      await pg.exec(vacuum ? `VACUUM (ANALYZE) ${table}` : `ANALYZE ${table}`);
+      (vacuum ? vacuumed : analyzed).push(t.name);
+    } catch (err) {
+      // (a damaged index, say): one table must not stop the rest, nor the checkpoint, for good
+      failed.push({ table: t.name, error: (err as Error).message });
+    }
   }
   await breathe();
   await pg.exec('CHECKPOINT');
-  return { vacuumed, analyzed, ms: performance.now() - t0 };
+  return { vacuumed, analyzed, failed, ms: performance.now() - t0 };
 }
 
 /** Lets timers and I/O run (a Discord interaction has 3 s to be answered). */

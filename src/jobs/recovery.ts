@@ -120,8 +120,11 @@ export async function startRecovery(
   /** PGlite's VACUUM / ANALYZE / CHECKPOINT; the process stands still meanwhile, so it says how long. */
   const runUpkeep = async (all = false) => {
     const done = await o.retention?.maintenance?.({ all });
-    if (done && done.vacuumed.length + done.analyzed.length > 0)
-      log.info({ ...done, ms: Math.round(done.ms) }, 'database upkeep: tables vacuumed and analyzed');
+    if (!done) return;
+    const { failed, ...kept } = done;
+    if (kept.vacuumed.length + kept.analyzed.length > 0)
+      log.info({ ...kept, ms: Math.round(kept.ms) }, 'database upkeep: tables vacuumed and analyzed');
+    if (failed.length > 0) log.error({ failed }, 'database upkeep: some tables could not be vacuumed');
   };
 
   const sweep = async (now = new Date(), withUpkeep = true) => {
