@@ -127,18 +127,22 @@ export async function startRecovery(
     if (failed.length > 0) log.error({ failed }, 'database upkeep: some tables could not be vacuumed');
   };
 
-  const sweep = async (now = new Date(), withUpkeep = true) => {
+  /** Old latents and spent tokens go. */
+  const retain = async (now: Date) => {
     const latentDays = o.retention?.latentDays ?? 7;
     const latents = await deleteLatentsBefore(o.db, new Date(now.getTime() - latentDays * DAY_MS));
     const tokens = await clearExpiredTokens(o.db, now);
     if (latents + tokens > 0)
       log.info({ latents, tokens }, 'retention sweep: old latents deleted, spent tokens cleared');
-    // not awaited at start (below): on a big database it would hold the start-up a while
-    if (withUpkeep) await runUpkeep();
+  };
+  const sweep = async (now = new Date()) => {
+    await retain(now);
+    await runUpkeep();
   };
 
   await recover();
-  await sweep(undefined, false).catch((err) => log.error({ err }, 'retention sweep failed'));
+  // (its upkeep not awaited: below, in the background; on a big database it holds the start a while)
+  await retain(new Date()).catch((err) => log.error({ err }, 'retention sweep failed'));
   // a timer's run is skipped while its last one is still waiting (an outage): no pile-up of
   // queries in the driver's queue for when the database comes back
   const inFlight = new Set<Promise<void>>();
