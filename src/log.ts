@@ -106,6 +106,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       serializers: { err: serializeError, error: serializeError, cause: serializeError },
       hooks: { streamWrite: (line) => scrub(line, forms) },
     },
-    options.destination ?? pino.destination(1),
+    // synchronous: a line is out before the next statement, so an exit (a stop signal's
+    // process.exit, a crash) neither loses the last lines nor writes them out of order, as an
+    // asynchronous stdout does when a write is still in flight; the bot logs a few lines a job
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }

@@ -1,5 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, secretsOf } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
@@ -153,4 +157,27 @@ describe('interaction tokens and failed queries in the log', () => {
     );
     expect(JSON.parse(out.lines[2] ?? '{}')).toMatchObject({ model: sha256, jobId: 'mfx3k2a1b2c3d4e5' });
   });
+
+  it('writes every line to stdout in order before the process exits, as the bot does after "stopped"', async () => {
+    // With an asynchronous stdout a write still in flight at exit came out after the lines
+    // queued behind it, or not at all: a stopped bot's last line was not "stopped" (3 runs in 20).
+    const root = path.resolve(import.meta.dirname, '..');
+    const tsx = pathToFileURL(path.join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+    const child = path.join(root, 'test', 'support', 'log-child.ts');
+    const runs = await Promise.all(
+      Array.from({ length: 16 }, (_, run) =>
+        promisify(execFile)(process.execPath, ['--import', tsx, child, String(run % 4)]).then(
+          ({ stdout }) => ({
+            run,
+            msgs: stdout
+              .trim()
+              .split('\n')
+              .map((l) => JSON.parse(l).msg as string),
+          }),
+        ),
+      ),
+    );
+    for (const { run, msgs } of runs)
+      expect(msgs, `run ${run}`).toEqual([...Array(run % 4).fill('line'), 'stopped']);
+  }, 60_000);
 });
