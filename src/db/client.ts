@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { type AnyColumn, type SQL, sql } from 'drizzle-orm';
+import { type AnyColumn, type Placeholder, type SQL, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -31,8 +31,8 @@ export function rowsOf<T>(result: unknown): T[] {
  * (drizzle's inArray writes `in ($1, $2, …)`, a statement per length, and both databases keep
  * each one prepared per connection for as long as it lives.)
  */
-export function anyOf(column: AnyColumn | SQL, values: readonly string[]): SQL {
-  return sql`${column} = any(${sql.param([...values])})`;
+export function anyOf(column: AnyColumn | SQL, values: readonly string[] | Placeholder): SQL {
+  return sql`${column} = any(${Array.isArray(values) ? sql.param([...values]) : values})`;
 }
 
 export interface Database {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, type SQL, sql } from 'drizzle-orm';
 import { anyOf, type Db } from '../db/client.ts';
+import type { Value } from '../db/compiled.ts';
 import { type JobRow, jobLatents, jobs } from '../db/schema.ts';
 import type { Latent } from '../diffusion/pipeline.ts';
 
@@ -28,35 +29,43 @@ export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
  */
 export function finishing(
   db: Db,
-  id: string,
-  owner: string | null,
-  status: 'done' | 'failed' | 'cancelled',
-  extra: { error?: string; timings?: object } = {},
+  id: Value,
+  owner: Value | null,
+  status: Value<'done' | 'failed' | 'cancelled'>,
+  extra: { error?: Value<string | null>; timings?: Value<string | null> } = {},
 ) {
   return db
     .update(jobs)
     .set({
-      status,
+      status: sql`${status}`,
       // the database's clock, as created_at: the fair order compares the two
       finishedAt: sql`now()`,
-      error: extra.error ?? null,
-      timings: (extra.timings as Record<string, unknown> | undefined) ?? null,
+      error: sql`${extra.error ?? null}`,
+      // JSON text (as a jsonb column's encoder writes it), or null for none
+      timings: sql`${extra.timings ?? null}::jsonb`,
       interactionToken: null,
     })
     .where(and(eq(jobs.id, id), ownedUnfinished(owner)))
     .returning({ id: jobs.id });
 }
 
-/** The statement that stores a job's base latent if the job `from` (a CTE of ids) was ended here. */
-export function latentFor(from: SQL, latent: Latent): SQL {
-  const data = Buffer.from(latent.data.buffer, latent.data.byteOffset, latent.data.byteLength);
+/** A latent as latentFor stores it: its shape as JSON text, its values' bytes. */
+export function latentValues(latent: Latent): { shape: string; data: Buffer } {
+  return {
+    shape: JSON.stringify(latent.shape),
+    data: Buffer.from(latent.data.buffer, latent.data.byteOffset, latent.data.byteLength),
+  };
+}
+
+/** The statement that stores a job's base latent (latentValues) if the job `from` (a CTE of ids) was ended here. */
+export function latentFor(from: SQL, shape: Value, data: Value<Buffer>): SQL {
   return sql`
     insert into job_latents (job_id, shape, data)
-    select id, ${JSON.stringify(latent.shape)}::jsonb, ${data}::bytea from ${from}
+    select id, ${shape}::jsonb, ${data}::bytea from ${from}
     on conflict do nothing`;
 }
 
-const ownedUnfinished = (owner: string | null) =>
+const ownedUnfinished = (owner: Value | null) =>
   owner === null
     ? eq(jobs.status, 'queued')
     : and(inArray(jobs.status, [...UNFINISHED]), eq(jobs.owner, owner));

@@ -22,6 +22,7 @@
  */
 import { getTableColumns, sql } from 'drizzle-orm';
 import { type Db, rowsOf } from '../db/client.ts';
+import { compiled } from '../db/compiled.ts';
 import { type JobRow, jobs } from '../db/schema.ts';
 import { ahead, positionSql, TURNS } from './queue-order.ts';
 
@@ -50,26 +51,43 @@ export interface Claimed {
  */
 export async function claimBatch(db: Db, owner: string, count: number): Promise<Claimed> {
   if (count <= 0) return { rows: [], more: true };
-  const n = Math.max(CANDIDATES, count + 8);
+  const rows = await claimStatement(db, { owner, count, n: Math.max(CANDIDATES, count + 8) });
+  return {
+    rows: rows.sort((a, b) => a.ord - b.ord).map(({ ord: _o, seen: _s, ...row }) => row as JobRow),
+    more: (rows[0]?.seen ?? 0) > rows.length,
+  };
+}
+
+const CLAIMED = {
+  ...getTableColumns(jobs),
+  ord: sql<number>`picked.ord`.mapWith(Number),
+  seen: sql<number>`picked.seen`.mapWith(Number),
+};
+
+/** The claim of claimBatch: the first `n` of the order are tried, `count` taken. */
+const claimStatement = compiled<
+  { owner: string; count: number; n: number },
+  JobRow & { ord: number; seen: number }
+>((slot, db) => {
   const picked = sql`(
-    with ${ahead(n)},
+    with ${ahead(slot.n)},
     -- materialized: looked up row by row, never rebuilt per row (a table without statistics
     -- looked one row long to the planner, which then ran this once per waiting job)
     candidates as materialized (
       select id, row_number() over (order by turn, created_at, id) as ord, count(*) over () as seen
-      from ahead order by turn, created_at, id limit ${n}
+      from ahead order by turn, created_at, id limit ${slot.n}
     )
     select j.id, c.ord, c.seen from candidates c join jobs j on j.id = c.id
     where j.status = 'queued'
     order by c.ord
-    limit ${count}
+    limit ${slot.count}
     for update of j skip locked
   ) picked`;
-  const rows = await db
+  return db
     .update(jobs)
     .set({
       status: 'running',
-      owner,
+      owner: sql`${slot.owner}`,
       // kept: a cancel asked for while a dead worker held the job ends it here, before it runs
       startedAt: sql`now()`,
       heartbeatAt: sql`now()`,
@@ -77,16 +95,8 @@ export async function claimBatch(db: Db, owner: string, count: number): Promise<
     })
     .from(picked)
     .where(sql`${jobs.id} = picked.id`)
-    .returning({
-      ...getTableColumns(jobs),
-      ord: sql<number>`picked.ord`.mapWith(Number),
-      seen: sql<number>`picked.seen`.mapWith(Number),
-    });
-  return {
-    rows: rows.sort((a, b) => a.ord - b.ord).map(({ ord: _o, seen: _s, ...row }) => row as JobRow),
-    more: (rows[0]?.seen ?? 0) > rows.length,
-  };
-}
+    .returning(CLAIMED);
+}, CLAIMED);
 
 export interface QueueState {
   /** Position of every waiting job (1 = next). */

@@ -8,7 +8,7 @@
  * anything else. So the head of the order comes from two small sets, never from every waiting row:
  * the oldest jobs (by age) of users not served, and the first jobs of the users served.
  */
-import { type SQL, sql } from 'drizzle-orm';
+import { type Placeholder, type SQL, sql } from 'drizzle-orm';
 
 /**
  * CTE `served` (user_id, n): each user's jobs running now or finished since the oldest waiting
@@ -36,7 +36,7 @@ export const SERVED = sql`
  * user's job in the first n comes after that user's first job, so that first job is among the n
  * first of the served users' first jobs (taken). Each taken user's first n jobs are taken.
  */
-export function ahead(n: number): SQL {
+export function ahead(n: number | Placeholder): SQL {
   return sql`
     ${SERVED},
     served_firsts as (

@@ -4,8 +4,9 @@
  * with a transaction-scoped advisory lock, so N concurrent requests against a budget that fits k
  * accept exactly k, on PGlite and on PostgreSQL alike.
  */
-import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
+import { and, eq, inArray, type Placeholder, type SQL, sql } from 'drizzle-orm';
 import { anyOf, type Db, inTransaction, rowsOf } from '../db/client.ts';
+import type { Value } from '../db/compiled.ts';
 import { type NewLedgerRow, usageLedger } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { nextReset, quotaDay } from './quota-day.ts';
@@ -35,13 +36,16 @@ export interface Usage {
 const toBudget = (units: number) => (units === 0 ? Number.POSITIVE_INFINITY : units);
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
+/** The key of a user's lock (userLock). */
+export const lockKeyOf = (scope: QuotaScope): string => `quota:${scope.guildId}:${scope.userId}`;
+
 /** The per-user lock that serialises a user's ledger writes, to the end of the transaction. */
-export function userLock(scope: QuotaScope): SQL {
-  return sql`pg_advisory_xact_lock(hashtextextended(${`quota:${scope.guildId}:${scope.userId}`}, 0))`;
+export function userLock(key: Value): SQL {
+  return sql`pg_advisory_xact_lock(hashtextextended(${key}, 0))`;
 }
 
 async function lockUser(db: Db, scope: QuotaScope): Promise<void> {
-  await db.execute(sql`select ${userLock(scope)}`);
+  await db.execute(sql`select ${userLock(lockKeyOf(scope))}`);
 }
 
 interface PolicyRow {
@@ -80,7 +84,7 @@ async function standing(
   day: string,
   key: string | null,
 ): Promise<{ policies: PolicyRow[]; used: number; exists: boolean }> {
-  return standingFrom(rowsOf<StandingRow>(await db.execute(standingSql(scope, day, key))));
+  return standingFrom(rowsOf<StandingRow>(await db.execute(standingSql(whoOf(scope), day, key))));
 }
 
 /** standing's rows: at least one; its policies, one a row (none: nulls). */
@@ -93,19 +97,32 @@ export interface StandingRow {
   blocked: boolean | null;
 }
 
+/** Whose standing standingSql reads: a user in a guild, and the targets of their policies. */
+export interface Who {
+  guildId: Value;
+  userId: Value;
+  /** The guild, the user and the user's roles (whoOf). */
+  targets: readonly string[] | Placeholder;
+}
+
+export const whoOf = (scope: QuotaScope): { guildId: string; userId: string; targets: string[] } => ({
+  guildId: scope.guildId,
+  userId: scope.userId,
+  targets: [scope.guildId, scope.userId, ...(scope.roleIds ?? [])],
+});
+
 /** standing's statement, for a bigger one (a settle) to read with its own. */
-export function standingSql(scope: QuotaScope, day: string, key: string | null): SQL {
-  const targets = [scope.guildId, scope.userId, ...(scope.roleIds ?? [])];
+export function standingSql(who: Who, day: Value, key: Value | null): SQL {
   return sql`
     select u.used, u.exists, p.scope, p.target_id, p.daily_units, p.blocked
     from (
       select
         (select coalesce(sum(units), 0) from usage_ledger
-         where guild_id = ${scope.guildId} and user_id = ${scope.userId} and quota_day = ${day}) as used,
+         where guild_id = ${who.guildId} and user_id = ${who.userId} and quota_day = ${day}) as used,
         exists (select 1 from usage_ledger where idempotency_key = ${key}) as exists
     ) u
     left join quota_policies p
-      on p.guild_id = ${scope.guildId} and ${anyOf(sql`p.target_id`, targets)}`;
+      on p.guild_id = ${who.guildId} and ${anyOf(sql`p.target_id`, who.targets)}`;
 }
 
 function standingFrom(rows: StandingRow[]): { policies: PolicyRow[]; used: number; exists: boolean } {
@@ -223,21 +240,27 @@ export async function reservation(
 /**
  * The statement that settles a reservation, unless settled already (a refund gives its units back
  * on the day they counted against), when `when` holds; returns the new row's id. Run it under the
- * user's lock (userLock).
+ * user's lock (userLock). The ledger keys are the job id's (`<id>:reserve`, …), written here.
  */
-export function settlement(scope: QuotaScope, jobId: string, outcome: 'commit' | 'refund', when: SQL): SQL {
+export function settlement(
+  who: Pick<Who, 'guildId' | 'userId'>,
+  jobId: Value,
+  outcome: 'commit' | 'refund',
+  when: SQL,
+): SQL {
+  const keyOf = (kind: string) => sql`(${jobId}::text || ${sql.raw(`':${kind}'`)})`;
   return sql`
     insert into usage_ledger (guild_id, user_id, job_id, kind, units, quota_day, idempotency_key)
     select r.guild_id, r.user_id, ${jobId}, ${outcome}::ledger_kind,
-           ${outcome === 'refund' ? sql`-r.units` : sql`0`}, r.quota_day, ${`${jobId}:${outcome}`}
+           ${outcome === 'refund' ? sql`-r.units` : sql`0`}, r.quota_day, ${keyOf(outcome)}
     from usage_ledger r
     where ${when}
-      and r.idempotency_key = ${`${jobId}:reserve`} and r.kind = 'reserve'
-      and r.guild_id = ${scope.guildId} and r.user_id = ${scope.userId}
+      and r.idempotency_key = ${keyOf('reserve')} and r.kind = 'reserve'
+      and r.guild_id = ${who.guildId} and r.user_id = ${who.userId}
       and not exists (
         select 1 from usage_ledger s
-        where s.idempotency_key in (${`${jobId}:commit`}, ${`${jobId}:refund`})
-          and s.guild_id = ${scope.guildId} and s.user_id = ${scope.userId}
+        where s.idempotency_key in (${keyOf('commit')}, ${keyOf('refund')})
+          and s.guild_id = ${who.guildId} and s.user_id = ${who.userId}
       )
     returning id`;
 }

@@ -4,7 +4,10 @@
  * row are written by one statement: a submission is three round trips inside its transaction (the
  * user's lock, the read behind the quota check, the writes).
  */
+import { getTableColumns, sql } from 'drizzle-orm';
+import type { PgInsertValue } from 'drizzle-orm/pg-core';
 import { type Db, inTransaction } from '../db/client.ts';
+import { compiled, type Slots } from '../db/compiled.ts';
 import { type JobRow, jobs, type NewJobRow, usageLedger } from '../db/schema.ts';
 import { type QuotaSettings, reservation, type Usage } from './quota.ts';
 import type { JobSubmission } from './types.ts';
@@ -16,7 +19,7 @@ export async function recordJob(
 ): Promise<readonly [JobRow, Usage]> {
   const { id, input, denoises, cost } = job;
   const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
-  const row: NewJobRow = {
+  const values: JobValues = {
     id,
     kind: input.kind,
     guildId: input.guildId,
@@ -28,19 +31,67 @@ export async function recordJob(
     seed: input.request.seed,
     parentJobId: input.parentJobId ?? null,
     cost,
-    status: 'queued',
-    // waiting in the shared queue, a job needs no owner and no heartbeat
-    owner: null,
     interactionToken: input.interaction?.token ?? null,
-    interactionExpiresAt: input.interaction?.expiresAt ?? null,
+    interactionExpiresAt: input.interaction?.expiresAt?.toISOString() ?? null,
   };
   return inTransaction(db, async (t) => {
     const { usage, entry } = await reservation(t, scope, { jobId: id, cost }, quota);
-    const insert = entry
-      ? // an unreferenced data-modifying CTE still runs, in the same statement
-        t.with(t.$with('ledger').as(t.insert(usageLedger).values(entry).returning({ id: usageLedger.id })))
-      : t;
-    const [inserted] = await insert.insert(jobs).values(row).returning();
+    const [inserted] = entry
+      ? await insertReserved(t, { ...values, quotaDay: entry.quotaDay, key: entry.idempotencyKey })
+      : await insertJob(t, values);
     return [inserted as JobRow, usage] as const;
   });
 }
+
+type JobValues = Pick<
+  NewJobRow,
+  'id' | 'kind' | 'guildId' | 'channelId' | 'userId' | 'roleIds' | 'request' | 'denoises' | 'seed' | 'cost'
+> & {
+  parentJobId: string | null;
+  interactionToken: string | null;
+  /** ISO time or null: a timestamp column's encoder takes no null */
+  interactionExpiresAt: string | null;
+};
+
+/** The job row, waiting in the shared queue: it needs no owner and no heartbeat yet. */
+const jobRow = (slot: Slots<JobValues>): PgInsertValue<typeof jobs> => ({
+  id: slot.id,
+  kind: slot.kind,
+  guildId: slot.guildId,
+  channelId: slot.channelId,
+  userId: slot.userId,
+  roleIds: slot.roleIds,
+  request: slot.request,
+  denoises: slot.denoises,
+  seed: slot.seed,
+  parentJobId: slot.parentJobId,
+  cost: slot.cost,
+  interactionToken: slot.interactionToken,
+  interactionExpiresAt: sql`${slot.interactionExpiresAt}`,
+  status: 'queued',
+  owner: null,
+});
+
+const returning = getTableColumns(jobs);
+
+/** The job row alone (its reservation was written by an earlier attempt). */
+const insertJob = compiled<JobValues, JobRow>(
+  (slot, t) => t.insert(jobs).values(jobRow(slot)).returning(),
+  returning,
+);
+
+/** The job row and its reservation: one statement. */
+const insertReserved = compiled<JobValues & { quotaDay: string; key: string }, JobRow>((slot, t) => {
+  const entry: PgInsertValue<typeof usageLedger> = {
+    guildId: slot.guildId,
+    userId: slot.userId,
+    jobId: slot.id,
+    kind: 'reserve',
+    units: slot.cost,
+    quotaDay: slot.quotaDay,
+    idempotencyKey: slot.key,
+  };
+  // an unreferenced data-modifying CTE still runs, in the same statement
+  const ledger = t.$with('ledger').as(t.insert(usageLedger).values(entry).returning({ id: usageLedger.id }));
+  return t.with(ledger).insert(jobs).values(jobRow(slot)).returning();
+}, returning);

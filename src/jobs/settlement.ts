@@ -4,11 +4,13 @@
  * an attempt that answered too late is recognised by the row it left.
  */
 import { sql } from 'drizzle-orm';
-import { type Db, rowsOf } from '../db/client.ts';
+import type { Db } from '../db/client.ts';
+import { compiled } from '../db/compiled.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Outcome } from './engine-run.ts';
-import { finishing, getJob, latentFor } from './job-store.ts';
+import { finishing, getJob, latentFor, latentValues } from './job-store.ts';
 import {
+  lockKeyOf,
   type QuotaScope,
   type QuotaSettings,
   type StandingRow,
@@ -18,6 +20,7 @@ import {
   type Usage,
   usageFrom,
   userLock,
+  whoOf,
 } from './quota.ts';
 import { quotaDay } from './quota-day.ts';
 import { type RetryOptions, retrying } from './retry.ts';
@@ -43,29 +46,27 @@ export interface Written {
 export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Promise<Written | undefined> {
   const { jobId, owner, scope, outcome } = w;
   const now = new Date();
-  const extra = {
-    ...(outcome.status === 'failed' ? { error: outcome.message } : {}),
-    ...(outcome.status === 'done' ? { timings: outcome.timings } : {}),
-  };
-  const latent = outcome.status === 'done' ? outcome.images.latent : undefined;
+  const stored = outcome.status === 'done' ? outcome.images.latent : undefined;
+  const latent = stored && latentValues(stored);
   // quota: only a job that produced images is charged
   const kind = outcome.status === 'done' ? 'commit' : 'refund';
-  // the job row's move is the gate (a conditional update: one process ends a job); the ledger
-  // row is written under the user's lock, taken before it (an InitPlan), only if the job moved;
-  // the user's standing comes along for the done event
-  const statement = sql`
-    with f as ${finishing(db, jobId, owner, outcome.status, extra)},
-    ${latent ? sql`l as (${latentFor(sql`f`, latent)}),` : sql``}
-    lk as (select ${userLock(scope)} from f),
-    s as (${settlement(scope, jobId, kind, sql`(select count(*) from lk) = 1`)})
-    select (select count(*) from f) as finished, (select count(*) from s) as settled, st.*
-    from (${standingSql(scope, quotaDay(now, w.quota.resetHourUtc), null)}) st`;
+  const statement = settleStatement(latent !== undefined, kind, owner === null);
+  const values: SettleValues = {
+    jobId,
+    owner,
+    status: outcome.status,
+    error: outcome.status === 'failed' ? outcome.message : null,
+    timings: outcome.status === 'done' ? JSON.stringify(outcome.timings) : null,
+    shape: latent?.shape ?? null,
+    data: latent?.data ?? null,
+    lockKey: lockKeyOf(scope),
+    ...whoOf(scope),
+    day: quotaDay(now, w.quota.resetHourUtc),
+  };
   return retrying(
     'settling a job',
     async () => {
-      const rows = rowsOf<StandingRow & { finished: number | string; settled: number | string }>(
-        await db.execute(statement),
-      );
+      const rows = await statement(db, values);
       const [row] = rows;
       if (Number(row?.finished) === 1) {
         // this statement's snapshot lacks only its own ledger row: a commit, of 0 units
@@ -79,6 +80,48 @@ export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Pr
     },
     retry,
   );
+}
+
+type SettleValues = {
+  jobId: string;
+  owner: string | null;
+  status: Outcome['status'];
+  error: string | null;
+  timings: string | null;
+  shape: string | null;
+  data: Buffer | null;
+  lockKey: string;
+  guildId: string;
+  userId: string;
+  targets: string[];
+  day: string;
+};
+
+type SettleRow = StandingRow & { finished: number | string; settled: number | string };
+
+const settleStatements = new Map<string, (db: Db, values: SettleValues) => Promise<SettleRow[]>>();
+
+/**
+ * The settle, compiled once per shape: the job row's move is the gate (a conditional update: one
+ * process ends a job); the ledger row is written under the user's lock, taken before it (an
+ * InitPlan), only if the job moved; the user's standing comes along for the done event.
+ */
+function settleStatement(withLatent: boolean, kind: 'commit' | 'refund', queued: boolean) {
+  const key = `${withLatent}:${kind}:${queued}`;
+  let statement = settleStatements.get(key);
+  if (!statement) {
+    statement = compiled<SettleValues, SettleRow>(
+      (slot, db) => sql`
+        with f as ${finishing(db, slot.jobId, queued ? null : slot.owner, slot.status, slot)},
+        ${withLatent ? sql`l as (${latentFor(sql`f`, slot.shape, slot.data)}),` : sql``}
+        lk as (select ${userLock(slot.lockKey)} from f),
+        s as (${settlement(slot, slot.jobId, kind, sql`(select count(*) from lk) = 1`)})
+        select (select count(*) from f) as finished, (select count(*) from s) as settled, st.*
+        from (${standingSql(slot, slot.day, null)}) st`,
+    );
+    settleStatements.set(key, statement);
+  }
+  return statement;
 }
 
 /**

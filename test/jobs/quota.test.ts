@@ -5,6 +5,7 @@ import { usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { jobCost } from '../../src/jobs/cost.ts';
 import {
+  lockKeyOf,
   type QuotaScope,
   reservation,
   resetUsage,
@@ -25,7 +26,7 @@ async function settle(
   jobId: string,
   outcome: 'commit' | 'refund',
 ): Promise<boolean> {
-  await tx.execute(sql`select ${userLock(scope)}`);
+  await tx.execute(sql`select ${userLock(lockKeyOf(scope))}`);
   return rowsOf(await tx.execute(settlement(scope, jobId, outcome, sql`true`))).length === 1;
 }
 

@@ -38,7 +38,8 @@ export async function finishJob(
   status: 'done' | 'failed' | 'cancelled',
   extra: { error?: string; timings?: object } = {},
 ): Promise<boolean> {
-  return (await finishing(db, id, owner, status, extra)).length === 1;
+  const timings = extra.timings && JSON.stringify(extra.timings);
+  return (await finishing(db, id, owner, status, { error: extra.error, timings })).length === 1;
 }
 
 /** Takes the next job in the fair order for `owner`; undefined when nothing waits. */
