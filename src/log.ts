@@ -106,9 +106,24 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       serializers: { err: serializeError, error: serializeError, cause: serializeError },
       hooks: { streamWrite: (line) => scrub(line, forms) },
     },
-    // synchronous: a line is out before the next statement, so an exit (a stop signal's
-    // process.exit, a crash) neither loses the last lines nor writes them out of order, as an
-    // asynchronous stdout does when a write is still in flight; the bot logs a few lines a job
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    // asynchronous: a reader that stops reading (a stalled log shipper, a paused terminal) must
+    // not stop the bot; minLength 1 (each line still goes at once) makes flush() wait for the
+    // writes in flight, which flushLogs needs
+    options.destination ?? pino.destination({ dest: 1, minLength: 1 }),
   );
+}
+
+/**
+ * Waits until every line logged so far is written (at most `timeoutMs`: a reader that stopped
+ * reading would hold it for ever). Before process.exit: an exit with a write in flight puts the
+ * lines queued behind it out first, or loses it (a stopped bot's last line was not "stopped").
+ */
+export function flushLogs(log: Logger, timeoutMs = 2_000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    log.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, secretsOf } from './config.ts';
 import { startBot } from './discord/bot.ts';
 import { startRestFollower } from './discord/rest-follower.ts';
 import { isShardProcess, shardLogger, startShards } from './discord/shards.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, flushLogs, type Logger } from './log.ts';
 import { missingForBot } from './preflight.ts';
 import { startServices } from './services.ts';
 import { UnavailableError } from './unavailable.ts';
@@ -82,9 +82,11 @@ function onStopSignal(log: Logger, shutdown: (signal: NodeJS.Signals) => Promise
       await shutdown(signal);
     } catch (err) {
       log.error({ err }, 'shutdown failed');
+      await flushLogs(log);
       process.exit(1);
     }
     log.info('stopped');
+    await flushLogs(log);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

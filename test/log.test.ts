@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -157,16 +157,19 @@ describe('interaction tokens and failed queries in the log', () => {
     );
     expect(JSON.parse(out.lines[2] ?? '{}')).toMatchObject({ model: sha256, jobId: 'mfx3k2a1b2c3d4e5' });
   });
+});
 
-  it('writes every line to stdout in order before the process exits, as the bot does after "stopped"', async () => {
-    // With an asynchronous stdout a write still in flight at exit came out after the lines
-    // queued behind it, or not at all: a stopped bot's last line was not "stopped" (3 runs in 20).
-    const root = path.resolve(import.meta.dirname, '..');
-    const tsx = pathToFileURL(path.join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-    const child = path.join(root, 'test', 'support', 'log-child.ts');
+describe('the log on stdout', () => {
+  const root = path.resolve(import.meta.dirname, '..');
+  const tsx = pathToFileURL(path.join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  const logChild = path.join(root, 'test', 'support', 'log-child.ts');
+
+  it('has every line out, in order, before the process exits, as the bot after "stopped"', async () => {
+    // An exit with a write still in flight put the lines queued behind it out first, or lost it:
+    // a stopped bot's last line was not "stopped" (3 runs in 20, before flushLogs).
     const runs = await Promise.all(
       Array.from({ length: 16 }, (_, run) =>
-        promisify(execFile)(process.execPath, ['--import', tsx, child, String(run % 4)]).then(
+        promisify(execFile)(process.execPath, ['--import', tsx, logChild, String(run % 4)]).then(
           ({ stdout }) => ({
             run,
             msgs: stdout
@@ -179,5 +182,35 @@ describe('interaction tokens and failed queries in the log', () => {
     );
     for (const { run, msgs } of runs)
       expect(msgs, `run ${run}`).toEqual([...Array(run % 4).fill('line'), 'stopped']);
+  }, 60_000);
+
+  it('never holds the process up while the reader of its output has stopped reading', async () => {
+    // 2000 lines of 200 characters fill the pipe (64 KB) many times over while nothing reads it
+    // for 2 s: written synchronously, every timer of the process waited those 2 s
+    const child = spawn(process.execPath, ['--import', tsx, logChild, '0', '2000'], {
+      env: { ...process.env, FLOOD_WAIT_MS: '3000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.pause();
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    await new Promise((r) => setTimeout(r, 2_000));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stdout.resume();
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(0);
+    const { longestTimerWaitMs } = JSON.parse(stderr.trim().split('\n').at(-1) ?? '{}');
+    expect(longestTimerWaitMs).toBeLessThan(1_000);
+    // and nothing was lost meanwhile
+    const msgs = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).msg as string);
+    expect(msgs).toEqual([...Array(2000).fill('flood'), 'stopped']);
   }, 60_000);
 });
