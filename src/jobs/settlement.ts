@@ -55,8 +55,9 @@ export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Pr
     jobId,
     owner,
     status: outcome.status,
-    error: outcome.status === 'failed' ? outcome.message : null,
-    timings: outcome.status === 'done' ? JSON.stringify(outcome.timings) : null,
+    // a text column holds no NUL (an engine's message may): refused, the job would stay running
+    error: outcome.status === 'failed' ? outcome.message.replaceAll('\u0000', '\uFFFD') : null,
+    timings: outcome.status === 'done' && outcome.timings ? JSON.stringify(outcome.timings) : null,
     shape: latent?.shape ?? null,
     data: latent?.data ?? null,
     lockKey: lockKeyOf(scope),

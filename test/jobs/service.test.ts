@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
+import { getJob } from '../../src/jobs/job-store.ts';
 import { createLimiters, type Limiters } from '../../src/jobs/limiters.ts';
 import { usage } from '../../src/jobs/quota.ts';
 import { setDailyUnits } from '../../src/jobs/quota-admin.ts';
@@ -231,6 +232,17 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
     });
     expect((await usage(t.db, { guildId: g, userId: 'u1' }, QUOTA)).used).toBe(0);
     expect((await usage(t.db, { guildId: g, userId: 'u2' }, QUOTA)).used).toBe(3.33);
+  });
+
+  it('fails and refunds a job whose error message holds a NUL, which a text column cannot', async () => {
+    setUp();
+    const { jobId } = await submit('u1', 'bad');
+    (await engine.nextCall()).fail('bad \u0000 bytes');
+    await until(() => events.some((e) => e.type === 'failed'));
+    expect(events.find((e) => e.type === 'failed')).toMatchObject({ reason: 'error', refunded: true });
+    expect(await statusOf(jobId)).toBe('failed');
+    expect((await getJob(t.db, jobId))?.error).toBe('bad \uFFFD bytes');
+    expect((await usage(t.db, { guildId: g, userId: 'u1' }, QUOTA)).used).toBe(0);
   });
 
   it('a restart leaves running and queued jobs for the next process, which runs them', async () => {
