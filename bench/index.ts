@@ -10,7 +10,7 @@ import postgres from 'postgres';
 import { IMPORTER_VERSION } from '../src/checkpoint/import.ts';
 import { measureEngineLoop } from './engine-loop.ts';
 import { runFull } from './full.ts';
-import { measureThroughput, type ThroughputResult } from './job-throughput.ts';
+import { measureRounds, type ThroughputResult } from './job-throughput.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePng } from './png.ts';
 import { progressDone } from './progress.ts';
@@ -29,7 +29,7 @@ const { values: flags } = (() => {
     return usage((err as Error).message);
   }
 })();
-for (const name of ['jobs', 'engine-jobs', 'threads', 'overhead-jobs'] as const) {
+for (const name of ['jobs', 'job-rounds', 'engine-jobs', 'threads', 'overhead-jobs'] as const) {
   const value = flags[name];
   if (!/^\d{1,6}$/.test(value) || Number(value) < 1)
     usage(`--${name} must be a whole number from 1 (got "${value}")`);
@@ -42,6 +42,8 @@ function parseBenchArgs() {
       torch: { type: 'boolean', default: false },
       'session-options': { type: 'boolean', default: false },
       jobs: { type: 'string', default: '300' },
+      // rounds of the job service per database, each on a fresh one: the median is reported
+      'job-rounds': { type: 'string', default: '3' },
       'engine-jobs': { type: 'string', default: '50' },
       threads: { type: 'string', default: '2' },
       // the full-size model's providers, e.g. cuda,cpu on a GPU machine
@@ -116,9 +118,15 @@ if (flags.only === 'overhead') {
 const png = await measurePng();
 const engine = await measureEngineLoop(Number(flags['engine-jobs']));
 const jobService: (ThroughputResult | { database: string; skipped: string })[] = [];
-const sizing = { jobs: Number(flags.jobs), users: 10, inFlight: 10, pgUrl: flags.pg };
-jobService.push(await measureThroughput('pglite', sizing));
-if (await reachable(flags.pg)) jobService.push(await measureThroughput('postgres', sizing));
+const sizing = {
+  jobs: Number(flags.jobs),
+  rounds: Number(flags['job-rounds']),
+  users: 10,
+  inFlight: 10,
+  pgUrl: flags.pg,
+};
+jobService.push(await measureRounds('pglite', sizing));
+if (await reachable(flags.pg)) jobService.push(await measureRounds('postgres', sizing));
 else jobService.push({ database: 'postgres', skipped: `no PostgreSQL at ${flags.pg} (set --pg)` });
 const full =
   flags.full || flags.torch

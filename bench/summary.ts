@@ -88,7 +88,7 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
         ? { name: j.database, value: '—', budget: j.skipped }
         : {
             // (CPU time: steadier than the wall on a shared machine; absent from older results)
-            name: `${j.database}, jobs/s (${j.jobs} jobs${j.cpuMsPerJob === undefined ? '' : `, ${fmt(j.cpuMsPerJob, 1)} ms CPU a job`})`,
+            name: `${j.database}, jobs/s (${j.jobs} jobs${j.cpuMsPerJob === undefined ? '' : `, ${fmt(j.cpuMsPerJob, 1)} ms CPU a job`}${roundsOf(j)})`,
             value: fmt(j.jobsPerSecond),
             ...(j.database === 'pglite'
               ? {
@@ -214,4 +214,11 @@ function torchCudaSection(t: TorchCuda): { title: string; rows: Row[] } {
     }
   }
   return { title: `PyTorch ldm on ${t.device} (torch ${t.torch}, CUDA ${t.cuda}), batch 2`, rows };
+}
+
+/** ", median of 3 rounds: 190–246" for a result of several rounds (older results have one). */
+function roundsOf(j: ThroughputResult): string {
+  const rounds = j.rounds ?? [];
+  if (rounds.length < 2) return '';
+  return `; median of ${rounds.length} rounds, ${fmt(Math.min(...rounds))}–${fmt(Math.max(...rounds))}`;
 }

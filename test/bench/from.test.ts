@@ -43,3 +43,19 @@ it('a results file with a part missing or null is one line and exit 2', () => {
   expect(ok.status).toBe(0);
   expect(ok.stdout).toContain('ours / PyTorch');
 }, 60_000);
+
+it('prints the job service as the median of its rounds with their range, and an older file without rounds as it was', () => {
+  const withRounds = sample();
+  withRounds.jobService[0] = {
+    ...withRounds.jobService[0],
+    jobsPerSecond: 210.4,
+    rounds: [246.1, 190.2, 210.4],
+  };
+  const rounds = from('rounds.json', withRounds);
+  expect(rounds.status).toBe(0);
+  expect(rounds.stdout).toMatch(
+    /pglite, jobs\/s \(300 jobs; median of 3 rounds, 190\.2–246\.1\)\s+210\.4\s+≥ 200 jobs\/s: met/,
+  );
+  const old = from('old.json', sample());
+  expect(old.stdout).toMatch(/pglite, jobs\/s \(300 jobs\)\s+28\.5\s+≥ 200 jobs\/s: MISSED \(0\.14×\)/);
+});
