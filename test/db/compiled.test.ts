@@ -5,9 +5,11 @@ import { getTableColumns, sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Db, inTransaction, rowsOf } from '../../src/db/client.ts';
 import { compiled } from '../../src/db/compiled.ts';
-import { type JobRow, jobs } from '../../src/db/schema.ts';
+import { type JobRow, jobs, usageLedger } from '../../src/db/schema.ts';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
 import { finishing } from '../../src/jobs/job-store.ts';
+import { quotaDay } from '../../src/jobs/quota-day.ts';
+import { recordJob } from '../../src/jobs/recording.ts';
 import { DATABASE_KINDS, freshDatabase } from '../support/databases.ts';
 
 type NewJob = { id: string; userId: string; request: GenerationRequest; cost: number };
@@ -86,6 +88,47 @@ describe.each(DATABASE_KINDS)('a compiled statement on %s', (kind) => {
     expect(await db.select().from(jobs)).toEqual([]);
     await inTransaction(db, (tx) => insert(tx, job('y', 2)));
     expect(await db.select({ id: jobs.id }).from(jobs)).toEqual([{ id: 'y' }]);
+  });
+
+  it('records a job whose reservation an earlier attempt wrote: the job row alone, charged once', async () => {
+    const db = await open();
+    const input = {
+      kind: 'imagine' as const,
+      guildId: 'g',
+      channelId: 'c',
+      userId: 'u',
+      roleIds: ['r1'],
+      request: job('r', 3).request,
+      interaction: { token: 'tok', expiresAt: new Date('2026-11-26T18:30:00.123Z') },
+    };
+    const quota = { dailyUnits: 10, resetHourUtc: 0 };
+    const first = { id: 'first', input, denoises: [0.5], cost: 4 };
+    const [row, charged] = await recordJob(db, first, quota);
+    expect([row.id, row.status, row.owner, row.roleIds, row.interactionExpiresAt?.toISOString()]).toEqual([
+      'first',
+      'queued',
+      null,
+      ['r1'],
+      '2026-11-26T18:30:00.123Z',
+    ]);
+    expect(charged.used).toBe(4);
+    // the reservation of 'again' is there already (an attempt whose answer came too late)
+    await db.insert(usageLedger).values({
+      guildId: 'g',
+      userId: 'u',
+      jobId: 'again',
+      kind: 'reserve',
+      units: 4,
+      quotaDay: quotaDay(new Date(), 0),
+      idempotencyKey: 'again:reserve',
+    });
+    const [again, usage] = await recordJob(db, { ...first, id: 'again' }, quota);
+    expect([again.id, again.status, usage.used]).toEqual(['again', 'queued', 8]);
+    const ledger = await db.select().from(usageLedger).orderBy(usageLedger.id);
+    expect(ledger.map((r) => [r.idempotencyKey, r.units])).toEqual([
+      ['first:reserve', 4],
+      ['again:reserve', 4],
+    ]);
   });
 
   it('writes SQL NULL for a null through a raw slot, and JSON text as jsonb', async () => {
