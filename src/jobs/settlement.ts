@@ -105,7 +105,8 @@ const settleStatements = new Map<string, (db: Db, values: SettleValues) => Promi
 /**
  * The settle, compiled once per shape: the job row's move is the gate (a conditional update: one
  * process ends a job); the ledger row is written under the user's lock, taken before it (an
- * InitPlan), only if the job moved; the user's standing comes along for the done event.
+ * InitPlan), only if the job moved; the user's standing comes along for the done event (only
+ * a done job's event shows the usage).
  */
 function settleStatement(withLatent: boolean, kind: 'commit' | 'refund', queued: boolean) {
   const key = `${withLatent}:${kind}:${queued}`;
@@ -117,8 +118,8 @@ function settleStatement(withLatent: boolean, kind: 'commit' | 'refund', queued:
         ${withLatent ? sql`l as (${latentFor(sql`f`, slot.shape, slot.data)}),` : sql``}
         lk as (select ${userLock(slot.lockKey)} from f),
         s as (${settlement(slot, slot.jobId, kind, sql`(select count(*) from lk) = 1`)})
-        select (select count(*) from f) as finished, (select count(*) from s) as settled, st.*
-        from (${standingSql(slot, slot.day, null)}) st`,
+        select (select count(*) from f) as finished, (select count(*) from s) as settled
+        ${kind === 'commit' ? sql`, st.* from (${standingSql(slot, slot.day, null)}) st` : sql``}`,
     );
     settleStatements.set(key, statement);
   }
