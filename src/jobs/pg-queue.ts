@@ -129,11 +129,14 @@ export async function positionOf(
   db: Db,
   jobId: string,
 ): Promise<{ position: number; waiting: number } | undefined> {
-  const [row] = rowsOf<{ position: string | number; waiting: string | number }>(
-    await db.execute(positionSql(jobId)),
-  );
+  const [row] = await positionStatement(db, { jobId });
   return row && { position: Number(row.position), waiting: Number(row.waiting) };
 }
+
+const positionStatement = compiled<
+  { jobId: string },
+  { position: string | number; waiting: string | number }
+>((slot) => positionSql(slot.jobId));
 
 /** Tells every listening process (after the transaction commits, when `db` is one). */
 export async function notify(db: Db, channel: string, payload: string): Promise<void> {

@@ -99,7 +99,7 @@ export const TURNS = sql`
  * ahead are its first L − 1 and its L-th when that one is older than the job: it is exactly when
  * at least L of the user's jobs are older (those are its first ones).
  */
-export function positionSql(jobId: string): SQL {
+export function positionSql(jobId: string | Placeholder): SQL {
   return sql`
     with ${SERVED},
     target as (

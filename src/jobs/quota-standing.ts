@@ -4,8 +4,8 @@
  * read in one statement from the ledger and the policies.
  */
 import { type Placeholder, type SQL, sql } from 'drizzle-orm';
-import { anyOf, type Db, rowsOf } from '../db/client.ts';
-import type { Value } from '../db/compiled.ts';
+import { anyOf, type Db } from '../db/client.ts';
+import { compiled, type Value } from '../db/compiled.ts';
 import { nextReset, quotaDay } from './quota-day.ts';
 
 export interface QuotaScope {
@@ -69,8 +69,13 @@ export async function standing(
   day: string,
   key: string | null,
 ): Promise<{ policies: PolicyRow[]; used: number; exists: boolean }> {
-  return standingFrom(rowsOf<StandingRow>(await db.execute(standingSql(whoOf(scope), day, key))));
+  return standingFrom(await standingStatement(db, { ...whoOf(scope), day, key }));
 }
+
+const standingStatement = compiled<
+  { guildId: string; userId: string; targets: string[]; day: string; key: string | null },
+  StandingRow
+>((slot) => standingSql(slot, slot.day, slot.key));
 
 /** standing's rows: at least one; its policies, one a row (none: nulls). */
 export interface StandingRow {

@@ -6,7 +6,7 @@
  */
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import { type Db, inTransaction } from '../db/client.ts';
-import type { Value } from '../db/compiled.ts';
+import { compiled, type Value } from '../db/compiled.ts';
 import { type NewLedgerRow, usageLedger } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import { quotaDay } from './quota-day.ts';
@@ -29,8 +29,10 @@ export function userLock(key: Value): SQL {
 }
 
 async function lockUser(db: Db, scope: QuotaScope): Promise<void> {
-  await db.execute(sql`select ${userLock(lockKeyOf(scope))}`);
+  await lockStatement(db, { key: lockKeyOf(scope) });
 }
+
+const lockStatement = compiled<{ key: string }>((slot) => sql`select ${userLock(slot.key)}`);
 
 /** Sum of a user's ledger units on a quota day, of the rows that also meet `only`. */
 async function unitsOn(db: Db, scope: QuotaScope, day: string, only?: SQL): Promise<number> {
