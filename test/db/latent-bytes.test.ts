@@ -1,11 +1,9 @@
 // A base latent's bytes survive the database exactly, on both databases: every bit pattern a float
 // can have (negative zero, NaN payloads, subnormals) and an offset view, through our bytea encoding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobs } from '../../src/db/schema.ts';
-import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { loadLatent } from '../../src/jobs/job-store.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { saveLatent } from '../support/job-rows.ts';
+import { insertJob, jobRow, saveLatent } from '../support/job-rows.ts';
 
 describe.each(DATABASE_KINDS)('base latents on %s', (kind) => {
   let t: TestDatabase;
@@ -18,19 +16,7 @@ describe.each(DATABASE_KINDS)('base latents on %s', (kind) => {
     const bits = Uint32Array.from({ length: 4 * 64 * 64 + 1 }, (_, k) => (k * 2654435761) >>> 0);
     bits.set([0x80000000, 0x7fc00001, 0x00000001, 0xff800000, 0], 1);
     const data = new Float32Array(bits.buffer, 4); // skips the first value
-    await t.db.insert(jobs).values({
-      id: 'job-1',
-      kind: 'imagine',
-      guildId: 'g',
-      channelId: 'c',
-      userId: 'u',
-      request: { ...DEFAULT_REQUEST, prompt: 'p', seed: 1 },
-      denoises: [0.5],
-      seed: 1,
-      cost: 1,
-      status: 'done',
-      owner: 'test',
-    });
+    await insertJob(t.db, jobRow('job-1', { status: 'done', owner: 'test' }));
     await saveLatent(t.db, 'job-1', { data, shape: [4, 64, 64] });
     const back = await loadLatent(t.db, 'job-1');
     if (!back) throw new Error('the latent was not stored');

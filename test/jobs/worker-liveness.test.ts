@@ -6,7 +6,6 @@ import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { workerModels } from '../../src/db/schema.ts';
-
 import type { JobServiceLog } from '../../src/jobs/types.ts';
 import { latestWorkerModel, publishWorkerModel, workerState } from '../../src/jobs/worker-models.ts';
 import { startWorkerPresence } from '../../src/jobs/worker-presence.ts';

@@ -4,7 +4,7 @@ import type { Db } from '../../src/db/client.ts';
 import { type JobRow, jobLatents, jobs, type NewJobRow } from '../../src/db/schema.ts';
 import type { Latent } from '../../src/diffusion/pipeline.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
-import { finishing } from '../../src/jobs/job-store.ts';
+import { finishing, latentValues } from '../../src/jobs/job-store.ts';
 import { claimBatch } from '../../src/jobs/pg-queue.ts';
 
 /** A small waiting imagine job of user `u` in guild `g`, with `over` on top. */
@@ -50,6 +50,6 @@ export async function claimNext(db: Db, owner: string): Promise<JobRow | undefin
 
 /** Stores a job's base latent, as a done job's settle does. */
 export async function saveLatent(db: Db, jobId: string, latent: Latent): Promise<void> {
-  const data = Buffer.from(latent.data.buffer, latent.data.byteOffset, latent.data.byteLength);
+  const { data } = latentValues(latent);
   await db.insert(jobLatents).values({ jobId, shape: latent.shape, data }).onConflictDoNothing();
 }
