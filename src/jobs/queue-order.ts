@@ -8,7 +8,8 @@
  * anything else. So the head of the order comes from two small sets, never from every waiting row:
  * the oldest jobs (by age) of users not served, and the first jobs of the users served.
  */
-import { type Placeholder, type SQL, sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
+import type { Value } from '../db/compiled.ts';
 
 /**
  * CTE `served` (user_id, n): each user's jobs running now or finished since the oldest waiting
@@ -36,7 +37,7 @@ export const SERVED = sql`
  * user's job in the first n comes after that user's first job, so that first job is among the n
  * first of the served users' first jobs (taken). Each taken user's first n jobs are taken.
  */
-export function ahead(n: number | Placeholder): SQL {
+export function ahead(n: Value<number>): SQL {
   return sql`
     ${SERVED},
     served_firsts as (
@@ -99,7 +100,7 @@ export const TURNS = sql`
  * ahead are its first L − 1 and its L-th when that one is older than the job: it is exactly when
  * at least L of the user's jobs are older (those are its first ones).
  */
-export function positionSql(jobId: string | Placeholder): SQL {
+export function positionSql(jobId: Value): SQL {
   return sql`
     with ${SERVED},
     target as (
