@@ -12,14 +12,8 @@ import { jobCost } from '../jobs/cost.ts';
 import { answered, databaseUnavailable, NoAnswerError } from '../jobs/db-deadline.ts';
 import { getJob } from '../jobs/job-store.ts';
 import { queueState } from '../jobs/pg-queue.ts';
-import {
-  guildDailyUnits,
-  type QuotaSettings,
-  resetUsage,
-  setBlocked,
-  setDailyUnits,
-  usage,
-} from '../jobs/quota.ts';
+import { guildDailyUnits, resetUsage, setBlocked, setDailyUnits } from '../jobs/quota.ts';
+import { type QuotaSettings, usage } from '../jobs/quota-standing.ts';
 import type { FailureReason, JobService } from '../jobs/service.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';

@@ -6,7 +6,7 @@
  */
 import type { GenerationRequest } from '../diffusion/request.ts';
 import type { JobKind } from '../jobs/cost.ts';
-import type { Usage } from '../jobs/quota.ts';
+import type { Usage } from '../jobs/quota-standing.ts';
 import type { FinalJobEvent, JobEvent, JobHandle } from '../jobs/types.ts';
 import type { ModelInfo } from './build-request.ts';
 import type { GuildSettings, StoredGuildSettings } from './settings.ts';

@@ -6,7 +6,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { quotaPolicies } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
-import type { QuotaSettings } from './quota.ts';
+import type { QuotaSettings } from './quota-standing.ts';
 
 /** A server's default daily budget per member, and whether the server set it (else the bot's). */
 export async function guildDailyUnits(

@@ -188,15 +188,3 @@ export async function resetUsage(
 }
 
 export { guildDailyUnits, type PolicyTarget, setBlocked, setDailyUnits } from './quota-admin.ts';
-// what a user stands at lives in quota-standing.ts, the admin's writes in quota-admin.ts
-export {
-  type QuotaScope,
-  type QuotaSettings,
-  type StandingRow,
-  standingSql,
-  type Usage,
-  unknownUsage,
-  usage,
-  usageFrom,
-  whoOf,
-} from './quota-standing.ts';

@@ -9,7 +9,8 @@ import type { PgInsertValue } from 'drizzle-orm/pg-core';
 import { type Db, inTransaction } from '../db/client.ts';
 import { compiled, type Slots } from '../db/compiled.ts';
 import { type JobRow, jobs, type NewJobRow, usageLedger } from '../db/schema.ts';
-import { type QuotaSettings, reservation, type Usage } from './quota.ts';
+import { reservation } from './quota.ts';
+import type { QuotaSettings, Usage } from './quota-standing.ts';
 import type { JobSubmission } from './types.ts';
 
 export async function recordJob(

@@ -23,7 +23,7 @@ import { getJob, newJobId, releaseJobs } from './job-store.ts';
 import type { Slot } from './limiters.ts';
 import { positionOf, requestCancel } from './pg-queue.ts';
 import { type QueueSignals, startQueueSignals } from './queue-signals.ts';
-import { type Usage, unknownUsage, usage } from './quota.ts';
+import { type Usage, unknownUsage, usage } from './quota-standing.ts';
 import { recordJob } from './recording.ts';
 import { type Recovery, startRecovery } from './recovery.ts';
 import { outcomeElsewhere, writeOutcome } from './settlement.ts';

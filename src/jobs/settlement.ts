@@ -9,20 +9,17 @@ import { compiled } from '../db/compiled.ts';
 import type { JobRow } from '../db/schema.ts';
 import type { Outcome } from './engine-run.ts';
 import { finishing, getJob, latentFor, latentValues } from './job-store.ts';
+import { lockKeyOf, settlement, settlementOf, userLock } from './quota.ts';
+import { quotaDay } from './quota-day.ts';
 import {
-  lockKeyOf,
   type QuotaScope,
   type QuotaSettings,
   type StandingRow,
-  settlement,
-  settlementOf,
   standingSql,
   type Usage,
   usageFrom,
-  userLock,
   whoOf,
-} from './quota.ts';
-import { quotaDay } from './quota-day.ts';
+} from './quota-standing.ts';
 import { type RetryOptions, retrying } from './retry.ts';
 import type { FinalJobEvent } from './types.ts';
 

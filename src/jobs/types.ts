@@ -7,7 +7,7 @@ import type { GenerationRequest, RequestLimits } from '../diffusion/request.ts';
 import type { EngineRunOptions, UpscaleResult } from '../engine/engine.ts';
 import type { JobKind } from './cost.ts';
 import type { Limiters } from './limiters.ts';
-import type { QuotaSettings, Usage } from './quota.ts';
+import type { QuotaSettings, Usage } from './quota-standing.ts';
 
 /** What the job service needs of the engine (the real EnginePool, or one in a test). */
 export interface EngineLike {

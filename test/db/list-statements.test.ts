@@ -7,7 +7,7 @@ import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../src/db/client.ts';
 import { claimStale, heartbeat, jobStatuses, releaseJobs } from '../../src/jobs/job-store.ts';
-import { usage } from '../../src/jobs/quota.ts';
+import { usage } from '../../src/jobs/quota-standing.ts';
 import { DATABASE_KINDS, freshDatabase } from '../support/databases.ts';
 import { insertJob, jobRow } from '../support/job-rows.ts';
 

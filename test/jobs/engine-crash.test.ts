@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REQUEST, type GenerationRequest } from '../../src/diffusion/request.ts';
 import { Engine, type EngineSettings } from '../../src/engine/engine.ts';
 import { EnginePool } from '../../src/engine/engine-pool.ts';
-import { usage } from '../../src/jobs/quota.ts';
+import { usage } from '../../src/jobs/quota-standing.ts';
 import { freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { createTestJobService } from '../support/job-service.ts';
 import { writeTinyModel } from '../support/tiny-model.ts';

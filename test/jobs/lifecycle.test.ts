@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobLatents, jobs } from '../../src/db/schema.ts';
 import type { GenerationRequest } from '../../src/diffusion/request.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
-import { usage } from '../../src/jobs/quota.ts';
+import { usage } from '../../src/jobs/quota-standing.ts';
 import type { JobEvent, JobService } from '../../src/jobs/service.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import {

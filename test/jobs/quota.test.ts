@@ -6,16 +6,15 @@ import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
 import { jobCost } from '../../src/jobs/cost.ts';
 import {
   lockKeyOf,
-  type QuotaScope,
   reservation,
   resetUsage,
   setBlocked,
   setDailyUnits,
   settlement,
-  usage,
   userLock,
 } from '../../src/jobs/quota.ts';
 import { nextReset, quotaDay } from '../../src/jobs/quota-day.ts';
+import { type QuotaScope, usage } from '../../src/jobs/quota-standing.ts';
 import { UserError } from '../../src/user-error.ts';
 import { DATABASE_KINDS, freshDatabase, type TestDatabase } from '../support/databases.ts';
 
