@@ -78,16 +78,16 @@ function onStopSignal(log: Logger, shutdown: (signal: NodeJS.Signals) => Promise
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
+    let code = 0;
     try {
       await shutdown(signal);
+      log.info('stopped');
     } catch (err) {
       log.error({ err }, 'shutdown failed');
-      await flushLogs(log);
-      process.exit(1);
+      code = 1;
     }
-    log.info('stopped');
     await flushLogs(log);
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
