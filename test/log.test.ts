@@ -163,6 +163,12 @@ describe('the log on stdout', () => {
   const root = path.resolve(import.meta.dirname, '..');
   const tsx = pathToFileURL(path.join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
   const logChild = path.join(root, 'test', 'support', 'log-child.ts');
+  /** The `msg` of each JSON line a child wrote. */
+  const messagesOf = (stdout: string) =>
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).msg as string);
 
   it('has every line out, in order, before the process exits, as the bot after "stopped"', async () => {
     // An exit with a write still in flight put the lines queued behind it out first, or lost it:
@@ -170,13 +176,7 @@ describe('the log on stdout', () => {
     const runs = await Promise.all(
       Array.from({ length: 16 }, (_, run) =>
         promisify(execFile)(process.execPath, ['--import', tsx, logChild, String(run % 4)]).then(
-          ({ stdout }) => ({
-            run,
-            msgs: stdout
-              .trim()
-              .split('\n')
-              .map((l) => JSON.parse(l).msg as string),
-          }),
+          ({ stdout }) => ({ run, msgs: messagesOf(stdout) }),
         ),
       ),
     );
@@ -207,10 +207,6 @@ describe('the log on stdout', () => {
     const { longestTimerWaitMs } = JSON.parse(stderr.trim().split('\n').at(-1) ?? '{}');
     expect(longestTimerWaitMs).toBeLessThan(1_000);
     // and nothing was lost meanwhile
-    const msgs = stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l).msg as string);
-    expect(msgs).toEqual([...Array(2000).fill('flood'), 'stopped']);
+    expect(messagesOf(stdout)).toEqual([...Array(2000).fill('flood'), 'stopped']);
   }, 60_000);
 });
