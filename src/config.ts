@@ -122,6 +122,9 @@ const providerList = z
 /** Providers that run on a numbered device (onnxruntime's `deviceId`). */
 export const DEVICE_PROVIDERS: readonly ExecutionProvider[] = ['cuda', 'tensorrt', 'dml'];
 
+/** Providers that run on a GPU, whose first runs at a shape are slow (kernel search, shader builds). */
+export const GPU_PROVIDERS: readonly ExecutionProvider[] = [...DEVICE_PROVIDERS, 'webgpu'];
+
 const deviceIdList = z
   .string()
   .trim()
@@ -285,7 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       deviceIds: e.GPU_DEVICE_IDS,
       warmUp:
         e.ENGINE_WARMUP === 'on' ||
-        (e.ENGINE_WARMUP === 'auto' && e.EXECUTION_PROVIDERS.some((p) => DEVICE_PROVIDERS.includes(p))),
+        (e.ENGINE_WARMUP === 'auto' && e.EXECUTION_PROVIDERS.some((p) => GPU_PROVIDERS.includes(p))),
       vae: e.MODEL_VAE,
       dtype: e.MODEL_DTYPE,
       cacheDir: e.MODEL_CACHE_DIR,

@@ -94,6 +94,9 @@ describe('loadConfig', () => {
     expect(c.model.workers).toBe(2);
     expect(c.model.warmUp).toBe(true); // auto: on with a GPU provider
     expect(loadConfig({ ENGINE_WARMUP: 'on' }).model.warmUp).toBe(true);
+    // webgpu builds its shaders on the first runs at a shape: warmed up too
+    expect(loadConfig({ EXECUTION_PROVIDERS: 'webgpu' }).model.warmUp).toBe(true);
+    expect(loadConfig({ EXECUTION_PROVIDERS: 'cpu' }).model.warmUp).toBe(false);
     expect(loadConfig({ EXECUTION_PROVIDERS: 'cuda', ENGINE_WARMUP: 'off' }).model.warmUp).toBe(false);
     expect(problemsOf({ GPU_DEVICE_IDS: '0,1' })).toEqual([
       'GPU_DEVICE_IDS needs a GPU provider in EXECUTION_PROVIDERS (cuda, tensorrt, dml) (got "0,1")',
