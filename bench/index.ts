@@ -1,4 +1,4 @@
-// `npm run bench [-- --full] [-- --torch] [-- --session-options] [-- --only overhead]`: our overhead per step, the
+// `npm run bench [-- --full] [-- --torch] [-- --session-options] [-- --only overhead|gpu]`: our overhead per step, the
 // stages of a 512→1024 job, PNG encode, the engine's event loop and memory, the job service's
 // throughput; with --full the full-size model, with --torch the side by side with PyTorch and
 // onnxruntime-python. Prints a table and writes bench/results.json (see README "Benchmarks").
@@ -10,6 +10,8 @@ import postgres from 'postgres';
 import { IMPORTER_VERSION } from '../src/checkpoint/import.ts';
 import { measureEngineLoop } from './engine-loop.ts';
 import { runFull } from './full.ts';
+import { type GpuResult, runGpu } from './gpu.ts';
+import { gpuRatios, gpuTable } from './gpu-summary.ts';
 import { measureRounds, type ThroughputResult } from './job-throughput.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePng } from './png.ts';
@@ -29,7 +31,15 @@ const { values: flags } = (() => {
     return usage((err as Error).message);
   }
 })();
-for (const name of ['jobs', 'job-rounds', 'engine-jobs', 'threads', 'overhead-jobs'] as const) {
+for (const name of [
+  'jobs',
+  'job-rounds',
+  'engine-jobs',
+  'threads',
+  'overhead-jobs',
+  'warm-steps',
+  'budget-s',
+] as const) {
   const value = flags[name];
   if (!/^\d{1,6}$/.test(value) || Number(value) < 1)
     usage(`--${name} must be a whole number from 1 (got "${value}")`);
@@ -64,6 +74,12 @@ function parseBenchArgs() {
       // `overhead`: only our per-step overhead (its table; nothing written); --overhead-jobs: jobs timed
       only: { type: 'string' },
       'overhead-jobs': { type: 'string', default: '3' },
+      // `gpu`: the full-size model on --providers beside PyTorch on the same GPU (bench/gpu.ts)
+      dtypes: { type: 'string', default: 'fp16,fp32' },
+      layouts: { type: 'string', default: 'NCHW,NHWC' },
+      'warm-steps': { type: 'string', default: '5' },
+      latents: { type: 'string', default: '64,128' },
+      'budget-s': { type: 'string', default: '1200' },
     },
     strict: true,
   });
@@ -85,6 +101,10 @@ if (flags.from) {
   let table: string;
   try {
     const saved: Parameters<typeof summarize>[0] = JSON.parse(readFileSync(flags.from, 'utf8'));
+    if (saved && 'gpu' in saved) {
+      console.log(gpuTable((saved as { gpu: GpuResult }).gpu));
+      process.exit(0);
+    }
     if (!saved?.machine || !saved.overhead) throw new Error('not a results file of npm run bench');
     const { machine, overhead, png, engine, jobService, full } = saved;
     try {
@@ -100,10 +120,11 @@ if (flags.from) {
   process.exit(0);
 }
 
-if (flags.only !== undefined && flags.only !== 'overhead') {
-  console.error(`--only: the one part that runs alone is "overhead" (got "${flags.only}")`);
+if (flags.only !== undefined && flags.only !== 'overhead' && flags.only !== 'gpu') {
+  console.error(`--only: the parts that run alone are "overhead" and "gpu" (got "${flags.only}")`);
   process.exit(2);
 }
+if (flags.only === 'gpu') await gpuOnly();
 
 const started = new Date();
 const load0 = loadavg();
@@ -158,3 +179,60 @@ const { table, results } = summarize({ machine, overhead, png, engine, jobServic
 console.log(table);
 writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\nwrote ${flags.out}`);
+
+/** `--only gpu`: bench/gpu.ts alone; its own results file (default bench/results-gpu.json). */
+async function gpuOnly(): Promise<never> {
+  const list = (v: string) =>
+    v
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+  const dtypes = list(flags.dtypes);
+  const layouts = list(flags.layouts);
+  if (dtypes.length === 0 || dtypes.some((d) => d !== 'fp16' && d !== 'fp32'))
+    usage(`--dtypes takes fp16 and/or fp32 (got "${flags.dtypes}")`);
+  if (layouts.some((l) => l !== 'NCHW' && l !== 'NHWC'))
+    usage(`--layouts takes NCHW and/or NHWC (got "${flags.layouts}")`);
+  const latents = list(flags.latents).map(Number);
+  if (latents.length === 0 || latents.some((l) => !Number.isInteger(l) || l < 8 || l > 256 || l % 8 !== 0))
+    usage(`--latents takes latent sides from 8 to 256, multiples of 8 (got "${flags.latents}")`);
+  const providers = list(flags.providers);
+  if (providers.length === 0 || providers.every((p) => p === 'cpu'))
+    usage('--only gpu needs a GPU provider in --providers or EXECUTION_PROVIDERS (e.g. webgpu or cuda,cpu)');
+  const outFile = flags.out.endsWith('results.json')
+    ? flags.out.replace(/results\.json$/, 'results-gpu.json')
+    : flags.out;
+  const machine = {
+    date: new Date().toISOString(),
+    cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    node: process.version,
+  };
+  const save = (gpu: GpuResult) =>
+    writeFileSync(
+      outFile,
+      `${JSON.stringify({ machine, gpu, ratios: { oursGpuOverPyTorchCuda: gpuRatios(gpu) } }, null, 2)}\n`,
+    );
+  const gpu = await runGpu({
+    checkpoint: flags.checkpoint,
+    modelDir: (dtype) =>
+      dtype === 'fp32'
+        ? flags.model
+        : flags.model.includes('fp32')
+          ? flags.model.replace('fp32', dtype)
+          : `${flags.model}-${dtype}`,
+    providers,
+    dtypes: dtypes as ('fp16' | 'fp32')[],
+    layouts: layouts as ('NCHW' | 'NHWC')[],
+    latents,
+    warmSteps: Number(flags['warm-steps']),
+    threads: Number(flags.threads),
+    torch: flags.torch,
+    budgetS: Number(flags['budget-s']),
+    save,
+  });
+  save(gpu);
+  progressDone();
+  console.log(gpuTable(gpu));
+  console.log(`\nwrote ${outFile}`);
+  process.exit(0);
+}

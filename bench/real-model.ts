@@ -27,11 +27,13 @@ export async function timeRealModel(
   label: string,
   options: LoadOptions,
   plan: { latent: number; steps: number }[],
+  onLoaded?: (model: SdModel) => void,
 ): Promise<RealModelTiming> {
   progress(`${label}: creating sessions`);
   const t0 = performance.now();
   const model = await loadSdModel(dir, options);
   const loadMs = performance.now() - t0;
+  onLoaded?.(model);
   try {
     const req = benchRequest();
     const te0 = performance.now();

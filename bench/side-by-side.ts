@@ -30,6 +30,8 @@ export interface TorchCuda {
     {
       weights: string;
       shapes: Record<string, { coldMs: number[]; stepMs: number; peakMemMiB: number | null }>;
+      /** With --checkpoint: the output for fixed inputs against the same UNet in fp32 on the CPU. */
+      accuracy?: { relL2: number; maxAbs: number };
     }
   >;
 }
@@ -96,9 +98,9 @@ export function runTorchSide(o: {
 }
 
 /** The GPU column: ldm's UNet in PyTorch on CUDA, fp16 and fp32; a note where torch sees no GPU. */
-export function runTorchCuda(): TorchCuda {
+export function runTorchCuda(args: string[] = []): TorchCuda {
   // ldm's UNet needs einops; nothing of onnxruntime or safetensors here
-  return runPython<TorchCuda>('PyTorch on the GPU', 'torch_cuda.py', [], ['torch', 'einops']);
+  return runPython<TorchCuda>('PyTorch on the GPU', 'torch_cuda.py', args, ['torch', 'einops']);
 }
 
 /**

@@ -1,0 +1,135 @@
+// The table of `--only gpu` (bench/gpu.ts), and the ratios ours / PyTorch on the same GPU, named as
+// results.json names them.
+import type { GpuResult, GpuVariant } from './gpu.ts';
+import { fmt, printTable, type Row } from './table.ts';
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? undefined : s.length % 2 ? s[m] : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/** The warm step of a variant at a latent side, ms: the median after the first two (the warm-up). */
+export function warmMs(v: GpuVariant, latent: number): number | undefined {
+  return median(v.timing.shapes.find((s) => s.latent === latent)?.stepsMs.slice(2) ?? []);
+}
+
+/** PyTorch's warm median for the dtype, ms. */
+function torchMs(r: GpuResult, dtype: string, latent: number): number | undefined {
+  return r.torchCuda?.runs?.[dtype]?.shapes[String(latent)]?.stepMs;
+}
+
+/** ours / PyTorch on the same GPU, per variant and latent side (below 1: ours is faster). */
+export function gpuRatios(r: GpuResult): Record<string, Record<string, number | undefined>> {
+  const out: Record<string, Record<string, number | undefined>> = {};
+  for (const v of r.variants ?? []) {
+    const row: Record<string, number | undefined> = {};
+    for (const latent of [64, 128]) {
+      const ours = warmMs(v, latent);
+      const torch = torchMs(r, v.dtype, latent);
+      row[latent] = ours === undefined || torch === undefined ? undefined : +(ours / torch).toFixed(2);
+    }
+    out[variantName(v)] = row;
+  }
+  return out;
+}
+
+const variantName = (v: GpuVariant) => `${v.dtype}${v.layout ? ` ${v.layout}` : ''}`;
+
+export function gpuTable(r: GpuResult): string {
+  if (r.skipped) return `\nGPU: skipped (${r.skipped})`;
+  const sections: { title: string; rows: Row[] }[] = [];
+  const device = r.torchCuda?.device ? ` on ${r.torchCuda.device}` : '';
+  const ratios = gpuRatios(r);
+  sections.push({
+    title: `Our engine, full-size SD 1.5 UNet, batch 2 (CFG), [${r.providers?.join(', ')}]${device}, ms per step`,
+    rows: (r.variants ?? []).flatMap((v) => {
+      const fell =
+        v.loadedOn.join(',') !== r.providers?.join(',') ? ` (loaded on ${v.loadedOn.join(',')})` : '';
+      const ratio = ratios[variantName(v)];
+      return [
+        { name: `${variantName(v)}${fell}: session creation`, value: `${fmt(v.timing.loadMs / 1000, 1)} s` },
+        ...v.timing.shapes.map((s) => ({
+          name: `  ${s.latent}×${s.latent}: first two → warm median`,
+          value: `${s.stepsMs
+            .slice(0, 2)
+            .map((x) => fmt(x, 0))
+            .join(', ')} → ${fmt(warmMs(v, s.latent), 1)}`,
+          budget: `ours / PyTorch ${ratio?.[s.latent] ?? '—'}`,
+        })),
+      ];
+    }),
+  });
+  const t = r.torchCuda;
+  if (t?.runs) {
+    sections.push({
+      title: `PyTorch, ldm's UNet on the GPU (torch ${t.torch}, CUDA ${t.cuda}), ms per step: first → warm median`,
+      rows: Object.entries(t.runs).map(([dtype, run]) => ({
+        name: `${dtype} (weights ${run.weights})`,
+        value: [64, 128]
+          .map((l) => {
+            const s = run.shapes[String(l)];
+            return `${l}: ${s ? `${fmt(s.coldMs[0], 0)} → ${fmt(s.stepMs, 1)}` : '—'}`;
+          })
+          .join(' | '),
+      })),
+    });
+  } else if (t?.skipped) {
+    sections.push({ title: t.skipped, rows: [] });
+  }
+  if (r.job) {
+    const j = r.job;
+    sections.push({
+      title: `A whole 512→1024 job on the GPU, ${j.dtype}, after one warm-up job, ms`,
+      rows: [
+        { name: 'tokenize + text encode', value: fmt(j.textEncodeMs) },
+        {
+          name: `base pass, ${j.base.steps} steps (per step)`,
+          value: `${fmt(j.base.wallMs, 0)} (${fmt(j.base.stepMs)})`,
+        },
+        { name: 'latent upscale', value: fmt(j.upscaleMs) },
+        {
+          name: `hires pass, ${j.hires.steps} steps (per step)`,
+          value: `${fmt(j.hires.wallMs, 0)} (${fmt(j.hires.stepMs)})`,
+        },
+        { name: 'VAE decode 512 / 1024', value: `${fmt(j.decodeMs[0])} / ${fmt(j.decodeMs[1])}` },
+        { name: 'PNG encode 512 / 1024', value: `${fmt(j.pngMs[0])} / ${fmt(j.pngMs[1])}` },
+        { name: 'total', value: fmt(j.totalMs, 0) },
+        {
+          name: 'ours between steps, base / hires (µs)',
+          value: `${fmt(j.base.overheadUs, 0)} / ${fmt(j.hires.overheadUs, 0)}`,
+        },
+      ],
+    });
+  }
+  if (r.accuracy?.length) {
+    sections.push({
+      title: "The UNet's output at 64×64 (batch 2, fixed inputs) against the same weights in fp32 on the CPU",
+      rows: r.accuracy.map((a) => ({
+        name: `ours, ${a.dtype} on ${a.on?.join(',') ?? 'the GPU'}`,
+        value: `rel. L2 ${a.relL2.toExponential(2)}, max |Δ| ${a.maxAbs.toExponential(2)}`,
+      })),
+    });
+  }
+  const torchAccuracy = Object.entries(r.torchCuda?.runs ?? {}).filter(([, run]) => run.accuracy);
+  if (torchAccuracy.length) {
+    sections.push({
+      title: 'PyTorch on the GPU, the same measure (same weights and inputs)',
+      rows: torchAccuracy.map(([dtype, run]) => ({
+        name: `PyTorch, ${dtype}`,
+        value: `rel. L2 ${run.accuracy?.relL2.toExponential(2)}, max |Δ| ${run.accuracy?.maxAbs.toExponential(2)}`,
+      })),
+    });
+  }
+  const imported = Object.entries(r.importMs ?? {});
+  if (imported.length) {
+    sections.push({
+      title: 'Import of the checkpoint (our importer), s',
+      rows: imported.map(([d, ms]) => ({ name: d, value: fmt(ms / 1000, 1) })),
+    });
+  }
+  if (r.leftOut?.length) {
+    sections.push({ title: 'Left out for time', rows: r.leftOut.map((p) => ({ name: p, value: '' })) });
+  }
+  return printTable(sections);
+}

@@ -1,0 +1,230 @@
+// `--only gpu`: the full-size random-weight SD 1.5 on a GPU provider (webgpu, cuda, …) beside
+// ldm's UNet in PyTorch on the same GPU (bench/torch_cuda.py). Per latent shape the first steps
+// (shader compilation, algorithm search) and the warm median; a whole 512→1024 job stage by stage;
+// one CFG step checked against the CPU provider's fp32 result, so a fast but wrong provider shows.
+import { existsSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { importCheckpoint } from '../src/checkpoint/import.ts';
+import type { Precision } from '../src/checkpoint/onnx-net.ts';
+import { floatsOf, floatTensor } from '../src/diffusion/model/float-tensor.ts';
+import {
+  type FloatType,
+  type LoadOptions,
+  loadSdModel,
+  type SdModel,
+} from '../src/diffusion/model/sd-model.ts';
+import { benchRequest } from './job.ts';
+import { progress } from './progress.ts';
+import { type RealModelTiming, timeRealModel } from './real-model.ts';
+import { runTorchCuda, type TorchCuda } from './side-by-side.ts';
+import { instrument, runStages, type StageTimings } from './stages.ts';
+
+export interface GpuOptions {
+  checkpoint: string;
+  /** Imported folders, one per precision (made from `checkpoint` when missing). */
+  modelDir: (dtype: Precision) => string;
+  providers: string[];
+  dtypes: Precision[];
+  /** Layouts to time for webgpu (its `preferredLayout`); the first is also used for the job. */
+  layouts: ('NCHW' | 'NHWC')[];
+  /** Latent sides timed step by step (64 = 512 px, 128 = 1024 px). */
+  latents: number[];
+  /** Steps per shape after the first two. */
+  warmSteps: number;
+  threads: number;
+  torch: boolean;
+  /** Phases that would start after this many seconds are skipped (a lent GPU's time is short). */
+  budgetS: number;
+  /** Called after each phase with the result so far, so that a run cut short still leaves it. */
+  save: (r: GpuResult) => void;
+}
+
+export interface GpuVariant {
+  dtype: Precision;
+  layout?: string;
+  /** What the sessions ended up on: a provider that failed falls back to the CPU. */
+  loadedOn: string[];
+  timing: RealModelTiming;
+}
+
+export interface GpuAccuracy {
+  dtype: Precision;
+  /** The providers it ran on: the GPU's, or the CPU's for onnxruntime's own fp16 error. */
+  on: string[];
+  /** ‖gpu − cpu‖ / ‖cpu‖ of the UNet's output at 64×64 (batch 2), against the CPU's fp32. */
+  relL2: number;
+  maxAbs: number;
+}
+
+export interface GpuResult {
+  skipped?: string;
+  providers?: string[];
+  importMs?: Partial<Record<Precision, number>>;
+  variants?: GpuVariant[];
+  /** A whole 512→1024 job (20 base steps, denoise 0.5) on the first variant, after its warm-up. */
+  job?: StageTimings & { dtype: Precision };
+  accuracy?: GpuAccuracy[];
+  torchCuda?: TorchCuda;
+  /** Phases left out for time. */
+  leftOut?: string[];
+  /** Phases that failed, with the first line of the error: the rest still runs. */
+  failed?: Record<string, string>;
+}
+
+const WEBGPU = 'webgpu';
+
+export async function runGpu(o: GpuOptions): Promise<GpuResult> {
+  if (!existsSync(o.checkpoint)) {
+    return { skipped: `no ${o.checkpoint}: make it with python3 scripts/make-random-sd15.py` };
+  }
+  const started = performance.now();
+  const out: GpuResult = { providers: o.providers, importMs: {}, variants: [], accuracy: [], leftOut: [] };
+  const timeLeft = (phase: string) => {
+    if ((performance.now() - started) / 1000 < o.budgetS) return true;
+    out.leftOut?.push(phase);
+    return false;
+  };
+  /** Runs a phase; a failure (a lost GPU device, say) is written down and the next phase runs. */
+  const phase = async (name: string, run: () => Promise<void>) => {
+    if (!timeLeft(name)) return;
+    try {
+      await run();
+    } catch (err) {
+      out.failed = { ...out.failed, [name]: String((err as Error)?.message ?? err).split('\n')[0] as string };
+      progress(`${name} failed: ${out.failed[name]}`);
+    }
+    o.save(out);
+  };
+  const dirs = new Set<Precision>([...o.dtypes, 'fp32']);
+  for (const dtype of dirs) {
+    const dir = o.modelDir(dtype);
+    if (existsSync(dir)) continue;
+    progress(`importing ${o.checkpoint} (${dtype}) into ${dir}`);
+    const t = performance.now();
+    await importCheckpoint(o.checkpoint, dir, { dtype });
+    (out.importMs as Record<string, number>)[dtype] = performance.now() - t;
+  }
+  o.save(out);
+
+  const plan = o.latents.map((latent) => ({ latent, steps: 2 + o.warmSteps }));
+  const load = (layout?: string): LoadOptions => ({
+    executionProviders: o.providers,
+    intraOpThreads: o.threads,
+    ...(layout ? { providerOptions: { [WEBGPU]: { preferredLayout: layout } } } : {}),
+  });
+  const layouts = o.providers.includes(WEBGPU) ? o.layouts : [undefined];
+  const timeVariants = async (dtype: Precision) => {
+    for (const layout of layouts) {
+      const label = `${o.providers.join(',')} ${dtype}${layout ? ` ${layout}` : ''}`;
+      await phase(label, async () => {
+        let loadedOn: string[] = [];
+        const timing = await timeRealModel(
+          o.modelDir(dtype),
+          label,
+          { ...load(layout), log: { info: () => {}, warn: (m) => progress(m) } },
+          plan,
+          (m) => {
+            loadedOn = m.executionProviders;
+          },
+        );
+        out.variants?.push({ dtype, ...(layout ? { layout } : {}), loadedOn, timing });
+      });
+    }
+  };
+  // the first precision, PyTorch, the whole job and the accuracy check come before the other
+  // precisions: they are what a short lease must not lose
+  const [first, ...others] = o.dtypes as [Precision, ...Precision[]];
+  await timeVariants(first);
+
+  if (o.torch) {
+    await phase('PyTorch on the GPU', async () => {
+      out.torchCuda = runTorchCuda([
+        '--checkpoint',
+        o.checkpoint,
+        '--steps',
+        String(Math.max(o.warmSteps, 3)),
+        '--latents',
+        o.latents.join(','),
+      ]);
+    });
+  }
+
+  await phase('whole job', async () => {
+    const model = await loadSdModel(o.modelDir(first), load(layouts[0]));
+    try {
+      const x = instrument(model, 0);
+      // the first job warms every shape up (as ENGINE_WARMUP does at start); the second is timed
+      progress('whole job: warm-up run');
+      await runStages(x, benchRequest());
+      progress('whole job: timed run');
+      out.job = { dtype: first, ...(await runStages(x, benchRequest())) };
+    } finally {
+      await model.release();
+    }
+  });
+
+  await phase('accuracy against the CPU', async () => {
+    const cpu = await loadSdModel(o.modelDir('fp32'), {
+      executionProviders: ['cpu'],
+      intraOpThreads: o.threads,
+    });
+    try {
+      const reference = await unetOnce(cpu);
+      const check = async (dtype: Precision, options: LoadOptions) => {
+        const m = await loadSdModel(o.modelDir(dtype), options);
+        try {
+          out.accuracy?.push({ dtype, on: m.executionProviders, ...compare(await unetOnce(m), reference) });
+        } finally {
+          await m.release();
+        }
+      };
+      for (const dtype of o.dtypes) await check(dtype, load(layouts[0]));
+      // onnxruntime's CPU kernels on the half-precision graph: the error fp16 weights alone make
+      if (o.dtypes.includes('fp16')) {
+        await check('fp16', { executionProviders: ['cpu'], intraOpThreads: o.threads });
+      }
+    } finally {
+      await cpu.release();
+    }
+  });
+
+  for (const dtype of others) await timeVariants(dtype);
+  return out;
+}
+
+/**
+ * The UNet's output (eps of two rows, as a CFG step's batch) at 64×64 for fixed inputs: the same
+ * measure bench/torch_cuda.py takes of PyTorch's fp16 against its fp32, so the two compare.
+ */
+export async function unetOnce(model: SdModel): Promise<Float32Array> {
+  progress(`accuracy: one UNet run on [${model.executionProviders.join(', ')}]`);
+  const { unet } = model;
+  const wave = (n: number, f: number, a: number) =>
+    Float32Array.from({ length: n }, (_, k) => Math.sin(k * f) * a);
+  const t = unet.timestepType === 'int64' ? new BigInt64Array([500n]) : Float32Array.of(500);
+  const feeds = {
+    sample: floatTensor(unet.sampleType, wave(2 * 4 * 64 * 64, 0.37, 1), [2, 4, 64, 64]),
+    timestep:
+      t instanceof BigInt64Array
+        ? new ort.Tensor('int64', t, unet.timestepRank === 0 ? [] : [1])
+        : floatTensor(unet.timestepType as FloatType, t, unet.timestepRank === 0 ? [] : [1]),
+    encoder_hidden_states: floatTensor(unet.contextType, wave(2 * 77 * 768, 0.011, 1), [2, 77, 768]),
+  };
+  const out = await unet.session.run(feeds);
+  return Float32Array.from(floatsOf(out[unet.output] as ort.Tensor));
+}
+
+export function compare(got: Float32Array, want: Float32Array): { relL2: number; maxAbs: number } {
+  let diff = 0;
+  let norm = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = (got[i] as number) - (want[i] as number);
+    diff += d * d;
+    norm += (want[i] as number) ** 2;
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+  }
+  // a NaN anywhere must not read as a match
+  if (!Number.isFinite(diff) || got.length !== want.length) return { relL2: Number.NaN, maxAbs: Number.NaN };
+  return { relL2: Math.sqrt(diff / norm), maxAbs };
+}

@@ -1,0 +1,92 @@
+// `npm run bench -- --only gpu`: its ratios and error measure against closed forms, its table from
+// a saved run (bench/results-gpu.sample.json: an H100 run), and its refusals of bad flags.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { compare, type GpuResult } from '../../bench/gpu.ts';
+import { gpuRatios, warmMs } from '../../bench/gpu-summary.ts';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(path.join(tmpdir(), 'hiresbot-bench-gpu-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const bench = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'bench/index.ts', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+
+const variant = (stepsMs: number[]) => ({
+  dtype: 'fp16' as const,
+  layout: 'NHWC',
+  loadedOn: ['webgpu'],
+  timing: { label: 'x', loadMs: 5000, textEncodeMs: 1, shapes: [{ latent: 64, stepsMs }] },
+});
+
+it('the warm step is the median after the first two runs, and ours / PyTorch divides the warm steps', () => {
+  // the first two (shader builds) are left out whatever they took
+  expect(warmMs(variant([9000, 8000, 130, 120, 125]), 64)).toBe(125);
+  expect(warmMs(variant([9000, 8000, 130, 120, 125, 121]), 64)).toBe(123);
+  expect(warmMs(variant([9000, 8000]), 64)).toBeUndefined();
+  const result: GpuResult = {
+    variants: [variant([9000, 8000, 130, 120, 125])],
+    torchCuda: {
+      runs: { fp16: { weights: 'fp16', shapes: { 64: { coldMs: [4000], stepMs: 50, peakMemMiB: 1800 } } } },
+    },
+  };
+  expect(gpuRatios(result)).toEqual({ 'fp16 NHWC': { 64: 2.5, 128: undefined } });
+});
+
+it('the error measure is ‖got − want‖ / ‖want‖ with the largest difference, and a NaN never reads as a match', () => {
+  const want = Float32Array.from([3, 4, 0, 0]);
+  expect(compare(Float32Array.from([3, 4, 0, 0]), want)).toEqual({ relL2: 0, maxAbs: 0 });
+  // Δ = (0, 0, 0.3, 0.4): ‖Δ‖ = 0.5, ‖want‖ = 5
+  const off = compare(Float32Array.from([3, 4, 0.3, 0.4]), want);
+  expect(off.relL2).toBeCloseTo(0.1, 6);
+  expect(off.maxAbs).toBeCloseTo(0.4, 6);
+  expect(compare(Float32Array.from([3, Number.NaN, 0, 0]), want).relL2).toBeNaN();
+  expect(compare(Float32Array.from([3, 4, 0]), want).relL2).toBeNaN();
+});
+
+it('prints a saved GPU run: every step figure, the ratios, and both error measures', () => {
+  const run = bench('--from', path.join(root, 'bench/results-gpu.sample.json'));
+  expect(run.status).toBe(0);
+  const saved = JSON.parse(readFileSync(path.join(root, 'bench/results-gpu.sample.json'), 'utf8'));
+  // the ratios the file names are the ones its figures give
+  expect(gpuRatios(saved.gpu)).toEqual(saved.ratios.oursGpuOverPyTorchCuda);
+  expect(run.stdout).toContain('[webgpu] on NVIDIA H100 80GB HBM3');
+  expect(run.stdout).toMatch(/128×128: first two → warm median\s+491, 494 → 493\.6\s+ours \/ PyTorch 8\.28/);
+  expect(run.stdout).toMatch(/ours, fp32 on webgpu\s+rel\. L2 8\.38e-6/);
+  expect(run.stdout).toMatch(/PyTorch, fp16\s+rel\. L2 2\.25e-3/);
+  expect(run.stdout).toMatch(/total\s+14766/);
+}, 60_000);
+
+it('refuses flags it cannot run, in one line, before loading anything', () => {
+  for (const [args, message] of [
+    [['--providers', 'cpu'], /--only gpu needs a GPU provider in --providers or EXECUTION_PROVIDERS/],
+    [['--providers', 'webgpu', '--latents', '7'], /--latents takes latent sides from 8 to 256/],
+    [['--providers', 'webgpu', '--dtypes', 'bf16'], /--dtypes takes fp16 and\/or fp32 \(got "bf16"\)/],
+    [['--providers', 'webgpu', '--layouts', 'CHWN'], /--layouts takes NCHW and\/or NHWC/],
+  ] as const) {
+    const run = bench('--only', 'gpu', ...args);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`^npm run bench: ${message.source}.*\\n$`));
+  }
+  // no checkpoint: a note, not a failure, and a results file that says so
+  const out = path.join(dir, 'results.json');
+  const none = bench(
+    '--only',
+    'gpu',
+    '--providers',
+    'webgpu',
+    '--checkpoint',
+    path.join(dir, 'none.safetensors'),
+    '--out',
+    out,
+  );
+  expect(none.status).toBe(0);
+  expect(none.stdout).toContain('GPU: skipped (no ');
+  expect(JSON.parse(readFileSync(path.join(dir, 'results-gpu.json'), 'utf8')).gpu.skipped).toMatch(/^no /);
+}, 60_000);
