@@ -88,7 +88,13 @@ async function main(argv: string[]): Promise<number> {
     const modelDir = await modelDirFor(job, config);
     engine = await Engine.start(
       { modelDir, executionProviders: providers, previewEvery: 0, timestepRounding: 'fp16' },
-      { info: () => {}, warn: (m) => process.stderr.write(`warning: ${m}\n`) },
+      {
+        // on a GPU provider, say where the model runs (a fallback to the CPU is a warning)
+        info: (m) => {
+          if (providers.some((p) => p !== 'cpu')) process.stderr.write(`${m}\n`);
+        },
+        warn: (m) => process.stderr.write(`warning: ${m}\n`),
+      },
     );
   } catch (err) {
     if (err instanceof EngineError || err instanceof CheckpointError) {

@@ -227,7 +227,12 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
       sessions.push(s);
       return s;
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      // onnxruntime's failed checks start with its source file, function and condition: keep what
+      // follows ("Failed to get a WebGPU adapter: No supported adapters")
+      const reason = (err instanceof Error ? err.message : String(err)).replace(
+        /^\/onnxruntime_src\/\S+ [^\n]*? was false\. /,
+        '',
+      );
       if (providers.some((p) => p !== 'cpu')) {
         options.log?.warn(
           `execution providers [${providers.join(', ')}] failed for ${file} (${reason.split('\n')[0]}); FALLING BACK TO CPU — generation will be much slower. See README "GPU set-up".`,
