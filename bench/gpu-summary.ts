@@ -34,6 +34,27 @@ export function gpuRatios(r: GpuResult): Record<string, Record<string, number | 
   return out;
 }
 
+/** A GPU results file's `gpu` part, or an error naming what is wrong with it (for --from). */
+export function checkedGpuResult(gpu: unknown): GpuResult {
+  const r = gpu as GpuResult | null;
+  const arrays = ['providers', 'variants', 'accuracy', 'leftOut'] as const;
+  if (
+    typeof r !== 'object' ||
+    r === null ||
+    Array.isArray(r) ||
+    (typeof r.skipped !== 'string' && !Array.isArray(r.providers)) ||
+    arrays.some((k) => r[k] !== undefined && !Array.isArray(r[k])) ||
+    r.variants?.some((v) => !Array.isArray(v?.timing?.shapes) || !Array.isArray(v.loadedOn))
+  ) {
+    throw new Error('not a GPU results file of npm run bench --only gpu');
+  }
+  return r;
+}
+
+/** An error measure as written to JSON: a NaN (a non-finite output) comes back as null. */
+const exp = (x: number | null | undefined) =>
+  typeof x === 'number' && Number.isFinite(x) ? x.toExponential(2) : 'NaN';
+
 const variantName = (v: GpuVariant) => `${v.dtype}${v.layout ? ` ${v.layout}` : ''}`;
 
 export function gpuTable(r: GpuResult): string {
@@ -42,7 +63,7 @@ export function gpuTable(r: GpuResult): string {
   const device = r.torchCuda?.device ? ` on ${r.torchCuda.device}` : '';
   const ratios = gpuRatios(r);
   sections.push({
-    title: `Our engine, full-size SD 1.5 UNet, batch 2 (CFG), [${r.providers?.join(', ')}]${device}, ms per step`,
+    title: `Our engine, the UNet of ${r.checkpoint ?? 'the checkpoint'}, batch 2 (CFG), [${r.providers?.join(', ')}]${device}, ms per step`,
     rows: (r.variants ?? []).flatMap((v) => {
       const fell =
         v.loadedOn.join(',') !== r.providers?.join(',') ? ` (loaded on ${v.loadedOn.join(',')})` : '';
@@ -107,7 +128,7 @@ export function gpuTable(r: GpuResult): string {
       title: "The UNet's output at 64×64 (batch 2, fixed inputs) against the same weights in fp32 on the CPU",
       rows: r.accuracy.map((a) => ({
         name: `ours, ${a.dtype} on ${a.on?.join(',') ?? 'the GPU'}`,
-        value: `rel. L2 ${a.relL2.toExponential(2)}, max |Δ| ${a.maxAbs.toExponential(2)}`,
+        value: `rel. L2 ${exp(a.relL2)}, max |Δ| ${exp(a.maxAbs)}`,
       })),
     });
   }
@@ -117,7 +138,7 @@ export function gpuTable(r: GpuResult): string {
       title: 'PyTorch on the GPU, the same measure (same weights and inputs)',
       rows: torchAccuracy.map(([dtype, run]) => ({
         name: `PyTorch, ${dtype}`,
-        value: `rel. L2 ${run.accuracy?.relL2.toExponential(2)}, max |Δ| ${run.accuracy?.maxAbs.toExponential(2)}`,
+        value: `rel. L2 ${exp(run.accuracy?.relL2)}, max |Δ| ${exp(run.accuracy?.maxAbs)}`,
       })),
     });
   }
@@ -126,6 +147,13 @@ export function gpuTable(r: GpuResult): string {
     sections.push({
       title: 'Import of the checkpoint (our importer), s',
       rows: imported.map(([d, ms]) => ({ name: d, value: fmt(ms / 1000, 1) })),
+    });
+  }
+  const failed = Object.entries(r.failed ?? {});
+  if (failed.length) {
+    sections.push({
+      title: 'FAILED (the phases after them still ran)',
+      rows: failed.map(([p, why]) => ({ name: p, value: why })),
     });
   }
   if (r.leftOut?.length) {

@@ -1,8 +1,10 @@
 // `--only gpu`: the full-size random-weight SD 1.5 on a GPU provider (webgpu, cuda, …) beside
 // ldm's UNet in PyTorch on the same GPU (bench/torch_cuda.py). Per latent shape the first steps
 // (shader compilation, algorithm search) and the warm median; a whole 512→1024 job stage by stage;
-// one CFG step checked against the CPU provider's fp32 result, so a fast but wrong provider shows.
+// the UNet's output checked against the CPU provider's fp32 result, so a fast but wrong provider
+// shows.
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { importCheckpoint } from '../src/checkpoint/import.ts';
 import type { Precision } from '../src/checkpoint/onnx-net.ts';
@@ -58,6 +60,8 @@ export interface GpuAccuracy {
 
 export interface GpuResult {
   skipped?: string;
+  /** The checkpoint's file name. */
+  checkpoint?: string;
   providers?: string[];
   importMs?: Partial<Record<Precision, number>>;
   variants?: GpuVariant[];
@@ -78,7 +82,14 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
     return { skipped: `no ${o.checkpoint}: make it with python3 scripts/make-random-sd15.py` };
   }
   const started = performance.now();
-  const out: GpuResult = { providers: o.providers, importMs: {}, variants: [], accuracy: [], leftOut: [] };
+  const out: GpuResult = {
+    checkpoint: path.basename(o.checkpoint),
+    providers: o.providers,
+    importMs: {},
+    variants: [],
+    accuracy: [],
+    leftOut: [],
+  };
   const timeLeft = (phase: string) => {
     if ((performance.now() - started) / 1000 < o.budgetS) return true;
     out.leftOut?.push(phase);
@@ -201,6 +212,9 @@ export async function unetOnce(model: SdModel): Promise<Float32Array> {
   const { unet } = model;
   const wave = (n: number, f: number, a: number) =>
     Float32Array.from({ length: n }, (_, k) => Math.sin(k * f) * a);
+  // the text encoder's width: 768 for SD 1.x, less for a small test checkpoint
+  const ctx = unet.session.inputMetadata.find((m) => m.name === 'encoder_hidden_states');
+  const width = ctx?.isTensor && typeof ctx.shape[2] === 'number' ? ctx.shape[2] : 768;
   const t = unet.timestepType === 'int64' ? new BigInt64Array([500n]) : Float32Array.of(500);
   const feeds = {
     sample: floatTensor(unet.sampleType, wave(2 * 4 * 64 * 64, 0.37, 1), [2, 4, 64, 64]),
@@ -208,7 +222,7 @@ export async function unetOnce(model: SdModel): Promise<Float32Array> {
       t instanceof BigInt64Array
         ? new ort.Tensor('int64', t, unet.timestepRank === 0 ? [] : [1])
         : floatTensor(unet.timestepType as FloatType, t, unet.timestepRank === 0 ? [] : [1]),
-    encoder_hidden_states: floatTensor(unet.contextType, wave(2 * 77 * 768, 0.011, 1), [2, 77, 768]),
+    encoder_hidden_states: floatTensor(unet.contextType, wave(2 * 77 * width, 0.011, 1), [2, 77, width]),
   };
   const out = await unet.session.run(feeds);
   return Float32Array.from(floatsOf(out[unet.output] as ort.Tensor));

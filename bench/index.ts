@@ -10,8 +10,8 @@ import postgres from 'postgres';
 import { IMPORTER_VERSION } from '../src/checkpoint/import.ts';
 import { measureEngineLoop } from './engine-loop.ts';
 import { runFull } from './full.ts';
-import { type GpuResult, runGpu } from './gpu.ts';
-import { gpuRatios, gpuTable } from './gpu-summary.ts';
+import { gpuOnly } from './gpu-cli.ts';
+import { checkedGpuResult, gpuTable } from './gpu-summary.ts';
 import { measureRounds, type ThroughputResult } from './job-throughput.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePng } from './png.ts';
@@ -68,7 +68,8 @@ function parseBenchArgs() {
         type: 'string',
         default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
       },
-      out: { type: 'string', default: path.join(import.meta.dirname, 'results.json') },
+      // default bench/results.json (bench/results-gpu.json for --only gpu)
+      out: { type: 'string' },
       // print the table of an earlier results.json again, measuring nothing
       from: { type: 'string' },
       // `overhead`: only our per-step overhead (its table; nothing written); --overhead-jobs: jobs timed
@@ -101,8 +102,8 @@ if (flags.from) {
   let table: string;
   try {
     const saved: Parameters<typeof summarize>[0] = JSON.parse(readFileSync(flags.from, 'utf8'));
-    if (saved && 'gpu' in saved) {
-      console.log(gpuTable((saved as { gpu: GpuResult }).gpu));
+    if (saved && typeof saved === 'object' && 'gpu' in saved) {
+      console.log(gpuTable(checkedGpuResult((saved as { gpu: unknown }).gpu)));
       process.exit(0);
     }
     if (!saved?.machine || !saved.overhead) throw new Error('not a results file of npm run bench');
@@ -124,7 +125,7 @@ if (flags.only !== undefined && flags.only !== 'overhead' && flags.only !== 'gpu
   console.error(`--only: the parts that run alone are "overhead" and "gpu" (got "${flags.only}")`);
   process.exit(2);
 }
-if (flags.only === 'gpu') await gpuOnly();
+if (flags.only === 'gpu') await gpuOnly(flags, usage);
 
 const started = new Date();
 const load0 = loadavg();
@@ -177,62 +178,6 @@ const machine = {
 };
 const { table, results } = summarize({ machine, overhead, png, engine, jobService, full });
 console.log(table);
-writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
-console.log(`\nwrote ${flags.out}`);
-
-/** `--only gpu`: bench/gpu.ts alone; its own results file (default bench/results-gpu.json). */
-async function gpuOnly(): Promise<never> {
-  const list = (v: string) =>
-    v
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean);
-  const dtypes = list(flags.dtypes);
-  const layouts = list(flags.layouts);
-  if (dtypes.length === 0 || dtypes.some((d) => d !== 'fp16' && d !== 'fp32'))
-    usage(`--dtypes takes fp16 and/or fp32 (got "${flags.dtypes}")`);
-  if (layouts.some((l) => l !== 'NCHW' && l !== 'NHWC'))
-    usage(`--layouts takes NCHW and/or NHWC (got "${flags.layouts}")`);
-  const latents = list(flags.latents).map(Number);
-  if (latents.length === 0 || latents.some((l) => !Number.isInteger(l) || l < 8 || l > 256 || l % 8 !== 0))
-    usage(`--latents takes latent sides from 8 to 256, multiples of 8 (got "${flags.latents}")`);
-  const providers = list(flags.providers);
-  if (providers.length === 0 || providers.every((p) => p === 'cpu'))
-    usage('--only gpu needs a GPU provider in --providers or EXECUTION_PROVIDERS (e.g. webgpu or cuda,cpu)');
-  const outFile = flags.out.endsWith('results.json')
-    ? flags.out.replace(/results\.json$/, 'results-gpu.json')
-    : flags.out;
-  const machine = {
-    date: new Date().toISOString(),
-    cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
-    node: process.version,
-  };
-  const save = (gpu: GpuResult) =>
-    writeFileSync(
-      outFile,
-      `${JSON.stringify({ machine, gpu, ratios: { oursGpuOverPyTorchCuda: gpuRatios(gpu) } }, null, 2)}\n`,
-    );
-  const gpu = await runGpu({
-    checkpoint: flags.checkpoint,
-    modelDir: (dtype) =>
-      dtype === 'fp32'
-        ? flags.model
-        : flags.model.includes('fp32')
-          ? flags.model.replace('fp32', dtype)
-          : `${flags.model}-${dtype}`,
-    providers,
-    dtypes: dtypes as ('fp16' | 'fp32')[],
-    layouts: layouts as ('NCHW' | 'NHWC')[],
-    latents,
-    warmSteps: Number(flags['warm-steps']),
-    threads: Number(flags.threads),
-    torch: flags.torch,
-    budgetS: Number(flags['budget-s']),
-    save,
-  });
-  save(gpu);
-  progressDone();
-  console.log(gpuTable(gpu));
-  console.log(`\nwrote ${outFile}`);
-  process.exit(0);
-}
+const outFile = flags.out ?? path.join(import.meta.dirname, 'results.json');
+writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nwrote ${outFile}`);

@@ -99,8 +99,9 @@ export function runTorchSide(o: {
 
 /** The GPU column: ldm's UNet in PyTorch on CUDA, fp16 and fp32; a note where torch sees no GPU. */
 export function runTorchCuda(args: string[] = []): TorchCuda {
-  // ldm's UNet needs einops; nothing of onnxruntime or safetensors here
-  return runPython<TorchCuda>('PyTorch on the GPU', 'torch_cuda.py', args, ['torch', 'einops']);
+  // ldm's UNet needs einops; safetensors only to read --checkpoint's weights
+  const modules = ['torch', 'einops', ...(args.includes('--checkpoint') ? ['safetensors'] : [])];
+  return runPython<TorchCuda>('PyTorch on the GPU', 'torch_cuda.py', args, modules);
 }
 
 /**

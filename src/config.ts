@@ -99,7 +99,8 @@ const shardsVar = optionalString.transform((raw, ctx) => {
   return n;
 });
 
-const providerList = z
+/** EXECUTION_PROVIDERS' rules (a comma list of known names, any case), for the bench's --providers too. */
+export const executionProviderList = z
   .string()
   .trim()
   .default('cpu')
@@ -151,7 +152,7 @@ const envFields = z.object({
   MODEL_VAE: optionalString,
   MODEL_DTYPE: enumVar(['auto', 'fp32', 'fp16'] as const, 'auto'),
   MODEL_CACHE_DIR: z.string().trim().min(1).default('data/model-cache'),
-  EXECUTION_PROVIDERS: providerList,
+  EXECUTION_PROVIDERS: executionProviderList,
   ENGINE_WORKERS: intVar(1, 16, 1),
   GPU_DEVICE_IDS: deviceIdList,
   ENGINE_WARMUP: enumVar(['auto', 'on', 'off'] as const, 'auto'),
@@ -185,7 +186,7 @@ const envSchema = envFields.superRefine((e, ctx) => {
     ctx.addIssue({
       code: 'custom',
       path: ['GPU_DEVICE_IDS'],
-      message: `needs a GPU provider in EXECUTION_PROVIDERS (${DEVICE_PROVIDERS.join(', ')})`,
+      message: `needs a GPU provider that takes a device number in EXECUTION_PROVIDERS (${DEVICE_PROVIDERS.join(', ')}; webgpu always takes the first GPU)`,
     });
   }
   if (e.DISCORD_SHARDS !== undefined && !e.DATABASE_URL) {
@@ -288,7 +289,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       deviceIds: e.GPU_DEVICE_IDS,
       warmUp:
         e.ENGINE_WARMUP === 'on' ||
-        (e.ENGINE_WARMUP === 'auto' && e.EXECUTION_PROVIDERS.some((p) => GPU_PROVIDERS.includes(p))),
+        // auto: when a GPU provider comes first (onnxruntime gives each node to the first that runs it)
+        (e.ENGINE_WARMUP === 'auto' && GPU_PROVIDERS.includes(e.EXECUTION_PROVIDERS[0] as ExecutionProvider)),
       vae: e.MODEL_VAE,
       dtype: e.MODEL_DTYPE,
       cacheDir: e.MODEL_CACHE_DIR,

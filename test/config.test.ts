@@ -97,9 +97,11 @@ describe('loadConfig', () => {
     // webgpu builds its shaders on the first runs at a shape: warmed up too
     expect(loadConfig({ EXECUTION_PROVIDERS: 'webgpu' }).model.warmUp).toBe(true);
     expect(loadConfig({ EXECUTION_PROVIDERS: 'cpu' }).model.warmUp).toBe(false);
+    // the CPU first: onnxruntime gives it every node it runs, so nothing is a GPU's to warm
+    expect(loadConfig({ EXECUTION_PROVIDERS: 'cpu,webgpu' }).model.warmUp).toBe(false);
     expect(loadConfig({ EXECUTION_PROVIDERS: 'cuda', ENGINE_WARMUP: 'off' }).model.warmUp).toBe(false);
     expect(problemsOf({ GPU_DEVICE_IDS: '0,1' })).toEqual([
-      'GPU_DEVICE_IDS needs a GPU provider in EXECUTION_PROVIDERS (cuda, tensorrt, dml) (got "0,1")',
+      'GPU_DEVICE_IDS needs a GPU provider that takes a device number in EXECUTION_PROVIDERS (cuda, tensorrt, dml; webgpu always takes the first GPU) (got "0,1")',
     ]);
     expect(problemsOf({ EXECUTION_PROVIDERS: 'cuda', GPU_DEVICE_IDS: '0,0' })).toEqual([
       'GPU_DEVICE_IDS must be a comma list of distinct GPU numbers (e.g. 0,1) (got "0,0")',

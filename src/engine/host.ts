@@ -61,7 +61,15 @@ async function main() {
   // Jobs run strictly one after another; a cancel for a running job arrives between steps.
   let queue = Promise.resolve();
   let closing = false;
-  const shapes = settings.warmUp ?? [];
+  // a warm-up is for a GPU's first runs; after a fall-back to the CPU it would only hold the first
+  // job back (a 1024 step takes minutes there)
+  const fellBack =
+    settings.executionProviders.some((p) => p !== 'cpu') &&
+    pipeline.model.executionProviders.every((p) => p === 'cpu');
+  const shapes = fellBack ? [] : (settings.warmUp ?? []);
+  if (fellBack && settings.warmUp?.length) {
+    send({ type: 'log', level: 'info', message: 'no warm-up: the model fell back to the CPU' });
+  }
   if (shapes.length > 0) {
     // first in the queue: the main thread answers meanwhile, and a job sent now runs right after
     queue = warmUp(pipeline, shapes, () => closing).then(

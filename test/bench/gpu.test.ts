@@ -1,11 +1,12 @@
 // `npm run bench -- --only gpu`: its ratios and error measure against closed forms, its table from
 // a saved run (bench/results-gpu.sample.json: an H100 run), and its refusals of bad flags.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { compare, type GpuResult } from '../../bench/gpu.ts';
+import { modelDirOf } from '../../bench/gpu-cli.ts';
 import { gpuRatios, warmMs } from '../../bench/gpu-summary.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -63,19 +64,39 @@ it('prints a saved GPU run: every step figure, the ratios, and both error measur
   expect(run.stdout).toMatch(/total\s+14766/);
 }, 60_000);
 
-it('refuses flags it cannot run, in one line, before loading anything', () => {
+it('refuses flags it cannot run, in one line, before importing anything', () => {
+  const textFile = path.join(dir, 'notes.safetensors');
+  writeFileSync(textFile, 'not a checkpoint');
+  const tiny = 'test/fixtures/sd1-tiny-checkpoint/model.safetensors';
   for (const [args, message] of [
     [['--providers', 'cpu'], /--only gpu needs a GPU provider in --providers or EXECUTION_PROVIDERS/],
+    [
+      ['--providers', 'foo'],
+      /--providers must be a comma list of cpu, cuda, .* \(unknown: foo\) \(got "foo"\)/,
+    ],
     [['--providers', 'webgpu', '--latents', '7'], /--latents takes latent sides from 8 to 256/],
     [['--providers', 'webgpu', '--dtypes', 'bf16'], /--dtypes takes fp16 and\/or fp32 \(got "bf16"\)/],
-    [['--providers', 'webgpu', '--layouts', 'CHWN'], /--layouts takes NCHW and\/or NHWC/],
+    [['--providers', 'webgpu', '--layouts', ''], /--layouts takes NCHW and\/or NHWC \(got ""\)/],
+    [
+      ['--providers', 'webgpu', '--checkpoint', tiny, '--out', path.join(dir, 'missing', 'r.json')],
+      /--out .*missing.*: ENOENT/,
+    ],
+    [['--providers', 'webgpu', '--checkpoint', dir], /--checkpoint .* is not a regular file/],
+    // the import's own refusal, before any timing (the folder it would have made is not left)
+    [
+      ['--providers', 'webgpu', '--checkpoint', textFile, '--model', path.join(dir, 'm-fp32')],
+      /--checkpoint .*notes\.safetensors: .*safetensors/,
+    ],
   ] as const) {
     const run = bench('--only', 'gpu', ...args);
-    expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(new RegExp(`^npm run bench: ${message.source}.*\\n$`));
+    expect(run.status, run.stderr).toBe(2);
+    // one line (after the progress lines of an import that was started), never a stack trace
+    expect(run.stderr).toMatch(new RegExp(`(^|\\n)npm run bench: ${message.source}.*\\n$`));
+    expect(run.stderr).not.toMatch(/\n\s+at /);
   }
-  // no checkpoint: a note, not a failure, and a results file that says so
-  const out = path.join(dir, 'results.json');
+  expect(existsSync(path.join(dir, 'm-fp16'))).toBe(false);
+  // no checkpoint: a note, not a failure, in the results file --out names
+  const out = path.join(dir, 'mine.json');
   const none = bench(
     '--only',
     'gpu',
@@ -88,5 +109,38 @@ it('refuses flags it cannot run, in one line, before loading anything', () => {
   );
   expect(none.status).toBe(0);
   expect(none.stdout).toContain('GPU: skipped (no ');
-  expect(JSON.parse(readFileSync(path.join(dir, 'results-gpu.json'), 'utf8')).gpu.skipped).toMatch(/^no /);
+  expect(JSON.parse(readFileSync(out, 'utf8')).gpu.skipped).toMatch(/^no /);
+}, 120_000);
+
+it('a GPU results file that is not one is one line and exit 2; a NaN error (saved as null) prints as NaN', () => {
+  const sample = JSON.parse(readFileSync(path.join(root, 'bench/results-gpu.sample.json'), 'utf8'));
+  for (const [name, gpu] of [
+    ['null', null],
+    ['empty', {}],
+    ['list', []],
+    ['variants', { providers: ['webgpu'], variants: 'x' }],
+    ['shapes', { providers: ['webgpu'], variants: [{ dtype: 'fp16', loadedOn: ['webgpu'], timing: {} }] }],
+  ] as const) {
+    const file = path.join(dir, `${name}.json`);
+    writeFileSync(file, JSON.stringify({ gpu }));
+    const run = bench('--from', file);
+    expect(run.status, name).toBe(2);
+    expect(run.stderr).toMatch(
+      /^npm run bench: --from .*: not a GPU results file of npm run bench --only gpu\n$/,
+    );
+  }
+  sample.gpu.accuracy[0].relL2 = Number.NaN;
+  sample.gpu.failed = { 'whole job': 'device lost' };
+  const file = path.join(dir, 'nan.json');
+  writeFileSync(file, JSON.stringify(sample));
+  const run = bench('--from', file);
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/ours, fp16 on webgpu\s+rel\. L2 NaN, max \|Δ\| 7\.25e-2/);
+  expect(run.stdout).toMatch(/FAILED.*\n\s+whole job\s+device lost/);
 }, 60_000);
+
+it("names each precision's folder after the fp32 one, changing only the folder's own name", () => {
+  expect(modelDirOf('data/bench/sd15-fp32-v3', 'fp16')).toBe(path.join('data/bench', 'sd15-fp16-v3'));
+  expect(modelDirOf('/tmp/fp32-runs/model', 'fp16')).toBe(path.join('/tmp/fp32-runs', 'model-fp16'));
+  expect(modelDirOf('/tmp/fp32-runs/model', 'fp32')).toBe('/tmp/fp32-runs/model');
+});

@@ -65,6 +65,31 @@ describe('Engine warm-up', () => {
       await warm.close();
     }
   });
+
+  it('skips the warm-up when its GPU provider fell back to the CPU, saying why', async () => {
+    // no Vulkan driver manifest: webgpu finds no adapter, on any machine (the loader reads this
+    // process-wide variable when the worker first asks for an adapter)
+    const saved = process.env.VK_ICD_FILENAMES;
+    process.env.VK_ICD_FILENAMES = path.join(plainDir, 'no-such-icd.json');
+    const logs: string[] = [];
+    const fellBack = await Engine.start(
+      { ...settings(plainDir), executionProviders: ['webgpu'], warmUp: [{ height: 8, width: 8 }] },
+      { info: (m) => logs.push(m), warn: (m) => logs.push(`warn: ${m}`) },
+    ).finally(() => {
+      if (saved === undefined) delete process.env.VK_ICD_FILENAMES;
+      else process.env.VK_ICD_FILENAMES = saved;
+    });
+    try {
+      expect(fellBack.model.executionProviders).toEqual(['cpu']);
+      // a job answers at once, not after a CPU warm-up
+      await fellBack.generate(request());
+      expect(logs).toContain('no warm-up: the model fell back to the CPU');
+      expect(logs.some((l) => l.startsWith('warmed up'))).toBe(false);
+      expect(logs.filter((l) => l.includes('FALLING BACK TO CPU'))).toHaveLength(1);
+    } finally {
+      await fellBack.close();
+    }
+  });
 });
 
 describe('Engine', () => {
