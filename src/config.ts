@@ -1,9 +1,13 @@
 // Every setting of the bot, read once from the environment (and `.env`), validated, typed.
 // Nothing here runs at import time: callers pass the environment they want read.
 import { z } from 'zod';
-
-export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'] as const;
-export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+import {
+  DEVICE_PROVIDERS,
+  EXECUTION_PROVIDERS,
+  type ExecutionProvider,
+  GPU_PROVIDERS,
+  inGroup,
+} from './providers.ts';
 
 function numericVar(min: number, max: number, fallback: number, whole: boolean) {
   return z
@@ -109,7 +113,7 @@ export const executionProviderList = z
       .split(',')
       .map((p) => p.trim().toLowerCase())
       .filter(Boolean);
-    const bad = list.filter((p) => !(EXECUTION_PROVIDERS as readonly string[]).includes(p));
+    const bad = list.filter((p) => !inGroup(EXECUTION_PROVIDERS, p));
     if (list.length === 0 || bad.length > 0) {
       ctx.addIssue({
         code: 'custom',
@@ -119,12 +123,6 @@ export const executionProviderList = z
     }
     return list as ExecutionProvider[];
   });
-
-/** Providers that run on a numbered device (onnxruntime's `deviceId`). */
-export const DEVICE_PROVIDERS: readonly ExecutionProvider[] = ['cuda', 'tensorrt', 'dml'];
-
-/** Providers that run on a GPU, whose first runs at a shape are slow (kernel search, shader builds). */
-export const GPU_PROVIDERS: readonly ExecutionProvider[] = [...DEVICE_PROVIDERS, 'webgpu'];
 
 const deviceIdList = z
   .string()
@@ -290,7 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       warmUp:
         e.ENGINE_WARMUP === 'on' ||
         // auto: when a GPU provider comes first (onnxruntime gives each node to the first that runs it)
-        (e.ENGINE_WARMUP === 'auto' && GPU_PROVIDERS.includes(e.EXECUTION_PROVIDERS[0] as ExecutionProvider)),
+        (e.ENGINE_WARMUP === 'auto' && inGroup(GPU_PROVIDERS, e.EXECUTION_PROVIDERS[0] ?? 'cpu')),
       vae: e.MODEL_VAE,
       dtype: e.MODEL_DTYPE,
       cacheDir: e.MODEL_CACHE_DIR,

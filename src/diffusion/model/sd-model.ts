@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { DEVICE_PROVIDERS, inGroup } from '../../providers.ts';
 import { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { ModelLoadError, readJsonFile, requireRegularFile } from './model-files.ts';
 import { type CheckpointSource, readCheckpointSource } from './model-identity.ts';
@@ -91,8 +92,6 @@ export interface SdModel {
   release(): Promise<void>;
 }
 
-const DEVICE_PROVIDERS = new Set(['cuda', 'tensorrt', 'dml']);
-
 /**
  * Our provider options where onnxruntime's defaults are slower. webgpu: channels-last
  * convolutions (the full-size UNet on an H100 took 0.59× the NCHW time a 512 step and 0.74× at
@@ -109,7 +108,9 @@ export function providerEntry(
 ): string | ort.InferenceSession.ExecutionProviderConfig {
   const extra = {
     ...PROVIDER_DEFAULTS[name],
-    ...(options.deviceId !== undefined && DEVICE_PROVIDERS.has(name) ? { deviceId: options.deviceId } : {}),
+    ...(options.deviceId !== undefined && inGroup(DEVICE_PROVIDERS, name)
+      ? { deviceId: options.deviceId }
+      : {}),
     ...options.providerOptions?.[name],
   };
   return Object.keys(extra).length > 0
