@@ -3,6 +3,7 @@
 import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
+import { CheckpointError } from '../src/checkpoint/checkpoint-error.ts';
 import type { Precision } from '../src/checkpoint/onnx-net.ts';
 import { executionProviderList } from '../src/config.ts';
 import { type GpuResult, runGpu } from './gpu.ts';
@@ -61,6 +62,7 @@ export async function gpuOnly(flags: GpuFlags, usage: (message: string) => never
   } catch (err) {
     usage(`--out ${outFile}: ${(err as Error).message}`);
   }
+  if (statSync(outFile, { throwIfNoEntry: false })?.isDirectory()) usage(`--out ${outFile} is a folder`);
   // a missing checkpoint is a note (the bench's other parts say the same); anything but a
   // regular file (a folder, a FIFO that would block the import for ever) is refused
   const kind = statSync(flags.checkpoint, { throwIfNoEntry: false });
@@ -92,8 +94,14 @@ export async function gpuOnly(flags: GpuFlags, usage: (message: string) => never
       save,
     });
   } catch (err) {
-    // the import (a checkpoint that is not one): the timed phases write their own failures down
-    usage(`--checkpoint ${flags.checkpoint}: ${(err as Error).message.split('\n')[0]}`);
+    // what runs outside the timed phases (they write their own failures down): the import, whose
+    // refusal of a file that is not a checkpoint names the flag, and the results file's writes
+    const message = (err as Error).message.split('\n')[0];
+    usage(
+      err instanceof CheckpointError
+        ? `--checkpoint ${flags.checkpoint}: ${message}`
+        : `--only gpu: ${message}`,
+    );
   }
   save(gpu);
   progressDone();

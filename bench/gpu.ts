@@ -128,17 +128,13 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
     for (const layout of layouts) {
       const label = `${o.providers.join(',')} ${dtype}${layout ? ` ${layout}` : ''}`;
       await phase(label, async () => {
-        let loadedOn: string[] = [];
         const timing = await timeRealModel(
           o.modelDir(dtype),
           label,
           { ...load(layout), log: { info: () => {}, warn: (m) => progress(m) } },
           plan,
-          (m) => {
-            loadedOn = m.executionProviders;
-          },
         );
-        out.variants?.push({ dtype, ...(layout ? { layout } : {}), loadedOn, timing });
+        out.variants?.push({ dtype, ...(layout ? { layout } : {}), loadedOn: timing.loadedOn, timing });
       });
     }
   };

@@ -17,6 +17,8 @@ export interface ShapeTiming {
 
 export interface RealModelTiming {
   label: string;
+  /** The providers the sessions ended up on: one that failed falls back to the CPU. */
+  loadedOn: string[];
   loadMs: number;
   textEncodeMs: number;
   shapes: ShapeTiming[];
@@ -27,13 +29,11 @@ export async function timeRealModel(
   label: string,
   options: LoadOptions,
   plan: { latent: number; steps: number }[],
-  onLoaded?: (model: SdModel) => void,
 ): Promise<RealModelTiming> {
   progress(`${label}: creating sessions`);
   const t0 = performance.now();
   const model = await loadSdModel(dir, options);
   const loadMs = performance.now() - t0;
-  onLoaded?.(model);
   try {
     const req = benchRequest();
     const te0 = performance.now();
@@ -44,7 +44,7 @@ export async function timeRealModel(
     for (const { latent, steps } of plan) {
       shapes.push({ latent, stepsMs: await timeSteps(model, cond, uncond, latent, steps, label) });
     }
-    return { label, loadMs, textEncodeMs, shapes };
+    return { label, loadedOn: model.executionProviders, loadMs, textEncodeMs, shapes };
   } finally {
     await model.release();
   }

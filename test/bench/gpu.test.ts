@@ -23,7 +23,13 @@ const variant = (stepsMs: number[]) => ({
   dtype: 'fp16' as const,
   layout: 'NHWC',
   loadedOn: ['webgpu'],
-  timing: { label: 'x', loadMs: 5000, textEncodeMs: 1, shapes: [{ latent: 64, stepsMs }] },
+  timing: {
+    label: 'x',
+    loadedOn: ['webgpu'],
+    loadMs: 5000,
+    textEncodeMs: 1,
+    shapes: [{ latent: 64, stepsMs }],
+  },
 });
 
 it('the warm step is the median after the first two runs, and ours / PyTorch divides the warm steps', () => {
@@ -55,8 +61,11 @@ it('prints a saved GPU run: every step figure, the ratios, and both error measur
   const run = bench('--from', path.join(root, 'bench/results-gpu.sample.json'));
   expect(run.status).toBe(0);
   const saved = JSON.parse(readFileSync(path.join(root, 'bench/results-gpu.sample.json'), 'utf8'));
-  // the ratios the file names are the ones its figures give
-  expect(gpuRatios(saved.gpu)).toEqual(saved.ratios.oursGpuOverPyTorchCuda);
+  // ours' warm median over PyTorch's, from the file's figures: 121.6 / 49.554, 493.6 / 59.605,
+  // 136.3 / 45.992, 557.1 / 257.782 ms
+  const expected = { 'fp16 NHWC': { 64: 2.45, 128: 8.28 }, 'fp32 NHWC': { 64: 2.96, 128: 2.16 } };
+  expect(gpuRatios(saved.gpu)).toEqual(expected);
+  expect(saved.ratios.oursGpuOverPyTorchCuda).toEqual(expected);
   expect(run.stdout).toContain('[webgpu] on NVIDIA H100 80GB HBM3');
   expect(run.stdout).toMatch(/128×128: first two → warm median\s+491, 494 → 493\.6\s+ours \/ PyTorch 8\.28/);
   expect(run.stdout).toMatch(/ours, fp32 on webgpu\s+rel\. L2 8\.38e-6/);
@@ -82,6 +91,7 @@ it('refuses flags it cannot run, in one line, before importing anything', () => 
       /--out .*missing.*: ENOENT/,
     ],
     [['--providers', 'webgpu', '--checkpoint', dir], /--checkpoint .* is not a regular file/],
+    [['--providers', 'webgpu', '--out', dir], /--out .* is a folder/],
     // the import's own refusal, before any timing (the folder it would have made is not left)
     [
       ['--providers', 'webgpu', '--checkpoint', textFile, '--model', path.join(dir, 'm-fp32')],
