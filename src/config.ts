@@ -103,7 +103,7 @@ const shardsVar = optionalString.transform((raw, ctx) => {
   return n;
 });
 
-/** EXECUTION_PROVIDERS' rules (a comma list of known names, any case), for the bench's --providers too. */
+/** EXECUTION_PROVIDERS' rules (a comma list of known names, any case, each kept once), for the bench's --providers too. */
 export const executionProviderList = z
   .string()
   .trim()
@@ -121,7 +121,9 @@ export const executionProviderList = z
       });
       return z.NEVER;
     }
-    return list as ExecutionProvider[];
+    // each once, in the order first named: onnxruntime refuses a provider registered twice, and
+    // the model would fall back to the CPU
+    return [...new Set(list)] as ExecutionProvider[];
   });
 
 const deviceIdList = z

@@ -97,6 +97,11 @@ describe('loadConfig', () => {
     // webgpu builds its shaders on the first runs at a shape: warmed up too
     expect(loadConfig({ EXECUTION_PROVIDERS: 'webgpu' }).model.warmUp).toBe(true);
     expect(loadConfig({ EXECUTION_PROVIDERS: 'cpu' }).model.warmUp).toBe(false);
+    // a provider named twice is kept once (onnxruntime refuses one registered twice: the model
+    // fell back to the CPU), in the order first named
+    expect(loadConfig({ EXECUTION_PROVIDERS: 'webgpu, WEBGPU,cpu,webgpu' }).model.executionProviders).toEqual(
+      ['webgpu', 'cpu'],
+    );
     // the CPU first: onnxruntime gives it every node it runs, so nothing is a GPU's to warm
     expect(loadConfig({ EXECUTION_PROVIDERS: 'cpu,webgpu' }).model.warmUp).toBe(false);
     expect(loadConfig({ EXECUTION_PROVIDERS: 'cuda', ENGINE_WARMUP: 'off' }).model.warmUp).toBe(false);
