@@ -7,9 +7,10 @@ import { ConfigError, loadConfig, secretsOf } from './config.ts';
 import { startBot } from './discord/bot.ts';
 import { startRestFollower } from './discord/rest-follower.ts';
 import { isShardProcess, shardLogger, startShards } from './discord/shards.ts';
-import { createLogger, flushLogs, type Logger } from './log.ts';
+import { createLogger, type Logger } from './log.ts';
 import { missingForBot } from './preflight.ts';
 import { startServices } from './services.ts';
+import { onStopSignal } from './stop-signal.ts';
 import { UnavailableError } from './unavailable.ts';
 
 function fail(lines: string[]): never {
@@ -64,36 +65,6 @@ async function main(): Promise<void> {
     await services.stop();
     await bot.stop();
   });
-}
-
-// A stop signal may come twice (a second Ctrl-C, a manager that signals the group and then the
-// process, tsx's CLI relaying its own). A repeat must not cut the shutdown short (Node's default
-// action once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
-function onStopSignal(log: Logger, shutdown: (signal: NodeJS.Signals) => Promise<void>): void {
-  let stopping = false;
-  const stop = async (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.info({ signal }, 'already shutting down');
-      return;
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    let code = 0;
-    try {
-      await shutdown(signal);
-      log.info('stopped');
-    } catch (err) {
-      log.error({ err }, 'shutdown failed');
-      code = 1;
-    }
-    await flushLogs(log);
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  // a shard whose manager died (SIGKILL, out of memory) is orphaned: nothing would stop it or start
-  // it again, and a second manager's shard would answer the same guilds. Its IPC channel closing says so
-  if (isShardProcess(process.env)) process.once('disconnect', () => void stop('SIGTERM'));
 }
 
 main().catch((err: unknown) => {
