@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, secretsOf } from './config.ts';
 import { startBot } from './discord/bot.ts';
 import { startRestFollower } from './discord/rest-follower.ts';
 import { isShardProcess, shardLogger, startShards } from './discord/shards.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger } from './log.ts';
 import { missingForBot } from './preflight.ts';
 import { startServices } from './services.ts';
 import { onStopSignal } from './stop-signal.ts';
