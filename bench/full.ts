@@ -2,7 +2,10 @@
 // our importer), its session options compared, and `--torch`: the side by side.
 import { existsSync } from 'node:fs';
 import { importCheckpoint } from '../src/checkpoint/import.ts';
+import { inspectCheckpoint } from '../src/checkpoint/inspect.ts';
 import type { LoadOptions } from '../src/diffusion/model/sd-model.ts';
+import { type MatmulPeak, measureMatmulPeak } from './matmul-peak.ts';
+import { profileUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
 import { type RealModelTiming, timeRealModel } from './real-model.ts';
 import {
@@ -12,6 +15,7 @@ import {
   type TorchSide,
   torchExportFolder,
 } from './side-by-side.ts';
+import { type UnetFlops, unetGflop } from './unet-flops.ts';
 
 export interface FullOptions {
   checkpoint: string;
@@ -23,6 +27,8 @@ export interface FullOptions {
   /** Compare session options at 64×64 (two steps each). */
   sessionOptions: boolean;
   torch: boolean;
+  /** Profile a 64×64 step of ours by operator. */
+  profile: boolean;
   /** Other model folders timed at 64×64 beside ours. */
   also: { dir: string; label: string }[];
 }
@@ -39,6 +45,10 @@ export interface FullResult {
   /** PyTorch on the GPU, where there is one. */
   torchCuda?: TorchCuda;
   oursOnTorchExport?: RealModelTiming;
+  /** The UNet's arithmetic per batch-2 step at each latent side, and this CPU's MatMul peak. */
+  /** Ours at 64×64 by operator (`--profile`). */
+  profile?: StepProfile[];
+  compute?: { gflop: Record<string, UnetFlops>; matmulPeak?: MatmulPeak };
 }
 
 const SESSION_VARIANTS: { label: string; options: LoadOptions['sessionOptions'] }[] = [
@@ -71,6 +81,13 @@ export async function runFull(o: FullOptions): Promise<FullResult> {
     { latent: 128, steps: 2 },
   ]);
   out.oursWarmLoad = await timeRealModel(o.modelDir, 'ours, second load', base, []);
+  const unet = inspectCheckpoint(o.checkpoint).unet;
+  out.compute = { gflop: { 64: unetGflop(unet, 64, 64), 128: unetGflop(unet, 128, 128) } };
+  if (o.providers[0] === 'cpu') {
+    progress('the MatMul peak of this CPU');
+    out.compute.matmulPeak = await measureMatmulPeak(o.threads);
+  }
+  if (o.profile) out.profile = await profileUnet(o.modelDir, base, [64], 'ours');
   if (o.also.length > 0) {
     out.also = [];
     for (const a of o.also)
@@ -95,12 +112,14 @@ export async function runFull(o: FullOptions): Promise<FullResult> {
       // the export's plain attention holds [2, 8, 16384, 16384] float32 scores at 128×128: 17 GB
       ortLatents: [64],
       steps: 2,
+      // onnxruntime on the torch export takes about twice its steady time for its first two runs
+      ortSteps: 4,
       reuseExport: true,
     });
     if (!out.torch.skipped && existsSync(o.exportDir)) {
       const folder = torchExportFolder(o.modelDir, o.exportDir);
       out.oursOnTorchExport = await timeRealModel(folder, 'our engine on the torch export', base, [
-        { latent: 64, steps: 3 },
+        { latent: 64, steps: 4 },
       ]);
     }
     out.torchCuda = runTorchCuda();

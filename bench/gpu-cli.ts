@@ -22,6 +22,7 @@ export interface GpuFlags {
   model: string;
   out?: string | undefined;
   torch: boolean;
+  profile: boolean;
 }
 
 const list = (v: string) =>
@@ -90,6 +91,7 @@ export async function gpuOnly(flags: GpuFlags, usage: (message: string) => never
       warmSteps: Number(flags['warm-steps']),
       threads: Number(flags.threads),
       torch: flags.torch,
+      profile: flags.profile,
       budgetS: Number(flags['budget-s']),
       save,
     });

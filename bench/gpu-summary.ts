@@ -1,6 +1,7 @@
 // The table of `--only gpu` (bench/gpu.ts), and the ratios ours / PyTorch on the same GPU, named as
 // results.json names them.
 import type { GpuResult, GpuVariant } from './gpu.ts';
+import { profileSections } from './op-profile.ts';
 import { fmt, printTable, type Row } from './table.ts';
 
 const median = (xs: number[]) => {
@@ -37,7 +38,7 @@ export function gpuRatios(r: GpuResult): Record<string, Record<string, number | 
 /** A GPU results file's `gpu` part, or an error naming what is wrong with it (for --from). */
 export function checkedGpuResult(gpu: unknown): GpuResult {
   const r = gpu as GpuResult | null;
-  const arrays = ['providers', 'variants', 'accuracy', 'leftOut'] as const;
+  const arrays = ['providers', 'variants', 'accuracy', 'leftOut', 'profile'] as const;
   if (
     typeof r !== 'object' ||
     r === null ||
@@ -149,6 +150,7 @@ export function gpuTable(r: GpuResult): string {
       rows: imported.map(([d, ms]) => ({ name: d, value: fmt(ms / 1000, 1) })),
     });
   }
+  sections.push(...profileSections(r.profile, `Ours, ${r.variants?.[0] ? variantName(r.variants[0]) : ''}`));
   const failed = Object.entries(r.failed ?? {});
   if (failed.length) {
     sections.push({

@@ -5,19 +5,13 @@
 // shows.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { importCheckpoint } from '../src/checkpoint/import.ts';
 import type { Precision } from '../src/checkpoint/onnx-net.ts';
-import { floatsOf, floatTensor } from '../src/diffusion/model/float-tensor.ts';
-import {
-  type FloatType,
-  type LoadOptions,
-  loadSdModel,
-  type SdModel,
-} from '../src/diffusion/model/sd-model.ts';
+import { type LoadOptions, loadSdModel, type SdModel } from '../src/diffusion/model/sd-model.ts';
 import { benchRequest } from './job.ts';
+import { profileUnet, runUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
-import { type RealModelTiming, timeRealModel } from './real-model.ts';
+import { loadAndTime, type RealModelTiming } from './real-model.ts';
 import { runTorchCuda, type TorchCuda } from './side-by-side.ts';
 import { instrument, runStages, type StageTimings } from './stages.ts';
 
@@ -35,6 +29,8 @@ export interface GpuOptions {
   warmSteps: number;
   threads: number;
   torch: boolean;
+  /** Profile one step per latent side by operator (a session of its own, after the timings). */
+  profile: boolean;
   /** Phases that would start after this many seconds are skipped (a lent GPU's time is short). */
   budgetS: number;
   /** Called after each phase with the result so far, so that a run cut short still leaves it. */
@@ -69,6 +65,8 @@ export interface GpuResult {
   job?: StageTimings & { dtype: Precision };
   accuracy?: GpuAccuracy[];
   torchCuda?: TorchCuda;
+  /** The first variant's step by operator, per latent side (`--profile`). */
+  profile?: StepProfile[];
   /** Phases left out for time. */
   leftOut?: string[];
   /** Phases that failed, with the first line of the error: the rest still runs. */
@@ -124,78 +122,94 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
     ...(layout ? { providerOptions: { [WEBGPU]: { preferredLayout: layout } } } : {}),
   });
   const layouts = o.providers.includes(WEBGPU) ? o.layouts : [undefined];
-  const timeVariants = async (dtype: Precision) => {
+  // the first variant's model, warm from its timing, stays loaded for the whole job and the
+  // accuracy check: each new load costs a lent GPU seconds of session creation and shader builds
+  let kept: SdModel | undefined;
+  const timeVariants = async (dtype: Precision, keepFirst: boolean) => {
     for (const layout of layouts) {
       const label = `${o.providers.join(',')} ${dtype}${layout ? ` ${layout}` : ''}`;
       await phase(label, async () => {
-        const timing = await timeRealModel(
+        const { model, timing } = await loadAndTime(
           o.modelDir(dtype),
           label,
           { ...load(layout), log: { info: () => {}, warn: (m) => progress(m) } },
           plan,
         );
         out.variants?.push({ dtype, ...(layout ? { layout } : {}), loadedOn: timing.loadedOn, timing });
+        if (keepFirst && layout === layouts[0]) kept = model;
+        else await model.release();
       });
     }
   };
   // the first precision, PyTorch, the whole job and the accuracy check come before the other
   // precisions: they are what a short lease must not lose
   const [first, ...others] = o.dtypes as [Precision, ...Precision[]];
-  await timeVariants(first);
+  try {
+    await timeVariants(first, true);
 
-  if (o.torch) {
-    await phase('PyTorch on the GPU', async () => {
-      out.torchCuda = runTorchCuda([
-        '--checkpoint',
-        o.checkpoint,
-        '--steps',
-        String(Math.max(o.warmSteps, 3)),
-        '--latents',
-        o.latents.join(','),
-      ]);
+    if (o.torch) {
+      await phase('PyTorch on the GPU', async () => {
+        out.torchCuda = runTorchCuda([
+          '--checkpoint',
+          o.checkpoint,
+          '--steps',
+          String(Math.max(o.warmSteps, 3)),
+          '--latents',
+          o.latents.join(','),
+        ]);
+      });
+    }
+
+    await phase('whole job', async () => {
+      const model = kept ?? (await loadSdModel(o.modelDir(first), load(layouts[0])));
+      try {
+        const x = instrument(model, 0);
+        // the first job warms every shape up (as ENGINE_WARMUP does at start), the VAE's included,
+        // which the kept model's timed steps did not run; the second is timed
+        progress('whole job: warm-up run');
+        await runStages(x, benchRequest());
+        progress('whole job: timed run');
+        out.job = { dtype: first, ...(await runStages(x, benchRequest())) };
+      } finally {
+        if (model !== kept) await model.release();
+      }
     });
+
+    await phase('accuracy against the CPU', async () => {
+      const cpu = await loadSdModel(o.modelDir('fp32'), {
+        executionProviders: ['cpu'],
+        intraOpThreads: o.threads,
+      });
+      try {
+        const reference = await unetOnce(cpu);
+        const check = async (dtype: Precision, options: LoadOptions) => {
+          const m = dtype === first && kept ? kept : await loadSdModel(o.modelDir(dtype), options);
+          try {
+            out.accuracy?.push({ dtype, on: m.executionProviders, ...compare(await unetOnce(m), reference) });
+          } finally {
+            if (m !== kept) await m.release();
+          }
+        };
+        for (const dtype of o.dtypes) await check(dtype, load(layouts[0]));
+        // onnxruntime's CPU kernels on the half-precision graph: the error fp16 weights alone make
+        if (o.dtypes.includes('fp16')) {
+          await check('fp16', { executionProviders: ['cpu'], intraOpThreads: o.threads });
+        }
+      } finally {
+        await cpu.release();
+      }
+    });
+  } finally {
+    await kept?.release();
+    kept = undefined;
   }
 
-  await phase('whole job', async () => {
-    const model = await loadSdModel(o.modelDir(first), load(layouts[0]));
-    try {
-      const x = instrument(model, 0);
-      // the first job warms every shape up (as ENGINE_WARMUP does at start); the second is timed
-      progress('whole job: warm-up run');
-      await runStages(x, benchRequest());
-      progress('whole job: timed run');
-      out.job = { dtype: first, ...(await runStages(x, benchRequest())) };
-    } finally {
-      await model.release();
-    }
-  });
-
-  await phase('accuracy against the CPU', async () => {
-    const cpu = await loadSdModel(o.modelDir('fp32'), {
-      executionProviders: ['cpu'],
-      intraOpThreads: o.threads,
+  if (o.profile) {
+    await phase('profile by operator', async () => {
+      out.profile = await profileUnet(o.modelDir(first), load(layouts[0]), o.latents, 'profile');
     });
-    try {
-      const reference = await unetOnce(cpu);
-      const check = async (dtype: Precision, options: LoadOptions) => {
-        const m = await loadSdModel(o.modelDir(dtype), options);
-        try {
-          out.accuracy?.push({ dtype, on: m.executionProviders, ...compare(await unetOnce(m), reference) });
-        } finally {
-          await m.release();
-        }
-      };
-      for (const dtype of o.dtypes) await check(dtype, load(layouts[0]));
-      // onnxruntime's CPU kernels on the half-precision graph: the error fp16 weights alone make
-      if (o.dtypes.includes('fp16')) {
-        await check('fp16', { executionProviders: ['cpu'], intraOpThreads: o.threads });
-      }
-    } finally {
-      await cpu.release();
-    }
-  });
-
-  for (const dtype of others) await timeVariants(dtype);
+  }
+  for (const dtype of others) await timeVariants(dtype, false);
   return out;
 }
 
@@ -205,23 +219,7 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
  */
 export async function unetOnce(model: SdModel): Promise<Float32Array> {
   progress(`accuracy: one UNet run on [${model.executionProviders.join(', ')}]`);
-  const { unet } = model;
-  const wave = (n: number, f: number, a: number) =>
-    Float32Array.from({ length: n }, (_, k) => Math.sin(k * f) * a);
-  // the text encoder's width: 768 for SD 1.x, less for a small test checkpoint
-  const ctx = unet.session.inputMetadata.find((m) => m.name === 'encoder_hidden_states');
-  const width = ctx?.isTensor && typeof ctx.shape[2] === 'number' ? ctx.shape[2] : 768;
-  const t = unet.timestepType === 'int64' ? new BigInt64Array([500n]) : Float32Array.of(500);
-  const feeds = {
-    sample: floatTensor(unet.sampleType, wave(2 * 4 * 64 * 64, 0.37, 1), [2, 4, 64, 64]),
-    timestep:
-      t instanceof BigInt64Array
-        ? new ort.Tensor('int64', t, unet.timestepRank === 0 ? [] : [1])
-        : floatTensor(unet.timestepType as FloatType, t, unet.timestepRank === 0 ? [] : [1]),
-    encoder_hidden_states: floatTensor(unet.contextType, wave(2 * 77 * width, 0.011, 1), [2, 77, width]),
-  };
-  const out = await unet.session.run(feeds);
-  return Float32Array.from(floatsOf(out[unet.output] as ort.Tensor));
+  return runUnet(model.unet, 64);
 }
 
 export function compare(got: Float32Array, want: Float32Array): { relL2: number; maxAbs: number } {

@@ -51,6 +51,8 @@ function parseBenchArgs() {
       full: { type: 'boolean', default: false },
       torch: { type: 'boolean', default: false },
       'session-options': { type: 'boolean', default: false },
+      // one step per latent side profiled by operator (onnxruntime's profiler; GPU timestamps on webgpu)
+      profile: { type: 'boolean', default: false },
       jobs: { type: 'string', default: '300' },
       // rounds of the job service per database, each on a fresh one: the median is reported
       'job-rounds': { type: 'string', default: '3' },
@@ -151,7 +153,7 @@ jobService.push(await measureRounds('pglite', sizing));
 if (await reachable(flags.pg)) jobService.push(await measureRounds('postgres', sizing));
 else jobService.push({ database: 'postgres', skipped: `no PostgreSQL at ${flags.pg} (set --pg)` });
 const full =
-  flags.full || flags.torch
+  flags.full || flags.torch || flags.profile
     ? await runFull({
         checkpoint: flags.checkpoint,
         modelDir: flags.model,
@@ -164,6 +166,7 @@ const full =
           return at > 0 ? { dir: a.slice(0, at), label: a.slice(at + 1) } : { dir: a, label: a };
         }),
         torch: flags.torch,
+        profile: flags.profile,
       })
     : { skipped: 'the full-size model runs with --full (and the side by side with --torch)' };
 progressDone();

@@ -30,6 +30,18 @@ export async function timeRealModel(
   options: LoadOptions,
   plan: { latent: number; steps: number }[],
 ): Promise<RealModelTiming> {
+  const { model, timing } = await loadAndTime(dir, label, options, plan);
+  await model.release();
+  return timing;
+}
+
+/** timeRealModel, handing the loaded (and now warm) model back for more work on it. */
+export async function loadAndTime(
+  dir: string,
+  label: string,
+  options: LoadOptions,
+  plan: { latent: number; steps: number }[],
+): Promise<{ model: SdModel; timing: RealModelTiming }> {
   progress(`${label}: creating sessions`);
   const t0 = performance.now();
   const model = await loadSdModel(dir, options);
@@ -44,9 +56,10 @@ export async function timeRealModel(
     for (const { latent, steps } of plan) {
       shapes.push({ latent, stepsMs: await timeSteps(model, cond, uncond, latent, steps, label) });
     }
-    return { label, loadedOn: model.executionProviders, loadMs, textEncodeMs, shapes };
-  } finally {
+    return { model, timing: { label, loadedOn: model.executionProviders, loadMs, textEncodeMs, shapes } };
+  } catch (err) {
     await model.release();
+    throw err;
   }
 }
 

@@ -73,6 +73,8 @@ export function runTorchSide(o: {
   latents: number[];
   ortLatents: number[];
   steps: number;
+  /** onnxruntime-python's steps: it settles after two. */
+  ortSteps: number;
   reuseExport: boolean;
 }): TorchSide {
   return runPython<TorchSide>(
@@ -91,6 +93,8 @@ export function runTorchSide(o: {
       o.ortLatents.join(','),
       '--steps',
       String(o.steps),
+      '--ort-steps',
+      String(o.ortSteps),
       ...(o.reuseExport && existsSync(path.join(o.exportDir, 'unet', 'model.onnx')) ? ['--no-export'] : []),
     ],
     ['torch', 'onnxruntime', 'safetensors', 'einops'],

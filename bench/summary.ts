@@ -3,6 +3,7 @@
 import type { EngineLoopResult } from './engine-loop.ts';
 import type { FullResult } from './full.ts';
 import type { ThroughputResult } from './job-throughput.ts';
+import { profileSections } from './op-profile.ts';
 import type { OverheadResult } from './overhead.ts';
 import type { PngTiming } from './png.ts';
 import type { RealModelTiming } from './real-model.ts';
@@ -69,7 +70,14 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
         value: `${fmt(e.loopDelayMs.p50)} / ${fmt(e.loopDelayMs.p99)}`,
         budget: budget(e.loopDelayMs.p99, 20, 'ms (p99)'),
       },
-      { name: 'worker boundary per step, µs', value: fmt(e.workerPerStepUs, 0) },
+      {
+        name: 'worker boundary per step, µs',
+        // a difference of two noisy medians: below zero, the worker's jobs happened to be faster
+        value:
+          e.workerPerStepUs < 0
+            ? `none measurable (${fmt(e.workerPerStepUs, 0)})`
+            : fmt(e.workerPerStepUs, 0),
+      },
       {
         name: 'RSS after 5 / 50 jobs, MB',
         value: `${fmt(e.rssMb.after5, 0)} / ${fmt(e.rssMb.after50, 0)}`,
@@ -131,6 +139,7 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
       { name: 'ours: 64×64 steps (cold → warm), s', value: steps(f.ours, 64) },
       { name: 'ours: 128×128 steps (cold → warm), s', value: steps(f.ours, 128) },
     ];
+    rows.push(...computeRows(f, warmS(f.ours, 64), warmS(f.ours, 128)));
     for (const v of f.also ?? []) rows.push({ name: `${v.label}: 64×64, s`, value: steps(v, 64) });
     for (const v of f.sessionOptions ?? [])
       rows.push({ name: `ours, ${v.label}: 64×64, s`, value: steps(v, 64) });
@@ -150,6 +159,7 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
           value: fmt(ratios.oursOverOrtOnTorchExport[64], 2),
           budget: budget(ratios.oursOverOrtOnTorchExport[64], 0.8, '×'),
         },
+        ...floorRows(f, lastOf(torch.ort?.['64']), lastOf(torch.pytorch?.['64'])),
         {
           name: 'our engine / onnxruntime, same torch export, 64',
           value: fmt(ratios.ourEngineOnTorchExportOverOrtPython[64], 2),
@@ -161,6 +171,7 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
       title: `Full-size SD 1.5, random weights, fp32, batch-2 CFG, ${f.ours?.label ?? ''}`,
       rows,
     });
+    sections.push(...profileSections(f.profile, 'Ours'));
     if (f.torchCuda) sections.push(torchCudaSection(f.torchCuda));
   }
   sections.unshift({
@@ -174,6 +185,58 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
     stages: { ...s, base: { ...s.base, perStepUs: undefined }, hires: { ...s.hires, perStepUs: undefined } },
   }));
   return { table: printTable(sections), results: { ...run, overhead, ratios } };
+}
+
+/**
+ * The step's arithmetic against this CPU's ceiling: GFLOP per step over seconds per step, and that
+ * as a share of the MatMul peak. Near 100 %, no graph rewrite can make the step much faster.
+ */
+function computeRows(f: FullResult, s64: number | undefined, s128: number | undefined): Row[] {
+  const c = f.compute;
+  if (!c) return [];
+  const g = (latent: number) => c.gflop[latent]?.total;
+  const peak = c.matmulPeak?.gflops;
+  const achieved = (latent: number, s: number | undefined) => {
+    const work = g(latent);
+    if (work === undefined || s === undefined) return '—';
+    const rate = work / s;
+    return peak === undefined ? fmt(rate, 0) : `${fmt(rate, 0)} (${fmt((100 * rate) / peak, 0)} %)`;
+  };
+  const rows: Row[] = [
+    { name: 'UNet arithmetic per step at 64 / 128, GFLOP', value: `${fmt(g(64), 0)} / ${fmt(g(128), 0)}` },
+  ];
+  if (c.matmulPeak) {
+    rows.push({
+      name: `this CPU's MatMul peak (onnxruntime, ${c.matmulPeak.n}², ${c.matmulPeak.threads} threads), GFLOPS`,
+      value: fmt(peak, 0),
+    });
+  }
+  rows.push({
+    name: `ours at 64 / 128, GFLOPS${peak === undefined ? '' : ' (share of the MatMul peak)'}`,
+    value: `${achieved(64, s64)} / ${achieved(128, s128)}`,
+  });
+  return rows;
+}
+
+/** The same for the side by side at 64, and the lowest ratio a step at the MatMul peak would give. */
+function floorRows(f: FullResult, ortS: number | undefined, torchS: number | undefined): Row[] {
+  const work = f.compute?.gflop[64]?.total;
+  const peak = f.compute?.matmulPeak?.gflops;
+  if (work === undefined || ortS === undefined) return [];
+  const rows: Row[] = [
+    {
+      name: 'onnxruntime-python / PyTorch at 64, GFLOPS',
+      value: `${fmt(work / ortS, 0)} / ${torchS === undefined ? '—' : fmt(work / torchS, 0)}`,
+    },
+  ];
+  if (peak !== undefined) {
+    rows.push({
+      name: 'ours / onnxruntime at 64 if ours ran at the MatMul peak',
+      value: fmt(work / peak / ortS, 2),
+      budget: 'the lowest this ratio can go on this CPU',
+    });
+  }
+  return rows;
 }
 
 /** The per-step overhead rows, each beside its budget (ours: ≤ 100 µs at 64×64, ≤ 400 µs at 128×128). */

@@ -1,0 +1,188 @@
+// `--profile`: where a UNet step's time goes, by operator, from onnxruntime's own profiler: on the
+// CPU its per-node kernel times, on webgpu the provider's GPU timestamps for each dispatch (with
+// their sum beside the step's wall time: the rest is the GPU waiting on the host). One warm-up run
+// and one profiled run per latent side, in a session of its own so the timed runs stay unprofiled.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { floatsOf, floatTensor } from '../src/diffusion/model/float-tensor.ts';
+import {
+  type FloatType,
+  type LoadOptions,
+  loadSdModel,
+  type UnetPart,
+} from '../src/diffusion/model/sd-model.ts';
+import { progress } from './progress.ts';
+import { fmt, type Row } from './table.ts';
+
+export interface OpTime {
+  /** The ONNX operator (MatMul, Conv, MultiHeadAttention, …). */
+  op: string;
+  ms: number;
+  /** Kernel launches (CPU nodes or GPU dispatches) of this operator in the step. */
+  kernels: number;
+}
+
+export interface StepProfile {
+  latent: number;
+  /** The profiled run's wall time. */
+  stepMs: number;
+  /** 'gpu': the provider's GPU timestamps; 'cpu': onnxruntime's node kernel times. */
+  source: 'gpu' | 'cpu' | 'none';
+  /** The summed kernel time, slowest operator first. */
+  kernelMs: number;
+  ops: OpTime[];
+}
+
+export interface ProfileEvent {
+  cat?: string;
+  name?: string;
+  ts?: number;
+  dur?: number;
+  args?: { op_name?: string };
+}
+
+/**
+ * The last run's kernel time by operator. CPU kernels are the node events inside the last
+ * `model_run`; GPU dispatches carry "node&op&program" names and GPU timestamps that need not line
+ * up with the host's, so the last run's are the last 1/runs of them (every run dispatches the same
+ * kernels). Where both are present (nodes left on the CPU beside a GPU), the GPU's are used.
+ */
+export function opTimes(events: ProfileEvent[]): Omit<StepProfile, 'latent' | 'stepMs'> {
+  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+  const last = runs.at(-1);
+  const gpu = events
+    .filter((e) => e.cat === 'Api' && (e.name?.split('&').length ?? 0) === 3)
+    .sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
+  let picked: { op: string; dur: number }[];
+  let source: StepProfile['source'];
+  if (gpu.length > 0 && runs.length > 0) {
+    source = 'gpu';
+    picked = gpu
+      .slice(gpu.length - Math.floor(gpu.length / runs.length))
+      .map((e) => ({ op: e.name?.split('&')[1] ?? '?', dur: e.dur ?? 0 }));
+  } else if (last?.ts !== undefined) {
+    source = 'cpu';
+    const end = last.ts + (last.dur ?? 0);
+    picked = events
+      .filter(
+        (e) =>
+          e.cat === 'Node' &&
+          e.name?.endsWith('_kernel_time') &&
+          (e.ts ?? -1) >= (last.ts as number) &&
+          (e.ts ?? 0) <= end,
+      )
+      .map((e) => ({ op: e.args?.op_name ?? '?', dur: e.dur ?? 0 }));
+  } else {
+    return { source: 'none', kernelMs: 0, ops: [] };
+  }
+  const byOp = new Map<string, OpTime>();
+  for (const { op, dur } of picked) {
+    const t = byOp.get(op) ?? { op, ms: 0, kernels: 0 };
+    t.ms += dur / 1000;
+    t.kernels += 1;
+    byOp.set(op, t);
+  }
+  const ops = [...byOp.values()].sort((a, b) => b.ms - a.ms);
+  return { source, kernelMs: ops.reduce((s, o) => s + o.ms, 0), ops };
+}
+
+/** The UNet's inputs for a batch-2 step at a latent side: fixed waves, as a CFG step's batch. */
+export function unetFeeds(unet: UnetPart, latent: number): Record<string, ort.Tensor> {
+  const wave = (n: number, f: number, a: number) =>
+    Float32Array.from({ length: n }, (_, k) => Math.sin(k * f) * a);
+  // the text encoder's width: 768 for SD 1.x, less for a small test checkpoint
+  const ctx = unet.session.inputMetadata.find((m) => m.name === 'encoder_hidden_states');
+  const width = ctx?.isTensor && typeof ctx.shape[2] === 'number' ? ctx.shape[2] : 768;
+  const t = unet.timestepType === 'int64' ? new BigInt64Array([500n]) : Float32Array.of(500);
+  return {
+    sample: floatTensor(unet.sampleType, wave(2 * 4 * latent * latent, 0.37, 1), [2, 4, latent, latent]),
+    timestep:
+      t instanceof BigInt64Array
+        ? new ort.Tensor('int64', t, unet.timestepRank === 0 ? [] : [1])
+        : floatTensor(unet.timestepType as FloatType, t, unet.timestepRank === 0 ? [] : [1]),
+    encoder_hidden_states: floatTensor(unet.contextType, wave(2 * 77 * width, 0.011, 1), [2, 77, width]),
+  };
+}
+
+/** The UNet's output for `unetFeeds` at a latent side, as float32. */
+export async function runUnet(unet: UnetPart, latent: number): Promise<Float32Array> {
+  const out = await unet.session.run(unetFeeds(unet, latent));
+  return Float32Array.from(floatsOf(out[unet.output] as ort.Tensor));
+}
+
+/** Loads the model with onnxruntime's profiler on and profiles one warm step per latent side. */
+export async function profileUnet(
+  dir: string,
+  options: LoadOptions,
+  latents: number[],
+  label: string,
+): Promise<StepProfile[]> {
+  const out: StepProfile[] = [];
+  for (const latent of latents) {
+    // a session per shape: the profile file holds every run since the session began
+    const tmp = mkdtempSync(path.join(tmpdir(), 'hiresbot-profile-'));
+    try {
+      progress(`${label}: profiling a ${latent}×${latent} step`);
+      const model = await loadSdModel(dir, {
+        ...options,
+        sessionOptions: {
+          ...options.sessionOptions,
+          enableProfiling: true,
+          profileFilePrefix: path.join(tmp, 'unet'),
+        },
+      });
+      try {
+        await runUnet(model.unet, latent);
+        const t = performance.now();
+        await runUnet(model.unet, latent);
+        const stepMs = performance.now() - t;
+        model.unet.session.endProfiling();
+        // every session opens its file as it starts; only the UNet's has been written
+        const written = readdirSync(tmp)
+          .map((f) => readFileSync(path.join(tmp, f), 'utf8'))
+          .filter((text) => text.trim() !== '');
+        if (written.length !== 1) throw new Error(`expected one written profile, found ${written.length}`);
+        const events = JSON.parse(written[0] as string) as ProfileEvent[];
+        out.push({ latent, stepMs, ...opTimes(events) });
+      } finally {
+        await model.release();
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return out;
+}
+
+/** The printed sections: per latent side, the operators that took the most kernel time. */
+export function profileSections(
+  profiles: StepProfile[] | undefined,
+  what: string,
+): { title: string; rows: Row[] }[] {
+  return (profiles ?? []).map((p) => {
+    const share = (ms: number) => (p.kernelMs > 0 ? `${fmt((100 * ms) / p.kernelMs, 0)} %` : '');
+    const top = p.ops.slice(0, 8);
+    const rest = p.ops.slice(8).reduce((s, o) => s + o.ms, 0);
+    const rows: Row[] = top.map((o) => ({
+      name: `${o.op} (${o.kernels} kernels)`,
+      value: fmt(o.ms, 1),
+      budget: share(o.ms),
+    }));
+    if (rest > 0)
+      rows.push({
+        name: `${p.ops.length - top.length} other operators`,
+        value: fmt(rest, 1),
+        budget: share(rest),
+      });
+    rows.push({
+      name: `kernels in all / the step's wall time`,
+      value: `${fmt(p.kernelMs, 1)} / ${fmt(p.stepMs, 1)}`,
+      budget: p.stepMs > 0 ? `${fmt((100 * p.kernelMs) / p.stepMs, 0)} % busy` : '',
+    });
+    const source =
+      p.source === 'gpu' ? 'GPU timestamps' : p.source === 'cpu' ? 'CPU kernel times' : 'no kernel events';
+    return { title: `${what}, ${p.latent}×${p.latent} step by operator (${source}), ms`, rows };
+  });
+}

@@ -1,0 +1,111 @@
+// `--profile`: onnxruntime's profile events summed by operator for the last run only, from the
+// CPU's node events or webgpu's GPU dispatches (their formats as onnxruntime 1.30 writes them:
+// core/common/profiler.cc and providers/webgpu/webgpu_context.cc), and a real profile of the tiny
+// model on the CPU.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { checkedGpuResult, gpuTable } from '../../bench/gpu-summary.ts';
+import { opTimes, type ProfileEvent, profileSections, profileUnet } from '../../bench/op-profile.ts';
+import { writeTinyModel } from '../support/tiny-model.ts';
+
+const work = mkdtempSync(path.join(tmpdir(), 'hiresbot-op-profile-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const run = (ts: number, dur: number): ProfileEvent => ({ cat: 'Session', name: 'model_run', ts, dur });
+const node = (op: string, ts: number, dur: number): ProfileEvent => ({
+  cat: 'Node',
+  name: `${op}_1_kernel_time`,
+  ts,
+  dur,
+  args: { op_name: op },
+});
+const dispatch = (op: string, ts: number, dur: number): ProfileEvent => ({
+  cat: 'Api',
+  name: `/down/${op}_7&${op}&${op}Program`,
+  ts,
+  dur,
+});
+
+it('sums the last run’s CPU kernels by operator, slowest first', () => {
+  const events = [
+    run(0, 1000),
+    node('Conv', 10, 900), // the first (warm-up) run: left out
+    run(2000, 1000),
+    node('Conv', 2010, 300),
+    node('MatMul', 2400, 500),
+    node('Conv', 2900, 100),
+    { cat: 'Node', name: 'Conv_1_fence_before', ts: 2950, dur: 7, args: { op_name: 'Conv' } },
+  ];
+  expect(opTimes(events)).toEqual({
+    source: 'cpu',
+    kernelMs: 0.9,
+    ops: [
+      { op: 'MatMul', ms: 0.5, kernels: 1 },
+      { op: 'Conv', ms: 0.4, kernels: 2 },
+    ],
+  });
+});
+
+it('takes the last 1/runs of the GPU dispatches, whatever their clock', () => {
+  // GPU timestamps on their own clock (large numbers), two runs of three dispatches each
+  const gpu = [
+    dispatch('Conv', 9e9 + 1, 1000),
+    dispatch('MultiHeadAttention', 9e9 + 2, 1000),
+    dispatch('Conv', 9e9 + 3, 1000),
+    dispatch('Conv', 9e9 + 10, 250),
+    dispatch('MultiHeadAttention', 9e9 + 11, 1500),
+    dispatch('Conv', 9e9 + 12, 250),
+  ];
+  const events = [run(0, 5000), run(6000, 5000), node('Shape', 6100, 3), ...gpu.reverse()];
+  expect(opTimes(events)).toEqual({
+    source: 'gpu',
+    kernelMs: 2,
+    ops: [
+      { op: 'MultiHeadAttention', ms: 1.5, kernels: 1 },
+      { op: 'Conv', ms: 0.5, kernels: 2 },
+    ],
+  });
+});
+
+it('says so when there is nothing to sum', () => {
+  expect(opTimes([])).toEqual({ source: 'none', kernelMs: 0, ops: [] });
+});
+
+it('profiles a real step of the tiny model on the CPU, and prints it', async () => {
+  const dir = path.join(work, 'tiny');
+  writeTinyModel(dir, { layout: 'diffusers' });
+  const [p] = await profileUnet(dir, { executionProviders: ['cpu'], intraOpThreads: 1 }, [16], 'tiny');
+  expect(p?.latent).toBe(16);
+  expect(p?.source).toBe('cpu');
+  // the profiled step ran kernels, each counted and timed
+  expect(p?.ops.length).toBeGreaterThan(0);
+  expect(p?.ops.every((o) => o.kernels >= 1 && o.ms >= 0)).toBe(true);
+  expect(p?.kernelMs).toBeCloseTo(p?.ops.reduce((s, o) => s + o.ms, 0) ?? Number.NaN, 9);
+  // the kernels ran inside the step
+  expect(p?.kernelMs).toBeLessThanOrEqual(p?.stepMs ?? 0);
+  const [section] = profileSections(p ? [p] : [], 'tiny');
+  expect(section?.title).toBe('tiny, 16×16 step by operator (CPU kernel times), ms');
+  expect(section?.rows.at(-1)?.name).toBe("kernels in all / the step's wall time");
+});
+
+it('a GPU run’s table shows its profile, and --from refuses a profile that is not a list', () => {
+  const profile = [
+    {
+      latent: 64,
+      stepMs: 120,
+      source: 'gpu' as const,
+      kernelMs: 60,
+      ops: [
+        { op: 'MultiHeadAttention', ms: 45, kernels: 16 },
+        { op: 'Conv', ms: 15, kernels: 98 },
+      ],
+    },
+  ];
+  const table = gpuTable({ providers: ['webgpu'], variants: [], profile });
+  expect(table).toContain('64×64 step by operator (GPU timestamps), ms');
+  expect(table).toMatch(/MultiHeadAttention \(16 kernels\)\s+45\.0\s+75 %/);
+  expect(table).toMatch(/kernels in all \/ the step's wall time\s+60\.0 \/ 120\.0\s+50 % busy/);
+  expect(() => checkedGpuResult({ providers: ['webgpu'], profile: {} })).toThrow(/not a GPU results file/);
+});
