@@ -59,3 +59,22 @@ it('prints the job service as the median of its rounds with their range, and an 
   const old = from('old.json', sample());
   expect(old.stdout).toMatch(/pglite, jobs\/s \(300 jobs\)\s+28\.5\s+≥ 200 jobs\/s: MISSED \(0\.14×\)/);
 });
+
+it("prints a quiet run's arithmetic rows: GFLOPS, their share of the MatMul peak and the floor, worked out by hand", () => {
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'bench/index.ts', '--from', 'bench/results-cpu.sample.json'],
+    { cwd: root, encoding: 'utf8' },
+  );
+  expect(run.status, run.stderr).toBe(0);
+  // 1606.547 GFLOP (the closed form at 64×64) / 9.171 s (the fastest warm step) = 175.2 GFLOPS,
+  // 101.8 % of 172.09; 9348.012 / 58.197 s = 160.6, 93.3 %
+  expect(run.stdout).toMatch(
+    /ours at 64 \/ 128, GFLOPS \(share of the MatMul peak\)\s+175 \(102 %\) \/ 161 \(93 %\)/,
+  );
+  expect(run.stdout).toMatch(/this CPU's MatMul peak \(onnxruntime, 2048², 2 threads\), GFLOPS\s+172/);
+  // 1606.547 / 10.030 s and / 9.969 s; 1606.547 / 172.09 / 10.030 = 0.931
+  expect(run.stdout).toMatch(/onnxruntime-python \/ PyTorch at 64, GFLOPS\s+160 \/ 161/);
+  expect(run.stdout).toMatch(/if ours ran at the MatMul peak\s+0\.93\s+the lowest this ratio can go/);
+  expect(run.stdout).toMatch(/MultiHeadAttention \(32 kernels\)\s+1693\.0\s+19 %/);
+});
