@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { importCheckpoint } from '../src/checkpoint/import.ts';
 import { inspectCheckpoint } from '../src/checkpoint/inspect.ts';
 import type { LoadOptions } from '../src/diffusion/model/sd-model.ts';
-import { type MatmulPeak, measureMatmulPeak } from './matmul-peak.ts';
+import { type MatmulPeak, measureMatmulPeakApart } from './matmul-peak.ts';
 import { profileUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
 import { type RealModelTiming, timeRealModel } from './real-model.ts';
@@ -49,6 +49,8 @@ export interface FullResult {
   /** Ours at 64×64 by operator (`--profile`). */
   profile?: StepProfile[];
   compute?: { gflop: Record<string, UnetFlops>; matmulPeak?: MatmulPeak };
+  /** Extras that failed, with the first line of the error: the rest of the run still stands. */
+  failed?: Record<string, string>;
 }
 
 const SESSION_VARIANTS: { label: string; options: LoadOptions['sessionOptions'] }[] = [
@@ -83,11 +85,26 @@ export async function runFull(o: FullOptions): Promise<FullResult> {
   out.oursWarmLoad = await timeRealModel(o.modelDir, 'ours, second load', base, []);
   const unet = inspectCheckpoint(o.checkpoint).unet;
   out.compute = { gflop: { 64: unetGflop(unet, 64, 64), 128: unetGflop(unet, 128, 128) } };
+  // the extras below are listed as FAILED if they fail: the timings above are not lost for them
+  const extra = async (name: string, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (err) {
+      out.failed = { ...out.failed, [name]: String((err as Error)?.message ?? err).split('\n')[0] as string };
+      progress(`${name} failed: ${out.failed[name]}`);
+    }
+  };
   if (o.providers[0] === 'cpu') {
-    progress('the MatMul peak of this CPU');
-    out.compute.matmulPeak = await measureMatmulPeak(o.threads);
+    await extra('kernel rates', async () => {
+      progress("this CPU's kernel rates");
+      if (out.compute) out.compute.matmulPeak = measureMatmulPeakApart(o.threads);
+    });
   }
-  if (o.profile) out.profile = await profileUnet(o.modelDir, base, [64], 'ours');
+  if (o.profile) {
+    await extra('profile by operator', async () => {
+      out.profile = await profileUnet(o.modelDir, base, [64], 'ours');
+    });
+  }
   if (o.also.length > 0) {
     out.also = [];
     for (const a of o.also)

@@ -1,7 +1,7 @@
 // The table of `--only gpu` (bench/gpu.ts), and the ratios ours / PyTorch on the same GPU, named as
 // results.json names them.
 import type { GpuResult, GpuVariant } from './gpu.ts';
-import { profileSections } from './op-profile.ts';
+import { checkedProfiles, profileSections } from './op-profile.ts';
 import { fmt, printTable, type Row } from './table.ts';
 
 const median = (xs: number[]) => {
@@ -49,6 +49,7 @@ export function checkedGpuResult(gpu: unknown): GpuResult {
   ) {
     throw new Error('not a GPU results file of npm run bench --only gpu');
   }
+  checkedProfiles(r.profile, 'gpu');
   return r;
 }
 

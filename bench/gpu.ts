@@ -123,42 +123,28 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
   });
   const layouts = o.providers.includes(WEBGPU) ? o.layouts : [undefined];
   // the first variant's model, warm from its timing, stays loaded for the whole job and the
-  // accuracy check: each new load costs a lent GPU seconds of session creation and shader builds
+  // accuracy check: each new load costs a lent GPU seconds of session creation and shader builds.
+  // Nothing else of ours or PyTorch's is on the GPU meanwhile (a small card has room for one).
   let kept: SdModel | undefined;
-  const timeVariants = async (dtype: Precision, keepFirst: boolean) => {
-    for (const layout of layouts) {
-      const label = `${o.providers.join(',')} ${dtype}${layout ? ` ${layout}` : ''}`;
-      await phase(label, async () => {
-        const { model, timing } = await loadAndTime(
-          o.modelDir(dtype),
-          label,
-          { ...load(layout), log: { info: () => {}, warn: (m) => progress(m) } },
-          plan,
-        );
-        out.variants?.push({ dtype, ...(layout ? { layout } : {}), loadedOn: timing.loadedOn, timing });
-        if (keepFirst && layout === layouts[0]) kept = model;
-        else await model.release();
-      });
-    }
+  const timeVariant = async (dtype: Precision, layout: string | undefined, keep: boolean) => {
+    const label = `${o.providers.join(',')} ${dtype}${layout ? ` ${layout}` : ''}`;
+    await phase(label, async () => {
+      const { model, timing } = await loadAndTime(
+        o.modelDir(dtype),
+        label,
+        { ...load(layout), log: { info: () => {}, warn: (m) => progress(m) } },
+        plan,
+      );
+      out.variants?.push({ dtype, ...(layout ? { layout } : {}), loadedOn: timing.loadedOn, timing });
+      if (keep) kept = model;
+      else await model.release();
+    });
   };
-  // the first precision, PyTorch, the whole job and the accuracy check come before the other
-  // precisions: they are what a short lease must not lose
+  // the first variant, its whole job and the accuracy check, PyTorch, then the rest: a short
+  // lease loses the least
   const [first, ...others] = o.dtypes as [Precision, ...Precision[]];
   try {
-    await timeVariants(first, true);
-
-    if (o.torch) {
-      await phase('PyTorch on the GPU', async () => {
-        out.torchCuda = runTorchCuda([
-          '--checkpoint',
-          o.checkpoint,
-          '--steps',
-          String(Math.max(o.warmSteps, 3)),
-          '--latents',
-          o.latents.join(','),
-        ]);
-      });
-    }
+    await timeVariant(first, layouts[0], true);
 
     await phase('whole job', async () => {
       const model = kept ?? (await loadSdModel(o.modelDir(first), load(layouts[0])));
@@ -182,18 +168,26 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
       });
       try {
         const reference = await unetOnce(cpu);
-        const check = async (dtype: Precision, options: LoadOptions) => {
-          const m = dtype === first && kept ? kept : await loadSdModel(o.modelDir(dtype), options);
+        const check = async (dtype: Precision, model: () => Promise<SdModel>) => {
+          const m = await model();
           try {
             out.accuracy?.push({ dtype, on: m.executionProviders, ...compare(await unetOnce(m), reference) });
           } finally {
-            if (m !== kept) await m.release();
+            await m.release();
+            if (m === kept) kept = undefined;
           }
         };
-        for (const dtype of o.dtypes) await check(dtype, load(layouts[0]));
+        // the kept model first (then released), each other precision loaded afresh on the GPU
+        for (const dtype of o.dtypes) {
+          await check(dtype, async () =>
+            dtype === first && kept ? kept : loadSdModel(o.modelDir(dtype), load(layouts[0])),
+          );
+        }
         // onnxruntime's CPU kernels on the half-precision graph: the error fp16 weights alone make
         if (o.dtypes.includes('fp16')) {
-          await check('fp16', { executionProviders: ['cpu'], intraOpThreads: o.threads });
+          await check('fp16', () =>
+            loadSdModel(o.modelDir('fp16'), { executionProviders: ['cpu'], intraOpThreads: o.threads }),
+          );
         }
       } finally {
         await cpu.release();
@@ -203,13 +197,27 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
     await kept?.release();
     kept = undefined;
   }
+  for (const layout of layouts.slice(1)) await timeVariant(first, layout, false);
+
+  if (o.torch) {
+    await phase('PyTorch on the GPU', async () => {
+      out.torchCuda = runTorchCuda([
+        '--checkpoint',
+        o.checkpoint,
+        '--steps',
+        String(Math.max(o.warmSteps, 3)),
+        '--latents',
+        o.latents.join(','),
+      ]);
+    });
+  }
 
   if (o.profile) {
     await phase('profile by operator', async () => {
       out.profile = await profileUnet(o.modelDir(first), load(layouts[0]), o.latents, 'profile');
     });
   }
-  for (const dtype of others) await timeVariants(dtype, false);
+  for (const dtype of others) for (const layout of layouts) await timeVariant(dtype, layout, false);
   return out;
 }
 

@@ -16,7 +16,7 @@ import { measureRounds, type ThroughputResult } from './job-throughput.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePng } from './png.ts';
 import { progressDone } from './progress.ts';
-import { overheadTable, summarize } from './summary.ts';
+import { checkFull, overheadTable, summarize } from './summary.ts';
 
 /** A bad flag or file: one line and exit 2, as the CLI does, not a stack trace. */
 function usage(message: string): never {
@@ -110,6 +110,7 @@ if (flags.from) {
     }
     if (!saved?.machine || !saved.overhead) throw new Error('not a results file of npm run bench');
     const { machine, overhead, png, engine, jobService, full } = saved;
+    checkFull(full);
     try {
       table = summarize({ machine, overhead, png, engine, jobService, full }).table;
     } catch (err) {

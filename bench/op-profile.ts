@@ -1,7 +1,7 @@
 // `--profile`: where a UNet step's time goes, by operator, from onnxruntime's own profiler: on the
 // CPU its per-node kernel times, on webgpu the provider's GPU timestamps for each dispatch (with
-// their sum beside the step's wall time: the rest is the GPU waiting on the host). One warm-up run
-// and one profiled run per latent side, in a session of its own so the timed runs stay unprofiled.
+// their sum beside the step's wall time: the rest is the GPU waiting on the host). Three runs per
+// latent side, the last summed, in a session of its own so the timed runs stay unprofiled.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,42 +40,76 @@ export interface ProfileEvent {
   name?: string;
   ts?: number;
   dur?: number;
-  args?: { op_name?: string };
+  args?: { op_name?: string; provider?: string };
+}
+
+/** A finite, non-negative number: a field onnxruntime wrote, not a hand edit. */
+const count = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+
+/**
+ * How many GPU dispatches the last run made: the period of the tail of the dispatch sequence (the
+ * last runs are warm and dispatch the same kernels in the same order), the one nearest an even
+ * share, so one-time work in the first run (uploads, layout changes) is not counted in the last.
+ * Undefined when the tail does not repeat.
+ */
+function lastRunLength(ops: string[], runs: number): number | undefined {
+  const even = Math.floor(ops.length / runs);
+  const repeats = (n: number) => {
+    if (n < 1 || 2 * n > ops.length) return false;
+    for (let i = ops.length - n; i < ops.length; i++) if (ops[i] !== ops[i - n]) return false;
+    return true;
+  };
+  for (let d = 0; d <= even; d++) {
+    if (repeats(even - d)) return even - d;
+    if (repeats(even + d)) return even + d;
+  }
+  return undefined;
 }
 
 /**
  * The last run's kernel time by operator. CPU kernels are the node events inside the last
- * `model_run`; GPU dispatches carry "node&op&program" names and GPU timestamps that need not line
- * up with the host's, so the last run's are the last 1/runs of them (every run dispatches the same
- * kernels). Where both are present (nodes left on the CPU beside a GPU), the GPU's are used.
+ * `model_run`. GPU dispatches carry "node&op&program" names and GPU timestamps on the GPU's own
+ * clock, so the last run's are the last of them in order, as many as `lastRunLength` finds (at
+ * least two warm runs are needed to see it); nodes left on the CPU beside the GPU are added from
+ * the last run's node events, as "op (CPU)".
  */
 export function opTimes(events: ProfileEvent[]): Omit<StepProfile, 'latent' | 'stepMs'> {
-  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+  const timed = events.filter((e) => count(e.ts) && count(e.dur));
+  const runs = timed
+    .filter((e) => e.cat === 'Session' && e.name === 'model_run')
+    .sort((a, b) => (a.ts as number) - (b.ts as number));
   const last = runs.at(-1);
-  const gpu = events
-    .filter((e) => e.cat === 'Api' && (e.name?.split('&').length ?? 0) === 3)
-    .sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
-  let picked: { op: string; dur: number }[];
-  let source: StepProfile['source'];
-  if (gpu.length > 0 && runs.length > 0) {
-    source = 'gpu';
-    picked = gpu
-      .slice(gpu.length - Math.floor(gpu.length / runs.length))
-      .map((e) => ({ op: e.name?.split('&')[1] ?? '?', dur: e.dur ?? 0 }));
-  } else if (last?.ts !== undefined) {
-    source = 'cpu';
-    const end = last.ts + (last.dur ?? 0);
-    picked = events
+  if (!last) return { source: 'none', kernelMs: 0, ops: [] };
+  const start = last.ts as number;
+  const end = start + (last.dur as number);
+  const cpuNodes = (onlyCpu: boolean) =>
+    timed
       .filter(
         (e) =>
           e.cat === 'Node' &&
           e.name?.endsWith('_kernel_time') &&
-          (e.ts ?? -1) >= (last.ts as number) &&
-          (e.ts ?? 0) <= end,
+          (e.ts as number) >= start &&
+          (e.ts as number) <= end &&
+          (!onlyCpu || e.args?.provider === 'CPUExecutionProvider'),
       )
-      .map((e) => ({ op: e.args?.op_name ?? '?', dur: e.dur ?? 0 }));
+      .map((e) => ({ op: `${e.args?.op_name ?? '?'}${onlyCpu ? ' (CPU)' : ''}`, dur: e.dur as number }));
+  const gpu = timed
+    .filter((e) => e.cat === 'Api' && (e.name?.split('&').length ?? 0) === 3)
+    .sort((a, b) => (a.ts as number) - (b.ts as number))
+    .map((e) => ({ op: e.name?.split('&')[1] || '?', dur: e.dur as number }));
+  let picked: { op: string; dur: number }[];
+  let source: StepProfile['source'];
+  if (gpu.length > 0) {
+    const n = lastRunLength(
+      gpu.map((g) => g.op),
+      runs.length,
+    );
+    if (n === undefined) return { source: 'none', kernelMs: 0, ops: [] };
+    source = 'gpu';
+    picked = [...gpu.slice(gpu.length - n), ...cpuNodes(true)];
   } else {
-    return { source: 'none', kernelMs: 0, ops: [] };
+    source = 'cpu';
+    picked = cpuNodes(false);
   }
   const byOp = new Map<string, OpTime>();
   for (const { op, dur } of picked) {
@@ -85,7 +119,7 @@ export function opTimes(events: ProfileEvent[]): Omit<StepProfile, 'latent' | 's
     byOp.set(op, t);
   }
   const ops = [...byOp.values()].sort((a, b) => b.ms - a.ms);
-  return { source, kernelMs: ops.reduce((s, o) => s + o.ms, 0), ops };
+  return { source, kernelMs: ops.reduce((sum, o) => sum + o.ms, 0), ops };
 }
 
 /** The UNet's inputs for a batch-2 step at a latent side: fixed waves, as a CFG step's batch. */
@@ -134,6 +168,9 @@ export async function profileUnet(
         },
       });
       try {
+        // a warm-up run, then two warm ones: the last is the one summed, the one before it shows
+        // where it begins among the GPU's dispatches
+        await runUnet(model.unet, latent);
         await runUnet(model.unet, latent);
         const t = performance.now();
         await runUnet(model.unet, latent);
@@ -185,4 +222,32 @@ export function profileSections(
       p.source === 'gpu' ? 'GPU timestamps' : p.source === 'cpu' ? 'CPU kernel times' : 'no kernel events';
     return { title: `${what}, ${p.latent}×${p.latent} step by operator (${source}), ms`, rows };
   });
+}
+
+const finite = (x: unknown, min = 0): x is number => typeof x === 'number' && Number.isFinite(x) && x >= min;
+
+/** A saved `profile` list, or an error naming what is wrong with it (for --from). */
+export function checkedProfiles(profiles: unknown, where: string): StepProfile[] | undefined {
+  if (profiles === undefined) return undefined;
+  const bad = (what: string) => new Error(`${where}.profile: ${what}`);
+  if (!Array.isArray(profiles)) throw bad('not a list');
+  profiles.forEach((p: Partial<StepProfile> | null, i) => {
+    if (typeof p !== 'object' || p === null) throw bad(`entry ${i} is not an object`);
+    if (!Number.isInteger(p.latent) || (p.latent as number) < 1)
+      throw bad(`entry ${i} has no whole latent side`);
+    if (!finite(p.stepMs) || !finite(p.kernelMs))
+      throw bad(`entry ${i} needs finite stepMs and kernelMs ≥ 0`);
+    if (!['gpu', 'cpu', 'none'].includes(p.source as string)) throw bad(`entry ${i} has an unknown source`);
+    if (!Array.isArray(p.ops)) throw bad(`entry ${i} has no ops list`);
+    for (const o of p.ops as Partial<OpTime>[]) {
+      if (
+        typeof o?.op !== 'string' ||
+        !finite(o.ms) ||
+        !Number.isInteger(o.kernels) ||
+        (o.kernels as number) < 0
+      )
+        throw bad(`entry ${i} has an op without a name, finite ms ≥ 0 and a kernel count`);
+    }
+  });
+  return profiles as StepProfile[];
 }

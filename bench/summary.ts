@@ -3,7 +3,8 @@
 import type { EngineLoopResult } from './engine-loop.ts';
 import type { FullResult } from './full.ts';
 import type { ThroughputResult } from './job-throughput.ts';
-import { profileSections } from './op-profile.ts';
+import { peakGflops } from './matmul-peak.ts';
+import { checkedProfiles, profileSections } from './op-profile.ts';
 import type { OverheadResult } from './overhead.ts';
 import type { PngTiming } from './png.ts';
 import type { RealModelTiming } from './real-model.ts';
@@ -172,6 +173,13 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
       rows,
     });
     sections.push(...profileSections(f.profile, 'Ours'));
+    const failed = Object.entries(f.failed ?? {});
+    if (failed.length) {
+      sections.push({
+        title: 'FAILED (the rest of the run stands)',
+        rows: failed.map(([p, why]) => ({ name: p, value: why })),
+      });
+    }
     if (f.torchCuda) sections.push(torchCudaSection(f.torchCuda));
   }
   sections.unshift({
@@ -189,13 +197,14 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
 
 /**
  * The step's arithmetic against this CPU's ceiling: GFLOP per step over seconds per step, and that
- * as a share of the MatMul peak. Near 100 %, no graph rewrite can make the step much faster.
+ * as a share of the faster of this CPU's two kernel rates (a MatMul, a 3×3 convolution). Near
+ * 100 %, no graph rewrite can make the step much faster.
  */
 function computeRows(f: FullResult, s64: number | undefined, s128: number | undefined): Row[] {
   const c = f.compute;
   if (!c) return [];
   const g = (latent: number) => c.gflop[latent]?.total;
-  const peak = c.matmulPeak?.gflops;
+  const peak = c.matmulPeak ? peakGflops(c.matmulPeak) : undefined;
   const achieved = (latent: number, s: number | undefined) => {
     const work = g(latent);
     if (work === undefined || s === undefined) return '—';
@@ -207,21 +216,21 @@ function computeRows(f: FullResult, s64: number | undefined, s128: number | unde
   ];
   if (c.matmulPeak) {
     rows.push({
-      name: `this CPU's MatMul peak (onnxruntime, ${c.matmulPeak.n}², ${c.matmulPeak.threads} threads), GFLOPS`,
-      value: fmt(peak, 0),
+      name: `this CPU's kernel rates (onnxruntime, ${c.matmulPeak.threads} threads): MatMul ${c.matmulPeak.n}² / 3×3 conv, GFLOPS`,
+      value: `${fmt(c.matmulPeak.gflops, 0)} / ${fmt(c.matmulPeak.convGflops, 0)}`,
     });
   }
   rows.push({
-    name: `ours at 64 / 128, GFLOPS${peak === undefined ? '' : ' (share of the MatMul peak)'}`,
+    name: `ours at 64 / 128, GFLOPS${peak === undefined ? '' : ' (share of the faster)'}`,
     value: `${achieved(64, s64)} / ${achieved(128, s128)}`,
   });
   return rows;
 }
 
-/** The same for the side by side at 64, and the lowest ratio a step at the MatMul peak would give. */
+/** The same for the side by side at 64, and the lowest ratio a step at the faster kernel rate would give. */
 function floorRows(f: FullResult, ortS: number | undefined, torchS: number | undefined): Row[] {
   const work = f.compute?.gflop[64]?.total;
-  const peak = f.compute?.matmulPeak?.gflops;
+  const peak = f.compute?.matmulPeak ? peakGflops(f.compute.matmulPeak) : undefined;
   if (work === undefined || ortS === undefined) return [];
   const rows: Row[] = [
     {
@@ -231,7 +240,7 @@ function floorRows(f: FullResult, ortS: number | undefined, torchS: number | und
   ];
   if (peak !== undefined) {
     rows.push({
-      name: 'ours / onnxruntime at 64 if ours ran at the MatMul peak',
+      name: 'ours / onnxruntime at 64 if all of ours ran at the faster kernel rate',
       value: fmt(work / peak / ortS, 2),
       budget: 'the lowest this ratio can go on this CPU',
     });
@@ -284,4 +293,42 @@ function roundsOf(j: ThroughputResult): string {
   const rounds = j.rounds ?? [];
   if (rounds.length < 2) return '';
   return `; median of ${rounds.length} rounds, ${fmt(Math.min(...rounds))}–${fmt(Math.max(...rounds))}`;
+}
+
+/** A saved `full` part's new figures checked (for --from): a bad one is an error, never NaN in the table. */
+export function checkFull(full: unknown): void {
+  if (typeof full !== 'object' || full === null) return;
+  const f = full as FullResult;
+  checkedProfiles(f.profile, 'full');
+  const failed = f.failed as unknown;
+  if (
+    failed !== undefined &&
+    (typeof failed !== 'object' ||
+      failed === null ||
+      Object.values(failed).some((v) => typeof v !== 'string'))
+  )
+    throw new Error('full.failed: not a map of phases to reasons');
+  const c = f.compute as unknown;
+  if (c === undefined) return;
+  const pos = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new Error('full.compute: not an object');
+  const { gflop, matmulPeak } = c as NonNullable<FullResult['compute']>;
+  if (typeof gflop !== 'object' || gflop === null || Array.isArray(gflop))
+    throw new Error('full.compute.gflop: not an object');
+  for (const [latent, g] of Object.entries(gflop)) {
+    if (!pos((g as { total?: unknown } | null)?.total))
+      throw new Error(`full.compute.gflop.${latent}.total: not a positive number`);
+  }
+  if (matmulPeak !== undefined) {
+    const m = matmulPeak as Partial<typeof matmulPeak> | null;
+    if (
+      !pos(m?.gflops) ||
+      !Number.isInteger(m?.n) ||
+      !Number.isInteger(m?.threads) ||
+      (m?.convGflops !== undefined && !pos(m.convGflops))
+    )
+      throw new Error(
+        'full.compute.matmulPeak: needs positive gflops (and convGflops) and whole n and threads',
+      );
+  }
 }

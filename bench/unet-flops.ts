@@ -56,21 +56,21 @@ export function unetGflop(s: UnetStructure, height: number, width: number, batch
   linear(1, mc, emb);
   linear(1, emb, emb);
   conv(s.inChannels, mc, 3);
-  const skips = [mc];
+  const skips: { ch: number; h: number; w: number }[] = [{ ch: mc, h, w }];
   let ch = mc;
   s.channelMult.forEach((mult, level) => {
     for (let i = 0; i < (s.numResBlocks[level] ?? 0); i++) {
       resBlock(ch, mult * mc);
       ch = mult * mc;
       if (s.attention[level]) transformer(ch);
-      skips.push(ch);
+      skips.push({ ch, h, w });
     }
     if (level < s.channelMult.length - 1) {
       // a 3×3 convolution with stride 2 and padding 1: ⌈side / 2⌉
       h = Math.ceil(h / 2);
       w = Math.ceil(w / 2);
       conv(ch, ch, 3);
-      skips.push(ch);
+      skips.push({ ch, h, w });
     }
   });
   resBlock(ch, ch);
@@ -79,7 +79,11 @@ export function unetGflop(s: UnetStructure, height: number, width: number, batch
   for (let level = s.channelMult.length - 1; level >= 0; level--) {
     const out = (s.channelMult[level] ?? 0) * mc;
     for (let i = 0; i <= (s.numResBlocks[level] ?? 0); i++) {
-      resBlock(ch + (skips.pop() ?? 0), out);
+      const skip = skips.pop() ?? { ch: 0, h, w };
+      // unet-graph.ts resizes the upsampled map to its skip's size (A1111's cat): an odd side comes back
+      h = skip.h;
+      w = skip.w;
+      resBlock(ch + skip.ch, out);
       ch = out;
       if (s.attention[level]) transformer(ch);
     }
@@ -89,7 +93,7 @@ export function unetGflop(s: UnetStructure, height: number, width: number, batch
       conv(ch, ch, 3); // the upsampler's convolution, after nearest ×2
     }
   }
-  conv(mc, s.outChannels, 3);
+  conv(ch, s.outChannels, 3); // unet-graph.ts: out.2 takes the last level's width
   const g = (m: number) => (2 * m) / 1e9;
   const out = {
     conv3x3: g(macs.conv3x3),

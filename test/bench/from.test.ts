@@ -60,21 +60,79 @@ it('prints the job service as the median of its rounds with their range, and an 
   expect(old.stdout).toMatch(/pglite, jobs\/s \(300 jobs\)\s+28\.5\s+≥ 200 jobs\/s: MISSED \(0\.14×\)/);
 });
 
-it("prints a quiet run's arithmetic rows: GFLOPS, their share of the MatMul peak and the floor, worked out by hand", () => {
+it("prints a quiet run's arithmetic rows: GFLOPS, their share of the faster kernel rate and the floor, worked out by hand", () => {
   const run = spawnSync(
     process.execPath,
     ['--import', 'tsx', 'bench/index.ts', '--from', 'bench/results-cpu.sample.json'],
     { cwd: root, encoding: 'utf8' },
   );
   expect(run.status, run.stderr).toBe(0);
-  // 1606.547 GFLOP (the closed form at 64×64) / 9.171 s (the fastest warm step) = 175.2 GFLOPS,
-  // 101.8 % of 172.09; 9348.012 / 58.197 s = 160.6, 93.3 %
+  // 1606.547 GFLOP (the closed form at 64×64) / 8.685 s (the fastest warm step) = 185.0 GFLOPS,
+  // 80.8 % of the faster kernel rate, the convolution's 229.03; 9348.012 / 53.961 s = 173.2, 75.6 %
   expect(run.stdout).toMatch(
-    /ours at 64 \/ 128, GFLOPS \(share of the MatMul peak\)\s+175 \(102 %\) \/ 161 \(93 %\)/,
+    /ours at 64 \/ 128, GFLOPS \(share of the faster\)\s+185 \(81 %\) \/ 173 \(76 %\)/,
   );
-  expect(run.stdout).toMatch(/this CPU's MatMul peak \(onnxruntime, 2048², 2 threads\), GFLOPS\s+172/);
-  // 1606.547 / 10.030 s and / 9.969 s; 1606.547 / 172.09 / 10.030 = 0.931
-  expect(run.stdout).toMatch(/onnxruntime-python \/ PyTorch at 64, GFLOPS\s+160 \/ 161/);
-  expect(run.stdout).toMatch(/if ours ran at the MatMul peak\s+0\.93\s+the lowest this ratio can go/);
-  expect(run.stdout).toMatch(/MultiHeadAttention \(32 kernels\)\s+1693\.0\s+19 %/);
+  expect(run.stdout).toMatch(/MatMul 2048² \/ 3×3 conv, GFLOPS\s+173 \/ 229/);
+  // 1606.547 / 8.868 s and / 11.039 s; 1606.547 / 229.03 / 8.868 = 0.791
+  expect(run.stdout).toMatch(/onnxruntime-python \/ PyTorch at 64, GFLOPS\s+181 \/ 146/);
+  expect(run.stdout).toMatch(
+    /if all of ours ran at the faster kernel rate\s+0\.79\s+the lowest this ratio can go/,
+  );
+  expect(run.stdout).toMatch(/MultiHeadAttention \(32 kernels\)\s+1659\.4\s+20 %/);
 });
+
+it('refuses arithmetic, kernel rates, profiles and failures that no run writes: one line, exit 2', () => {
+  const cpu = () => JSON.parse(readFileSync(path.join(root, 'bench/results-cpu.sample.json'), 'utf8'));
+  // biome-ignore lint/suspicious/noExplicitAny: hand edits of a parsed results file, as a user's would be
+  const edits: [string, (r: { full: Record<string, any> }) => void, RegExp][] = [
+    [
+      'peak-zero',
+      (r) => (r.full.compute.matmulPeak.gflops = 0),
+      /full\.compute\.matmulPeak: needs positive gflops/,
+    ],
+    ['peak-text', (r) => (r.full.compute.matmulPeak = 'fast'), /full\.compute\.matmulPeak/],
+    [
+      'gflop-negative',
+      (r) => (r.full.compute.gflop['64'].total = -5),
+      /full\.compute\.gflop\.64\.total: not a positive number/,
+    ],
+    ['gflop-text', (r) => (r.full.compute.gflop = 'abc'), /full\.compute\.gflop: not an object/],
+    ['profile-object', (r) => (r.full.profile = {}), /full\.profile: not a list/],
+    [
+      'profile-no-kernel-ms',
+      (r) => delete r.full.profile[0].kernelMs,
+      /full\.profile: entry 0 needs finite stepMs and kernelMs/,
+    ],
+    [
+      'profile-no-latent',
+      (r) => delete r.full.profile[0].latent,
+      /full\.profile: entry 0 has no whole latent side/,
+    ],
+    [
+      'profile-op-unnamed',
+      (r) => delete r.full.profile[0].ops[0].op,
+      /full\.profile: entry 0 has an op without a name/,
+    ],
+    [
+      'profile-source',
+      (r) => (r.full.profile[0].source = 'tpu'),
+      /full\.profile: entry 0 has an unknown source/,
+    ],
+    ['failed-text', (r) => (r.full.failed = 'oops'), /full\.failed: not a map of phases to reasons/],
+  ];
+  for (const [name, edit, message] of edits) {
+    const results = cpu();
+    edit(results);
+    const run = from(`${name}.json`, results);
+    expect(run.status, name).toBe(2);
+    expect(run.stderr, name).toMatch(new RegExp(`^npm run bench: --from .*: ${message.source}.*\\n$`));
+  }
+  // a GPU file's profile is checked the same way
+  const gpu = JSON.parse(readFileSync(path.join(root, 'bench/results-gpu.sample.json'), 'utf8'));
+  gpu.gpu.profile = [{ latent: 64, stepMs: 1, source: 'gpu', ops: [] }];
+  const bad = from('gpu-profile.json', gpu);
+  expect(bad.status).toBe(2);
+  expect(bad.stderr).toMatch(
+    /^npm run bench: --from .*: gpu\.profile: entry 0 needs finite stepMs and kernelMs.*\n$/,
+  );
+}, 120_000);

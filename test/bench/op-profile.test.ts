@@ -69,6 +69,56 @@ it('takes the last 1/runs of the GPU dispatches, whatever their clock', () => {
   });
 });
 
+it('finds where the last run begins among the GPU dispatches when the first run made more', () => {
+  // three one-time uploads in the first run, then two warm runs of Conv, MultiHeadAttention
+  const ops = [
+    'Upload',
+    'Upload',
+    'Upload',
+    'Conv',
+    'MultiHeadAttention',
+    'Conv',
+    'MultiHeadAttention',
+    'Conv',
+    'MultiHeadAttention',
+  ];
+  const durs = [9000, 9000, 9000, 800, 900, 700, 600, 500, 400];
+  const gpu = ops.map((op, i) => dispatch(op, 7e9 + i, durs[i] as number));
+  const cpuShape = {
+    ...node('Shape', 12_100, 30),
+    args: { op_name: 'Shape', provider: 'CPUExecutionProvider' },
+  };
+  const gpuNodeOnHost = {
+    ...node('Conv', 12_200, 99),
+    args: { op_name: 'Conv', provider: 'WebGpuExecutionProvider' },
+  };
+  const events = [run(0, 5000), run(6000, 5000), run(12_000, 5000), cpuShape, gpuNodeOnHost, ...gpu];
+  // the last two dispatches (an even share, 3, would take a Conv of the run before), the CPU's Shape
+  // node, and not the host side of a GPU node
+  expect(opTimes(events)).toEqual({
+    source: 'gpu',
+    kernelMs: 0.93,
+    ops: [
+      { op: 'Conv', ms: 0.5, kernels: 1 },
+      { op: 'MultiHeadAttention', ms: 0.4, kernels: 1 },
+      { op: 'Shape (CPU)', ms: 0.03, kernels: 1 },
+    ],
+  });
+});
+
+it('sums nothing when the GPU dispatches do not repeat, or the events are malformed', () => {
+  const gpu = ['A', 'B', 'C', 'D'].map((op, i) => dispatch(op, i, 100));
+  expect(opTimes([run(0, 10), run(20, 10), ...gpu])).toEqual({ source: 'none', kernelMs: 0, ops: [] });
+  // a negative duration, a missing time: left out, not summed as negative or NaN
+  const bad = [
+    run(0, 100),
+    node('Conv', 10, -5),
+    { ...node('Conv', 20, 3), ts: undefined },
+    node('Add', 30, 2000),
+  ];
+  expect(opTimes(bad)).toEqual({ source: 'cpu', kernelMs: 2, ops: [{ op: 'Add', ms: 2, kernels: 1 }] });
+});
+
 it('says so when there is nothing to sum', () => {
   expect(opTimes([])).toEqual({ source: 'none', kernelMs: 0, ops: [] });
 });
