@@ -140,8 +140,8 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
       else await model.release();
     });
   };
-  // the first variant, its whole job and the accuracy check, PyTorch, then the rest: a short
-  // lease loses the least
+  // the first variant, its whole job and the accuracy check, the first precision's other layouts,
+  // PyTorch, the profile, then the other precisions: a short lease loses the least
   const [first, ...others] = o.dtypes as [Precision, ...Precision[]];
   try {
     await timeVariant(first, layouts[0], true);
@@ -173,8 +173,9 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
           try {
             out.accuracy?.push({ dtype, on: m.executionProviders, ...compare(await unetOnce(m), reference) });
           } finally {
-            await m.release();
+            // forgotten before it is released: a release that fails is not tried twice
             if (m === kept) kept = undefined;
+            await m.release();
           }
         };
         // the kept model first (then released), each other precision loaded afresh on the GPU
@@ -194,8 +195,12 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
       }
     });
   } finally {
-    await kept?.release();
+    const left = kept;
     kept = undefined;
+    // outside every phase: a failed release must not lose the phases after it
+    await left
+      ?.release()
+      .catch((err) => progress(`releasing the first model failed: ${(err as Error)?.message ?? err}`));
   }
   for (const layout of layouts.slice(1)) await timeVariant(first, layout, false);
 

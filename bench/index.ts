@@ -16,7 +16,8 @@ import { measureRounds, type ThroughputResult } from './job-throughput.ts';
 import { measureOverhead } from './overhead.ts';
 import { measurePng } from './png.ts';
 import { progressDone } from './progress.ts';
-import { checkFull, overheadTable, summarize } from './summary.ts';
+import { checkFull } from './saved-results.ts';
+import { overheadTable, summarize } from './summary.ts';
 
 /** A bad flag or file: one line and exit 2, as the CLI does, not a stack trace. */
 function usage(message: string): never {

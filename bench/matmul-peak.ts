@@ -87,9 +87,21 @@ export const peakGflops = (p: MatmulPeak) => Math.max(p.gflops, p.convGflops ?? 
 export function measureMatmulPeakApart(threads: number): MatmulPeak {
   const run = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, String(threads)], {
     encoding: 'utf8',
+    timeout: 300_000,
   });
-  if (run.status !== 0) throw new Error(`kernel rates: ${(run.stderr || run.stdout).trim().split('\n')[0]}`);
-  return JSON.parse(run.stdout) as MatmulPeak;
+  if (run.status !== 0) {
+    // an uncaught error's message, not the source line tsx prints above it
+    const lines = `${run.stderr ?? ''}\n${run.stdout ?? ''}`.split('\n').map((l) => l.trim());
+    const why = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.filter(Boolean).at(-1);
+    throw new Error(
+      `kernel rates: ${why ?? `the measuring process ended (${run.signal ?? run.error?.message ?? run.status})`}`,
+    );
+  }
+  const peak = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '') as MatmulPeak;
+  const rate = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+  if (!rate(peak.gflops) || !rate(peak.convGflops))
+    throw new Error(`kernel rates: not rates: ${run.stdout.trim()}`);
+  return peak;
 }
 
 if (process.argv[1] === import.meta.filename) {

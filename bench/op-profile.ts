@@ -96,18 +96,28 @@ export function opTimes(events: ProfileEvent[]): Omit<StepProfile, 'latent' | 's
   const gpu = timed
     .filter((e) => e.cat === 'Api' && (e.name?.split('&').length ?? 0) === 3)
     .sort((a, b) => (a.ts as number) - (b.ts as number))
-    .map((e) => ({ op: e.name?.split('&')[1] || '?', dur: e.dur as number }));
+    .map((e) => ({ name: e.name as string, op: e.name?.split('&')[1] || '?', dur: e.dur as number }));
   let picked: { op: string; dur: number }[];
   let source: StepProfile['source'];
   if (gpu.length > 0) {
-    const n = lastRunLength(
-      gpu.map((g) => g.op),
-      runs.length,
-    );
+    // whole names ("node&op&program"): a node's name is its own within a run, so a run's repeated
+    // blocks (16 transformer blocks of the same kernels) are no period of the sequence
+    const n =
+      runs.length === 1
+        ? gpu.length
+        : lastRunLength(
+            gpu.map((g) => g.name),
+            runs.length,
+          );
     if (n === undefined) return { source: 'none', kernelMs: 0, ops: [] };
     source = 'gpu';
-    picked = [...gpu.slice(gpu.length - n), ...cpuNodes(true)];
+    picked = [...gpu.slice(gpu.length - n).map(({ op, dur }) => ({ op, dur })), ...cpuNodes(true)];
   } else {
+    // nodes on a GPU provider without its timestamps: their times are the host's, not kernels'
+    const onGpu = timed.some(
+      (e) => e.cat === 'Node' && e.args?.provider !== undefined && e.args.provider !== 'CPUExecutionProvider',
+    );
+    if (onGpu) return { source: 'none', kernelMs: 0, ops: [] };
     source = 'cpu';
     picked = cpuNodes(false);
   }
@@ -224,7 +234,9 @@ export function profileSections(
   });
 }
 
-const finite = (x: unknown, min = 0): x is number => typeof x === 'number' && Number.isFinite(x) && x >= min;
+/** A time a profile could hold: 0 (nothing ran) or from a microsecond to a billion ms. */
+const time = (x: unknown): x is number =>
+  typeof x === 'number' && Number.isFinite(x) && (x === 0 || (x >= 1e-3 && x < 1e9));
 
 /** A saved `profile` list, or an error naming what is wrong with it (for --from). */
 export function checkedProfiles(profiles: unknown, where: string): StepProfile[] | undefined {
@@ -233,21 +245,25 @@ export function checkedProfiles(profiles: unknown, where: string): StepProfile[]
   if (!Array.isArray(profiles)) throw bad('not a list');
   profiles.forEach((p: Partial<StepProfile> | null, i) => {
     if (typeof p !== 'object' || p === null) throw bad(`entry ${i} is not an object`);
-    if (!Number.isInteger(p.latent) || (p.latent as number) < 1)
+    if (!Number.isInteger(p.latent) || (p.latent as number) < 1 || (p.latent as number) > 1024)
       throw bad(`entry ${i} has no whole latent side`);
-    if (!finite(p.stepMs) || !finite(p.kernelMs))
-      throw bad(`entry ${i} needs finite stepMs and kernelMs ≥ 0`);
+    if (!time(p.stepMs) || !time(p.kernelMs)) throw bad(`entry ${i} needs finite stepMs and kernelMs ≥ 0`);
     if (!['gpu', 'cpu', 'none'].includes(p.source as string)) throw bad(`entry ${i} has an unknown source`);
     if (!Array.isArray(p.ops)) throw bad(`entry ${i} has no ops list`);
+    let sum = 0;
     for (const o of p.ops as Partial<OpTime>[]) {
       if (
         typeof o?.op !== 'string' ||
-        !finite(o.ms) ||
+        !time(o.ms) ||
         !Number.isInteger(o.kernels) ||
         (o.kernels as number) < 0
       )
         throw bad(`entry ${i} has an op without a name, finite ms ≥ 0 and a kernel count`);
+      sum += o.ms;
     }
+    // opTimes writes kernelMs as the ops' sum: a share of more than the whole is a hand edit
+    if (Math.abs(sum - (p.kernelMs as number)) > 1e-6 * Math.max(1, sum))
+      throw bad(`entry ${i}'s kernelMs is not the sum of its ops' ms`);
   });
   return profiles as StepProfile[];
 }

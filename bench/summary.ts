@@ -4,7 +4,7 @@ import type { EngineLoopResult } from './engine-loop.ts';
 import type { FullResult } from './full.ts';
 import type { ThroughputResult } from './job-throughput.ts';
 import { peakGflops } from './matmul-peak.ts';
-import { checkedProfiles, profileSections } from './op-profile.ts';
+import { profileSections } from './op-profile.ts';
 import type { OverheadResult } from './overhead.ts';
 import type { PngTiming } from './png.ts';
 import type { RealModelTiming } from './real-model.ts';
@@ -293,42 +293,4 @@ function roundsOf(j: ThroughputResult): string {
   const rounds = j.rounds ?? [];
   if (rounds.length < 2) return '';
   return `; median of ${rounds.length} rounds, ${fmt(Math.min(...rounds))}–${fmt(Math.max(...rounds))}`;
-}
-
-/** A saved `full` part's new figures checked (for --from): a bad one is an error, never NaN in the table. */
-export function checkFull(full: unknown): void {
-  if (typeof full !== 'object' || full === null) return;
-  const f = full as FullResult;
-  checkedProfiles(f.profile, 'full');
-  const failed = f.failed as unknown;
-  if (
-    failed !== undefined &&
-    (typeof failed !== 'object' ||
-      failed === null ||
-      Object.values(failed).some((v) => typeof v !== 'string'))
-  )
-    throw new Error('full.failed: not a map of phases to reasons');
-  const c = f.compute as unknown;
-  if (c === undefined) return;
-  const pos = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
-  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new Error('full.compute: not an object');
-  const { gflop, matmulPeak } = c as NonNullable<FullResult['compute']>;
-  if (typeof gflop !== 'object' || gflop === null || Array.isArray(gflop))
-    throw new Error('full.compute.gflop: not an object');
-  for (const [latent, g] of Object.entries(gflop)) {
-    if (!pos((g as { total?: unknown } | null)?.total))
-      throw new Error(`full.compute.gflop.${latent}.total: not a positive number`);
-  }
-  if (matmulPeak !== undefined) {
-    const m = matmulPeak as Partial<typeof matmulPeak> | null;
-    if (
-      !pos(m?.gflops) ||
-      !Number.isInteger(m?.n) ||
-      !Number.isInteger(m?.threads) ||
-      (m?.convGflops !== undefined && !pos(m.convGflops))
-    )
-      throw new Error(
-        'full.compute.matmulPeak: needs positive gflops (and convGflops) and whole n and threads',
-      );
-  }
 }

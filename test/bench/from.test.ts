@@ -120,6 +120,28 @@ it('refuses arithmetic, kernel rates, profiles and failures that no run writes: 
     ],
     ['failed-text', (r) => (r.full.failed = 'oops'), /full\.failed: not a map of phases to reasons/],
   ];
+  edits.push(
+    [
+      'steps-text',
+      (r) => (r.full.ours.shapes[0].stepsMs = ['x', 'y']),
+      /full\.ours: a step time that is not a positive number of ms/,
+    ],
+    ['steps-zero', (r) => (r.full.ours.shapes[0].stepsMs = [0, 0]), /full\.ours: a step time/],
+    ['load-text', (r) => (r.full.ours.loadMs = 'abc'), /full\.ours\.loadMs: not a time/],
+    [
+      'ort-zero',
+      (r) => (r.full.torch.ort['64'] = [0, 0, 0, 0]),
+      /full\.torch\.ort\.64: not a list of step times/,
+    ],
+    ['failed-list', (r) => (r.full.failed = ['boom']), /full\.failed: not a map/],
+    ['peak-threads', (r) => (r.full.compute.matmulPeak.threads = 0), /full\.compute\.matmulPeak/],
+    ['gflop-huge', (r) => (r.full.compute.gflop['64'].total = 1e308), /full\.compute\.gflop\.64\.total/],
+    [
+      'kernel-sum',
+      (r) => (r.full.profile[0].kernelMs = 1),
+      /full\.profile: entry 0's kernelMs is not the sum of its ops' ms/,
+    ],
+  );
   for (const [name, edit, message] of edits) {
     const results = cpu();
     edit(results);

@@ -106,6 +106,43 @@ it('finds where the last run begins among the GPU dispatches when the first run 
   });
 });
 
+it('tells runs apart by whole dispatch names, so blocks repeated within a run are not taken for runs', () => {
+  // a run is one block of two kernels three times over (as a UNet's transformer blocks are), each
+  // node named on its own; the first run adds twelve one-time dispatches
+  const block = (k: number) => [
+    { name: `/b${k}/Conv&Conv&ConvProgram`, ms: 1 },
+    { name: `/b${k}/Mha&MultiHeadAttention&FlashProgram`, ms: 2 },
+  ];
+  const oneRun = [...block(1), ...block(2), ...block(3)];
+  const extras = Array.from({ length: 12 }, (_, i) => ({
+    name: `/init${i}&Transpose&TransposeProgram`,
+    ms: 50,
+  }));
+  const gpu = [...extras, ...oneRun, ...oneRun, ...oneRun].map((d, i) => ({
+    cat: 'Api',
+    name: d.name,
+    ts: 1e9 + i,
+    dur: d.ms * 1000,
+  }));
+  expect(opTimes([run(0, 10), run(20, 10), run(40, 10), ...gpu])).toEqual({
+    source: 'gpu',
+    kernelMs: 9,
+    ops: [
+      { op: 'MultiHeadAttention', ms: 6, kernels: 3 },
+      { op: 'Conv', ms: 3, kernels: 3 },
+    ],
+  });
+});
+
+it('sums nothing from a GPU provider without its timestamps: host times are not kernel times', () => {
+  const onHost = { ...node('Conv', 20, 500), args: { op_name: 'Conv', provider: 'WebGpuExecutionProvider' } };
+  expect(opTimes([run(0, 100), onHost, node('Shape', 30, 5)])).toEqual({
+    source: 'none',
+    kernelMs: 0,
+    ops: [],
+  });
+});
+
 it('sums nothing when the GPU dispatches do not repeat, or the events are malformed', () => {
   const gpu = ['A', 'B', 'C', 'D'].map((op, i) => dispatch(op, i, 100));
   expect(opTimes([run(0, 10), run(20, 10), ...gpu])).toEqual({ source: 'none', kernelMs: 0, ops: [] });

@@ -1,0 +1,74 @@
+// `--from FILE`: a saved run's full-size part checked before its table is printed. A file no run
+// writes (a hand edit, a truncated copy) is one line naming the field, never NaN, Infinity or a
+// made-up "met" in the table.
+import type { FullResult } from './full.ts';
+import { checkedProfiles } from './op-profile.ts';
+import type { RealModelTiming } from './real-model.ts';
+
+/** A figure a run could have written: finite, above zero, below a billion (ms, s, GFLOP, GFLOP/s). */
+const figure = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0 && x < 1e9;
+const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function checkTiming(t: unknown, where: string): void {
+  if (t === undefined) return;
+  const timing = t as Partial<RealModelTiming> | null;
+  if (!isObject(timing)) throw new Error(`${where}: not an object`);
+  if (timing.loadMs !== undefined && !(timing.loadMs === 0 || figure(timing.loadMs)))
+    throw new Error(`${where}.loadMs: not a time`);
+  if (!Array.isArray(timing.shapes)) throw new Error(`${where}.shapes: not a list`);
+  for (const shape of timing.shapes) {
+    if (!Array.isArray(shape?.stepsMs) || !shape.stepsMs.every(figure))
+      throw new Error(`${where}: a step time that is not a positive number of ms`);
+  }
+}
+
+function checkSteps(steps: unknown, where: string): void {
+  if (steps === undefined) return;
+  if (!isObject(steps)) throw new Error(`${where}: not an object`);
+  for (const [latent, list] of Object.entries(steps)) {
+    if (!Array.isArray(list) || !list.every(figure))
+      throw new Error(`${where}.${latent}: not a list of step times`);
+  }
+}
+
+export function checkFull(full: unknown): void {
+  if (!isObject(full)) return;
+  const f = full as FullResult;
+  checkTiming(f.ours, 'full.ours');
+  checkTiming(f.oursWarmLoad, 'full.oursWarmLoad');
+  checkTiming(f.oursOnTorchExport, 'full.oursOnTorchExport');
+  for (const [i, t] of (Array.isArray(f.also) ? f.also : []).entries()) checkTiming(t, `full.also.${i}`);
+  for (const [i, t] of (Array.isArray(f.sessionOptions) ? f.sessionOptions : []).entries())
+    checkTiming(t, `full.sessionOptions.${i}`);
+  if (isObject(f.torch)) {
+    checkSteps(f.torch.pytorch, 'full.torch.pytorch');
+    checkSteps(f.torch.ort, 'full.torch.ort');
+  }
+  checkedProfiles(f.profile, 'full');
+  const failed = f.failed as unknown;
+  if (failed !== undefined && (!isObject(failed) || Object.values(failed).some((v) => typeof v !== 'string')))
+    throw new Error('full.failed: not a map of phases to reasons');
+  const c = f.compute as unknown;
+  if (c === undefined) return;
+  if (!isObject(c)) throw new Error('full.compute: not an object');
+  const { gflop, matmulPeak } = c as NonNullable<FullResult['compute']>;
+  if (!isObject(gflop)) throw new Error('full.compute.gflop: not an object');
+  for (const [latent, g] of Object.entries(gflop)) {
+    if (!figure((g as { total?: unknown } | null)?.total))
+      throw new Error(`full.compute.gflop.${latent}.total: not a positive number`);
+  }
+  if (matmulPeak !== undefined) {
+    const m = matmulPeak as Partial<typeof matmulPeak> | null;
+    const whole = (x: unknown) => Number.isInteger(x) && (x as number) >= 1;
+    if (
+      !figure(m?.gflops) ||
+      !whole(m?.n) ||
+      !whole(m?.threads) ||
+      (m?.convGflops !== undefined && !figure(m.convGflops))
+    )
+      throw new Error(
+        'full.compute.matmulPeak: needs positive gflops (and convGflops) and whole n and threads',
+      );
+  }
+}
