@@ -7,6 +7,9 @@ export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 /** Providers that run on a numbered device (onnxruntime's `deviceId`). */
 export const DEVICE_PROVIDERS: readonly ExecutionProvider[] = ['cuda', 'tensorrt', 'dml'];
 
+/** Providers whose float16 kernels are fast and exact enough to import checkpoints in half precision. */
+export const HALF_PRECISION_PROVIDERS: readonly ExecutionProvider[] = ['cuda', 'tensorrt', 'dml'];
+
 /** Providers that run on a GPU, whose first runs at a shape are slow (kernel search, shader builds). */
 export const GPU_PROVIDERS: readonly ExecutionProvider[] = [...DEVICE_PROVIDERS, 'webgpu'];
 

@@ -4,12 +4,11 @@
 // webgpu gets fp32 too: on an H100 its fp16 UNet was only 0.89× the fp32 time, but 2.9e-2 off the
 // float32 result (PyTorch's own fp16: 2.3e-3; webgpu's fp32: 8e-6), a visibly different picture
 // for the same seed. MODEL_DTYPE=fp16 still chooses it.
+import { HALF_PRECISION_PROVIDERS, inGroup } from '../providers.ts';
 import type { Precision } from './onnx-net.ts';
 
-const HALF_PROVIDERS = new Set(['cuda', 'tensorrt', 'dml']);
-
 export function defaultPrecision(providers: readonly string[]): Precision {
-  return providers.some((p) => HALF_PROVIDERS.has(p)) ? 'fp16' : 'fp32';
+  return providers.some((p) => inGroup(HALF_PRECISION_PROVIDERS, p)) ? 'fp16' : 'fp32';
 }
 
 export function choosePrecision(
