@@ -1,7 +1,8 @@
 // The table of `--only gpu` (bench/gpu.ts), and the ratios ours / PyTorch on the same GPU, named as
 // results.json names them.
 import type { GpuResult, GpuVariant } from './gpu.ts';
-import { checkedProfiles, profileSections } from './op-profile.ts';
+import { profileSections } from './op-profile.ts';
+import { checkedProfiles } from './saved-results.ts';
 import { fmt, printTable, type Row } from './table.ts';
 
 const median = (xs: number[]) => {

@@ -9,11 +9,12 @@ import { importCheckpoint } from '../src/checkpoint/import.ts';
 import type { Precision } from '../src/checkpoint/onnx-net.ts';
 import { type LoadOptions, loadSdModel, type SdModel } from '../src/diffusion/model/sd-model.ts';
 import { benchRequest } from './job.ts';
-import { profileUnet, runUnet, type StepProfile } from './op-profile.ts';
+import { profileUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
 import { loadAndTime, type RealModelTiming } from './real-model.ts';
 import { runTorchCuda, type TorchCuda } from './side-by-side.ts';
 import { instrument, runStages, type StageTimings } from './stages.ts';
+import { runUnet } from './unet-inputs.ts';
 
 export interface GpuOptions {
   checkpoint: string;

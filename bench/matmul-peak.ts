@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../src/diffusion/model/onnx-graph.ts';
+import { wave } from './unet-inputs.ts';
 
 export interface MatmulPeak {
   /** The side of the square matrices. */
@@ -15,8 +16,6 @@ export interface MatmulPeak {
   /** The 3×3 convolution's rate (absent from older results). */
   convGflops?: number;
 }
-
-const wave = (length: number, f: number) => Float32Array.from({ length }, (_, k) => Math.sin(k * f) * 0.5);
 
 /** The fastest of `runs` timed runs (after an untimed first, which packs and allocates), GFLOP/s: a
  * dozen, so that a burst of other work on a shared machine rarely covers them all. */
@@ -55,7 +54,7 @@ export async function measureMatmulPeak(
   mm.input('b', 'float32', [n, n]);
   mm.op('MatMul', ['a', 'b'], {}, 'c');
   mm.output('c', 'float32', [n, n]);
-  const square = new ort.Tensor('float32', wave(n * n, 1), [n, n]);
+  const square = new ort.Tensor('float32', wave(n * n, 1, 0.5), [n, n]);
   const gflops = await rate(mm.encode('matmul-peak'), { a: square, b: square }, 2 * n ** 3, threads, runs);
 
   // the weights are constants, as in the UNet: onnxruntime packs them once (and picks its
@@ -63,10 +62,10 @@ export async function measureMatmulPeak(
   const { channels: c, side } = conv;
   const cv = new GraphBuilder();
   cv.input('x', 'float32', [2, c, side, side]);
-  const w = cv.constTensor('float32', [c, c, 3, 3], new Uint8Array(wave(c * c * 9, 0.7).buffer), 'w');
+  const w = cv.constTensor('float32', [c, c, 3, 3], new Uint8Array(wave(c * c * 9, 0.7, 0.5).buffer), 'w');
   cv.op('Conv', ['x', w], { pads: [1, 1, 1, 1] }, 'y');
   cv.output('y', 'float32', [2, c, side, side]);
-  const x = new ort.Tensor('float32', wave(2 * c * side * side, 0.3), [2, c, side, side]);
+  const x = new ort.Tensor('float32', wave(2 * c * side * side, 0.3, 0.5), [2, c, side, side]);
   const convGflops = await rate(
     cv.encode('conv-peak'),
     { x },

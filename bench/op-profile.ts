@@ -5,16 +5,10 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { floatsOf, floatTensor } from '../src/diffusion/model/float-tensor.ts';
-import {
-  type FloatType,
-  type LoadOptions,
-  loadSdModel,
-  type UnetPart,
-} from '../src/diffusion/model/sd-model.ts';
+import { type LoadOptions, loadSdModel } from '../src/diffusion/model/sd-model.ts';
 import { progress } from './progress.ts';
 import { fmt, type Row } from './table.ts';
+import { runUnet } from './unet-inputs.ts';
 
 export interface OpTime {
   /** The ONNX operator (MatMul, Conv, MultiHeadAttention, …). */
@@ -132,30 +126,6 @@ export function opTimes(events: ProfileEvent[]): Omit<StepProfile, 'latent' | 's
   return { source, kernelMs: ops.reduce((sum, o) => sum + o.ms, 0), ops };
 }
 
-/** The UNet's inputs for a batch-2 step at a latent side: fixed waves, as a CFG step's batch. */
-export function unetFeeds(unet: UnetPart, latent: number): Record<string, ort.Tensor> {
-  const wave = (n: number, f: number, a: number) =>
-    Float32Array.from({ length: n }, (_, k) => Math.sin(k * f) * a);
-  // the text encoder's width: 768 for SD 1.x, less for a small test checkpoint
-  const ctx = unet.session.inputMetadata.find((m) => m.name === 'encoder_hidden_states');
-  const width = ctx?.isTensor && typeof ctx.shape[2] === 'number' ? ctx.shape[2] : 768;
-  const t = unet.timestepType === 'int64' ? new BigInt64Array([500n]) : Float32Array.of(500);
-  return {
-    sample: floatTensor(unet.sampleType, wave(2 * 4 * latent * latent, 0.37, 1), [2, 4, latent, latent]),
-    timestep:
-      t instanceof BigInt64Array
-        ? new ort.Tensor('int64', t, unet.timestepRank === 0 ? [] : [1])
-        : floatTensor(unet.timestepType as FloatType, t, unet.timestepRank === 0 ? [] : [1]),
-    encoder_hidden_states: floatTensor(unet.contextType, wave(2 * 77 * width, 0.011, 1), [2, 77, width]),
-  };
-}
-
-/** The UNet's output for `unetFeeds` at a latent side, as float32. */
-export async function runUnet(unet: UnetPart, latent: number): Promise<Float32Array> {
-  const out = await unet.session.run(unetFeeds(unet, latent));
-  return Float32Array.from(floatsOf(out[unet.output] as ort.Tensor));
-}
-
 /** Loads the model with onnxruntime's profiler on and profiles one warm step per latent side. */
 export async function profileUnet(
   dir: string,
@@ -232,38 +202,4 @@ export function profileSections(
       p.source === 'gpu' ? 'GPU timestamps' : p.source === 'cpu' ? 'CPU kernel times' : 'no kernel events';
     return { title: `${what}, ${p.latent}×${p.latent} step by operator (${source}), ms`, rows };
   });
-}
-
-/** A time a profile could hold: 0 (nothing ran) or from a microsecond to a billion ms. */
-const time = (x: unknown): x is number =>
-  typeof x === 'number' && Number.isFinite(x) && (x === 0 || (x >= 1e-3 && x < 1e9));
-
-/** A saved `profile` list, or an error naming what is wrong with it (for --from). */
-export function checkedProfiles(profiles: unknown, where: string): StepProfile[] | undefined {
-  if (profiles === undefined) return undefined;
-  const bad = (what: string) => new Error(`${where}.profile: ${what}`);
-  if (!Array.isArray(profiles)) throw bad('not a list');
-  profiles.forEach((p: Partial<StepProfile> | null, i) => {
-    if (typeof p !== 'object' || p === null) throw bad(`entry ${i} is not an object`);
-    if (!Number.isInteger(p.latent) || (p.latent as number) < 1 || (p.latent as number) > 1024)
-      throw bad(`entry ${i} has no whole latent side`);
-    if (!time(p.stepMs) || !time(p.kernelMs)) throw bad(`entry ${i} needs finite stepMs and kernelMs ≥ 0`);
-    if (!['gpu', 'cpu', 'none'].includes(p.source as string)) throw bad(`entry ${i} has an unknown source`);
-    if (!Array.isArray(p.ops)) throw bad(`entry ${i} has no ops list`);
-    let sum = 0;
-    for (const o of p.ops as Partial<OpTime>[]) {
-      if (
-        typeof o?.op !== 'string' ||
-        !time(o.ms) ||
-        !Number.isInteger(o.kernels) ||
-        (o.kernels as number) < 0
-      )
-        throw bad(`entry ${i} has an op without a name, finite ms ≥ 0 and a kernel count`);
-      sum += o.ms;
-    }
-    // opTimes writes kernelMs as the ops' sum: a share of more than the whole is a hand edit
-    if (Math.abs(sum - (p.kernelMs as number)) > 1e-6 * Math.max(1, sum))
-      throw bad(`entry ${i}'s kernelMs is not the sum of its ops' ms`);
-  });
-  return profiles as StepProfile[];
 }

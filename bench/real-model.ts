@@ -7,6 +7,7 @@ import { type LoadOptions, loadSdModel, type SdModel } from '../src/diffusion/mo
 import { SD1_SCHEDULE } from '../src/diffusion/schedule.ts';
 import { benchRequest } from './job.ts';
 import { progress } from './progress.ts';
+import { wave } from './unet-inputs.ts';
 
 export interface ShapeTiming {
   /** Latent side: 64 (512 px) or 128 (1024 px). */
@@ -80,7 +81,7 @@ async function timeSteps(
     timestepRounding: 'fp16',
     shape: [4, latent, latent],
   });
-  const x = Float32Array.from({ length: 4 * latent * latent }, (_, k) => Math.sin(k * 0.37) * 3);
+  const x = wave(4 * latent * latent, 0.37, 3);
   const out: number[] = [];
   for (let i = 0; i < steps; i++) {
     progress(`${label}: ${latent}×${latent} latent, step ${i + 1}/${steps}`);

@@ -1,8 +1,8 @@
-// `--from FILE`: a saved run's full-size part checked before its table is printed. A file no run
+// `--from FILE`: a saved run's full-size part and profiles checked before its table is printed. A file no run
 // writes (a hand edit, a truncated copy) is one line naming the field, never NaN, Infinity or a
 // made-up "met" in the table.
 import type { FullResult } from './full.ts';
-import { checkedProfiles } from './op-profile.ts';
+import type { OpTime, StepProfile } from './op-profile.ts';
 import type { RealModelTiming } from './real-model.ts';
 
 /** A figure a run could have written: finite, above zero, below a billion (ms, s, GFLOP, GFLOP/s). */
@@ -71,4 +71,38 @@ export function checkFull(full: unknown): void {
         'full.compute.matmulPeak: needs positive gflops (and convGflops) and whole n and threads',
       );
   }
+}
+
+/** A time a profile could hold: 0 (nothing ran) or from a microsecond to a billion ms. */
+const time = (x: unknown): x is number =>
+  typeof x === 'number' && Number.isFinite(x) && (x === 0 || (x >= 1e-3 && x < 1e9));
+
+/** A saved `profile` list, or an error naming what is wrong with it (for --from). */
+export function checkedProfiles(profiles: unknown, where: string): StepProfile[] | undefined {
+  if (profiles === undefined) return undefined;
+  const bad = (what: string) => new Error(`${where}.profile: ${what}`);
+  if (!Array.isArray(profiles)) throw bad('not a list');
+  profiles.forEach((p: Partial<StepProfile> | null, i) => {
+    if (typeof p !== 'object' || p === null) throw bad(`entry ${i} is not an object`);
+    if (!Number.isInteger(p.latent) || (p.latent as number) < 1 || (p.latent as number) > 1024)
+      throw bad(`entry ${i} has no whole latent side`);
+    if (!time(p.stepMs) || !time(p.kernelMs)) throw bad(`entry ${i} needs finite stepMs and kernelMs ≥ 0`);
+    if (!['gpu', 'cpu', 'none'].includes(p.source as string)) throw bad(`entry ${i} has an unknown source`);
+    if (!Array.isArray(p.ops)) throw bad(`entry ${i} has no ops list`);
+    let sum = 0;
+    for (const o of p.ops as Partial<OpTime>[]) {
+      if (
+        typeof o?.op !== 'string' ||
+        !time(o.ms) ||
+        !Number.isInteger(o.kernels) ||
+        (o.kernels as number) < 0
+      )
+        throw bad(`entry ${i} has an op without a name, finite ms ≥ 0 and a kernel count`);
+      sum += o.ms;
+    }
+    // opTimes writes kernelMs as the ops' sum: a share of more than the whole is a hand edit
+    if (Math.abs(sum - (p.kernelMs as number)) > 1e-6 * Math.max(1, sum))
+      throw bad(`entry ${i}'s kernelMs is not the sum of its ops' ms`);
+  });
+  return profiles as StepProfile[];
 }
