@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { importCheckpoint } from '../src/checkpoint/import.ts';
 import { inspectCheckpoint } from '../src/checkpoint/inspect.ts';
 import type { LoadOptions } from '../src/diffusion/model/sd-model.ts';
+import { orWriteDown } from './failures.ts';
 import { type MatmulPeak, measureMatmulPeakApart } from './matmul-peak.ts';
 import { profileUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
@@ -86,22 +87,14 @@ export async function runFull(o: FullOptions): Promise<FullResult> {
   const unet = inspectCheckpoint(o.checkpoint).unet;
   out.compute = { gflop: { 64: unetGflop(unet, 64, 64), 128: unetGflop(unet, 128, 128) } };
   // the extras below are listed as FAILED if they fail: the timings above are not lost for them
-  const extra = async (name: string, run: () => Promise<void>) => {
-    try {
-      await run();
-    } catch (err) {
-      out.failed = { ...out.failed, [name]: String((err as Error)?.message ?? err).split('\n')[0] as string };
-      progress(`${name} failed: ${out.failed[name]}`);
-    }
-  };
   if (o.providers[0] === 'cpu') {
-    await extra('kernel rates', async () => {
+    await orWriteDown(out, 'kernel rates', async () => {
       progress("this CPU's kernel rates");
       if (out.compute) out.compute.matmulPeak = measureMatmulPeakApart(o.threads);
     });
   }
   if (o.profile) {
-    await extra('profile by operator', async () => {
+    await orWriteDown(out, 'profile by operator', async () => {
       out.profile = await profileUnet(o.modelDir, base, [64], 'ours');
     });
   }

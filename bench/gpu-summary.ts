@@ -1,5 +1,6 @@
 // The table of `--only gpu` (bench/gpu.ts), and the ratios ours / PyTorch on the same GPU, named as
 // results.json names them.
+import { failedSections } from './failures.ts';
 import type { GpuResult, GpuVariant } from './gpu.ts';
 import { profileSections } from './op-profile.ts';
 import { checkedProfiles } from './saved-results.ts';
@@ -153,13 +154,7 @@ export function gpuTable(r: GpuResult): string {
     });
   }
   sections.push(...profileSections(r.profile, `Ours, ${r.variants?.[0] ? variantName(r.variants[0]) : ''}`));
-  const failed = Object.entries(r.failed ?? {});
-  if (failed.length) {
-    sections.push({
-      title: 'FAILED (the phases after them still ran)',
-      rows: failed.map(([p, why]) => ({ name: p, value: why })),
-    });
-  }
+  sections.push(...failedSections(r.failed, 'FAILED (the phases after them still ran)'));
   if (r.leftOut?.length) {
     sections.push({ title: 'Left out for time', rows: r.leftOut.map((p) => ({ name: p, value: '' })) });
   }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { importCheckpoint } from '../src/checkpoint/import.ts';
 import type { Precision } from '../src/checkpoint/onnx-net.ts';
 import { type LoadOptions, loadSdModel, type SdModel } from '../src/diffusion/model/sd-model.ts';
+import { orWriteDown } from './failures.ts';
 import { benchRequest } from './job.ts';
 import { profileUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
@@ -97,12 +98,7 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
   /** Runs a phase; a failure (a lost GPU device, say) is written down and the next phase runs. */
   const phase = async (name: string, run: () => Promise<void>) => {
     if (!timeLeft(name)) return;
-    try {
-      await run();
-    } catch (err) {
-      out.failed = { ...out.failed, [name]: String((err as Error)?.message ?? err).split('\n')[0] as string };
-      progress(`${name} failed: ${out.failed[name]}`);
-    }
+    await orWriteDown(out, name, run);
     o.save(out);
   };
   const dirs = new Set<Precision>([...o.dtypes, 'fp32']);

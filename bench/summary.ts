@@ -1,6 +1,7 @@
 // Results → the printed table and bench/results.json, with each budget of issue #11 beside its
 // figure and the side-by-side ratios named as the issue names them.
 import type { EngineLoopResult } from './engine-loop.ts';
+import { failedSections } from './failures.ts';
 import type { FullResult } from './full.ts';
 import type { ThroughputResult } from './job-throughput.ts';
 import { peakGflops } from './matmul-peak.ts';
@@ -173,13 +174,7 @@ export function summarize(run: BenchRun): { table: string; results: unknown } {
       rows,
     });
     sections.push(...profileSections(f.profile, 'Ours'));
-    const failed = Object.entries(f.failed ?? {});
-    if (failed.length) {
-      sections.push({
-        title: 'FAILED (the rest of the run stands)',
-        rows: failed.map(([p, why]) => ({ name: p, value: why })),
-      });
-    }
+    sections.push(...failedSections(f.failed, 'FAILED (the rest of the run stands)'));
     if (f.torchCuda) sections.push(torchCudaSection(f.torchCuda));
   }
   sections.unshift({
