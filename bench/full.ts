@@ -5,7 +5,7 @@ import { importCheckpoint } from '../src/checkpoint/import.ts';
 import { inspectCheckpoint } from '../src/checkpoint/inspect.ts';
 import type { LoadOptions } from '../src/diffusion/model/sd-model.ts';
 import { orWriteDown } from './failures.ts';
-import { type MatmulPeak, measureMatmulPeakApart } from './matmul-peak.ts';
+import { type KernelRates, measureKernelRatesApart } from './kernel-rates.ts';
 import { profileUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
 import { type RealModelTiming, timeRealModel } from './real-model.ts';
@@ -46,10 +46,10 @@ export interface FullResult {
   /** PyTorch on the GPU, where there is one. */
   torchCuda?: TorchCuda;
   oursOnTorchExport?: RealModelTiming;
-  /** The UNet's arithmetic per batch-2 step at each latent side, and this CPU's MatMul peak. */
   /** Ours at 64×64 by operator (`--profile`). */
   profile?: StepProfile[];
-  compute?: { gflop: Record<string, UnetFlops>; matmulPeak?: MatmulPeak };
+  /** The UNet's arithmetic per batch-2 step at each latent side, and this CPU's kernel rates. */
+  compute?: { gflop: Record<string, UnetFlops>; kernelRates?: KernelRates };
   /** Extras that failed, with the first line of the error: the rest of the run still stands. */
   failed?: Record<string, string>;
 }
@@ -85,12 +85,15 @@ export async function runFull(o: FullOptions): Promise<FullResult> {
   ]);
   out.oursWarmLoad = await timeRealModel(o.modelDir, 'ours, second load', base, []);
   const unet = inspectCheckpoint(o.checkpoint).unet;
-  out.compute = { gflop: { 64: unetGflop(unet, 64, 64), 128: unetGflop(unet, 128, 128) } };
+  const compute: NonNullable<FullResult['compute']> = {
+    gflop: { 64: unetGflop(unet, 64, 64), 128: unetGflop(unet, 128, 128) },
+  };
+  out.compute = compute;
   // the extras below are listed as FAILED if they fail: the timings above are not lost for them
   if (o.providers[0] === 'cpu') {
     await orWriteDown(out, 'kernel rates', async () => {
       progress("this CPU's kernel rates");
-      if (out.compute) out.compute.matmulPeak = measureMatmulPeakApart(o.threads);
+      compute.kernelRates = measureKernelRatesApart(o.threads);
     });
   }
   if (o.profile) {

@@ -52,14 +52,14 @@ export function checkFull(full: unknown): void {
   const c = f.compute as unknown;
   if (c === undefined) return;
   if (!isObject(c)) throw new Error('full.compute: not an object');
-  const { gflop, matmulPeak } = c as NonNullable<FullResult['compute']>;
+  const { gflop, kernelRates } = c as NonNullable<FullResult['compute']>;
   if (!isObject(gflop)) throw new Error('full.compute.gflop: not an object');
   for (const [latent, g] of Object.entries(gflop)) {
     if (!figure((g as { total?: unknown } | null)?.total))
       throw new Error(`full.compute.gflop.${latent}.total: not a positive number`);
   }
-  if (matmulPeak !== undefined) {
-    const m = matmulPeak as Partial<typeof matmulPeak> | null;
+  if (kernelRates !== undefined) {
+    const m = kernelRates as Partial<typeof kernelRates> | null;
     const whole = (x: unknown) => Number.isInteger(x) && (x as number) >= 1;
     if (
       !figure(m?.gflops) ||
@@ -68,7 +68,7 @@ export function checkFull(full: unknown): void {
       (m?.convGflops !== undefined && !figure(m.convGflops))
     )
       throw new Error(
-        'full.compute.matmulPeak: needs positive gflops (and convGflops) and whole n and threads',
+        'full.compute.kernelRates: needs positive gflops (and convGflops) and whole n and threads',
       );
   }
 }

@@ -4,7 +4,7 @@ import type { EngineLoopResult } from './engine-loop.ts';
 import { failedSections } from './failures.ts';
 import type { FullResult } from './full.ts';
 import type { ThroughputResult } from './job-throughput.ts';
-import { peakGflops } from './matmul-peak.ts';
+import { fastestRate } from './kernel-rates.ts';
 import { profileSections } from './op-profile.ts';
 import type { OverheadResult } from './overhead.ts';
 import type { PngTiming } from './png.ts';
@@ -199,7 +199,7 @@ function computeRows(f: FullResult, s64: number | undefined, s128: number | unde
   const c = f.compute;
   if (!c) return [];
   const g = (latent: number) => c.gflop[latent]?.total;
-  const peak = c.matmulPeak ? peakGflops(c.matmulPeak) : undefined;
+  const peak = c.kernelRates ? fastestRate(c.kernelRates) : undefined;
   const achieved = (latent: number, s: number | undefined) => {
     const work = g(latent);
     if (work === undefined || s === undefined) return '—';
@@ -209,10 +209,10 @@ function computeRows(f: FullResult, s64: number | undefined, s128: number | unde
   const rows: Row[] = [
     { name: 'UNet arithmetic per step at 64 / 128, GFLOP', value: `${fmt(g(64), 0)} / ${fmt(g(128), 0)}` },
   ];
-  if (c.matmulPeak) {
+  if (c.kernelRates) {
     rows.push({
-      name: `this CPU's kernel rates (onnxruntime, ${c.matmulPeak.threads} threads): MatMul ${c.matmulPeak.n}² / 3×3 conv, GFLOPS`,
-      value: `${fmt(c.matmulPeak.gflops, 0)} / ${fmt(c.matmulPeak.convGflops, 0)}`,
+      name: `this CPU's kernel rates (onnxruntime, ${c.kernelRates.threads} threads): MatMul ${c.kernelRates.n}² / 3×3 conv, GFLOPS`,
+      value: `${fmt(c.kernelRates.gflops, 0)} / ${fmt(c.kernelRates.convGflops, 0)}`,
     });
   }
   rows.push({
@@ -225,7 +225,7 @@ function computeRows(f: FullResult, s64: number | undefined, s128: number | unde
 /** The same for the side by side at 64, and the lowest ratio a step at the faster kernel rate would give. */
 function floorRows(f: FullResult, ortS: number | undefined, torchS: number | undefined): Row[] {
   const work = f.compute?.gflop[64]?.total;
-  const peak = f.compute?.matmulPeak ? peakGflops(f.compute.matmulPeak) : undefined;
+  const peak = f.compute?.kernelRates ? fastestRate(f.compute.kernelRates) : undefined;
   if (work === undefined || ortS === undefined) return [];
   const rows: Row[] = [
     {

@@ -4,6 +4,7 @@
 // It follows ldm's UNetModel as src/checkpoint/unet-graph.ts builds it; bench/count_flops.py counts
 // the same with hooks on ldm's own modules, and the test holds its figures.
 import type { UnetStructure } from '../src/checkpoint/structure.ts';
+import { CHUNK_LENGTH } from '../src/diffusion/prompt/chunks.ts';
 
 export interface UnetFlops {
   conv3x3: number;
@@ -14,8 +15,8 @@ export interface UnetFlops {
   total: number;
 }
 
-/** CLIP's tokens, the keys and values of cross-attention. */
-const CONTEXT_TOKENS = 77;
+/** A one-chunk prompt's CLIP tokens (75, BOS and EOS), the keys and values of cross-attention. */
+const CONTEXT_TOKENS = CHUNK_LENGTH + 2;
 
 /** GFLOP of one UNet call on `batch` latents of `height`×`width` (a batch-2 CFG step: batch 2). */
 export function unetGflop(s: UnetStructure, height: number, width: number, batch = 2): UnetFlops {
@@ -24,8 +25,9 @@ export function unetGflop(s: UnetStructure, height: number, width: number, batch
   const emb = 4 * mc;
   let h = height;
   let w = width;
-  const conv = (cin: number, cout: number, k: 1 | 3, oh = h, ow = w) => {
-    macs[k === 3 ? 'conv3x3' : 'conv1x1'] += batch * oh * ow * cin * cout * k * k;
+  // at the current side: a convolution's output size
+  const conv = (cin: number, cout: number, k: 1 | 3) => {
+    macs[k === 3 ? 'conv3x3' : 'conv1x1'] += batch * h * w * cin * cout * k * k;
   };
   const linear = (tokens: number, cin: number, cout: number) => {
     macs.linear += batch * tokens * cin * cout;

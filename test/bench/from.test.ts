@@ -87,10 +87,10 @@ it('refuses arithmetic, kernel rates, profiles and failures that no run writes: 
   const edits: [string, (r: { full: Record<string, any> }) => void, RegExp][] = [
     [
       'peak-zero',
-      (r) => (r.full.compute.matmulPeak.gflops = 0),
-      /full\.compute\.matmulPeak: needs positive gflops/,
+      (r) => (r.full.compute.kernelRates.gflops = 0),
+      /full\.compute\.kernelRates: needs positive gflops/,
     ],
-    ['peak-text', (r) => (r.full.compute.matmulPeak = 'fast'), /full\.compute\.matmulPeak/],
+    ['peak-text', (r) => (r.full.compute.kernelRates = 'fast'), /full\.compute\.kernelRates/],
     [
       'gflop-negative',
       (r) => (r.full.compute.gflop['64'].total = -5),
@@ -134,7 +134,7 @@ it('refuses arithmetic, kernel rates, profiles and failures that no run writes: 
       /full\.torch\.ort\.64: not a list of step times/,
     ],
     ['failed-list', (r) => (r.full.failed = ['boom']), /full\.failed: not a map/],
-    ['peak-threads', (r) => (r.full.compute.matmulPeak.threads = 0), /full\.compute\.matmulPeak/],
+    ['peak-threads', (r) => (r.full.compute.kernelRates.threads = 0), /full\.compute\.kernelRates/],
     ['gflop-huge', (r) => (r.full.compute.gflop['64'].total = 1e308), /full\.compute\.gflop\.64\.total/],
     [
       'kernel-sum',

@@ -1,8 +1,8 @@
 // The UNet's arithmetic in closed form against the count taken by hooks on ldm's own modules
 // (`python3 bench/count_flops.py --latents 64,128,48x80,40x24,36,65,8x72`, torch 2.13, ldm as A1111
-// pins it with A1111's resizing concatenation, SDPA attention: the figures below are what it printed), and the MatMul peak's arithmetic.
+// pins it with A1111's resizing concatenation, SDPA attention: the figures below are what it printed), and the kernel rates' arithmetic.
 import { expect, it } from 'vitest';
-import { measureMatmulPeak, measureMatmulPeakApart, peakGflops } from '../../bench/matmul-peak.ts';
+import { fastestRate, measureKernelRates, measureKernelRatesApart } from '../../bench/kernel-rates.ts';
 import { unetGflop } from '../../bench/unet-flops.ts';
 import type { UnetStructure } from '../../src/checkpoint/structure.ts';
 
@@ -68,7 +68,7 @@ it('scales with the batch, and self-attention with the square of the tokens', ()
 });
 
 it('measures the kernel rates as their FLOP over the fastest run, and takes the faster as the peak', async () => {
-  const peak = await measureMatmulPeak(1, 128, 2, { channels: 16, side: 8 });
+  const peak = await measureKernelRates(1, 128, 2, { channels: 16, side: 8 });
   expect(peak).toMatchObject({ n: 128, threads: 1 });
   // 2·128³ FLOP (and 2·2·8²·16²·9 for the convolution) take well over a microsecond and under a
   // second on any CPU
@@ -79,12 +79,12 @@ it('measures the kernel rates as their FLOP over the fastest run, and takes the 
     expect(rate).toBeGreaterThan(flop / 1e9);
     expect(rate).toBeLessThan(flop / 1e-6 / 1e9);
   }
-  expect(peakGflops(peak)).toBe(Math.max(peak.gflops, peak.convGflops ?? 0));
-  expect(peakGflops({ n: 1, threads: 1, gflops: 7 })).toBe(7);
+  expect(fastestRate(peak)).toBe(Math.max(peak.gflops, peak.convGflops ?? 0));
+  expect(fastestRate({ n: 1, threads: 1, gflops: 7 })).toBe(7);
 });
 
 it('measures the kernel rates in a process of its own, as --full does', () => {
-  const peak = measureMatmulPeakApart(1);
+  const peak = measureKernelRatesApart(1);
   expect(peak).toMatchObject({ n: 2048, threads: 1 });
   expect(peak.gflops).toBeGreaterThan(0);
   expect(peak.convGflops).toBeGreaterThan(0);

@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../src/diffusion/model/onnx-graph.ts';
 import { wave } from './unet-inputs.ts';
 
-export interface MatmulPeak {
+export interface KernelRates {
   /** The side of the square matrices. */
   n: number;
   threads: number;
@@ -43,19 +43,19 @@ async function rate(
   }
 }
 
-export async function measureMatmulPeak(
+export async function measureKernelRates(
   threads: number,
   n = 2048,
   runs = 12,
   conv = { channels: 640, side: 32 },
-): Promise<MatmulPeak> {
+): Promise<KernelRates> {
   const mm = new GraphBuilder();
   mm.input('a', 'float32', [n, n]);
   mm.input('b', 'float32', [n, n]);
   mm.op('MatMul', ['a', 'b'], {}, 'c');
   mm.output('c', 'float32', [n, n]);
   const square = new ort.Tensor('float32', wave(n * n, 1, 0.5), [n, n]);
-  const gflops = await rate(mm.encode('matmul-peak'), { a: square, b: square }, 2 * n ** 3, threads, runs);
+  const gflops = await rate(mm.encode('kernel-rates'), { a: square, b: square }, 2 * n ** 3, threads, runs);
 
   // the weights are constants, as in the UNet: onnxruntime packs them once (and picks its
   // blocked-layout convolution kernel where the CPU has one)
@@ -67,7 +67,7 @@ export async function measureMatmulPeak(
   cv.output('y', 'float32', [2, c, side, side]);
   const x = new ort.Tensor('float32', wave(2 * c * side * side, 0.3, 0.5), [2, c, side, side]);
   const convGflops = await rate(
-    cv.encode('conv-peak'),
+    cv.encode('conv-rate'),
     { x },
     2 * 2 * side * side * c * c * 9,
     threads,
@@ -77,13 +77,13 @@ export async function measureMatmulPeak(
 }
 
 /** The faster kernel's rate: the ceiling a whole step is measured against. */
-export const peakGflops = (p: MatmulPeak) => Math.max(p.gflops, p.convGflops ?? 0);
+export const fastestRate = (p: KernelRates) => Math.max(p.gflops, p.convGflops ?? 0);
 
 /**
  * The same in a fresh process: inside the bench's own, after its other parts, the convolution's
  * rate came out at 118 and 168 GFLOPS where a fresh process measured 223–228 every time.
  */
-export function measureMatmulPeakApart(threads: number): MatmulPeak {
+export function measureKernelRatesApart(threads: number): KernelRates {
   const run = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, String(threads)], {
     encoding: 'utf8',
     timeout: 300_000,
@@ -96,13 +96,13 @@ export function measureMatmulPeakApart(threads: number): MatmulPeak {
       `kernel rates: ${why ?? `the measuring process ended (${run.signal ?? run.error?.message ?? run.status})`}`,
     );
   }
-  const peak = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '') as MatmulPeak;
-  const rate = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
-  if (!rate(peak.gflops) || !rate(peak.convGflops))
+  const peak = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '') as KernelRates;
+  const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+  if (!positive(peak.gflops) || !positive(peak.convGflops))
     throw new Error(`kernel rates: not rates: ${run.stdout.trim()}`);
   return peak;
 }
 
 if (process.argv[1] === import.meta.filename) {
-  console.log(JSON.stringify(await measureMatmulPeak(Number(process.argv[2]))));
+  console.log(JSON.stringify(await measureKernelRates(Number(process.argv[2]))));
 }
