@@ -32,18 +32,22 @@ const { values: flags } = (() => {
     return usage((err as Error).message);
   }
 })();
-for (const name of [
-  'jobs',
-  'job-rounds',
-  'engine-jobs',
-  'threads',
-  'overhead-jobs',
-  'warm-steps',
-  'budget-s',
-] as const) {
+// each count's largest sensible value: onnxruntime asked for 100 000 threads hangs (a kernel-rate
+// measurement with --threads 100000 was still starting after 5 minutes), and a phase of a million
+// warm steps would outlast any --budget-s, which is checked only as a phase starts
+const MAX_COUNT = {
+  jobs: 999_999,
+  'job-rounds': 999_999,
+  'engine-jobs': 999_999,
+  threads: 256,
+  'overhead-jobs': 999_999,
+  'warm-steps': 1000,
+  'budget-s': 86_400,
+} as const;
+for (const [name, max] of Object.entries(MAX_COUNT) as [keyof typeof MAX_COUNT, number][]) {
   const value = flags[name];
-  if (!/^\d{1,6}$/.test(value) || Number(value) < 1)
-    usage(`--${name} must be a whole number from 1 (got "${value}")`);
+  if (!/^\d{1,6}$/.test(value) || Number(value) < 1 || Number(value) > max)
+    usage(`--${name} must be a whole number from 1 to ${max} (got "${value}")`);
 }
 
 function parseBenchArgs() {

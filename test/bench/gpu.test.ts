@@ -84,6 +84,12 @@ it('refuses flags it cannot run, in one line, before importing anything', () => 
       /--providers must be a comma list of cpu, cuda, .* \(unknown: foo\) \(got "foo"\)/,
     ],
     [['--providers', 'webgpu', '--latents', '7'], /--latents takes latent sides from 8 to 256/],
+    // onnxruntime asked for 100 000 threads hangs; a million warm steps outlast any budget
+    [
+      ['--providers', 'webgpu', '--threads', '100000'],
+      /--threads must be a whole number from 1 to 256 \(got "100000"\)/,
+    ],
+    [['--providers', 'webgpu', '--warm-steps', '5000'], /--warm-steps must be a whole number from 1 to 1000/],
     [['--providers', 'webgpu', '--dtypes', 'bf16'], /--dtypes takes fp16 and\/or fp32 \(got "bf16"\)/],
     [['--providers', 'webgpu', '--layouts', ''], /--layouts takes NCHW and\/or NHWC \(got ""\)/],
     [
