@@ -2,8 +2,9 @@
 // results.json names them.
 import { failedSections } from './failures.ts';
 import type { GpuResult, GpuVariant } from './gpu.ts';
+import type { GpuKernelRates } from './gpu-kernel-rates.ts';
 import { profileSections } from './op-profile.ts';
-import { checkedProfiles } from './saved-results.ts';
+import { checkedProfiles, checkGpuRates } from './saved-results.ts';
 import { fmt, printTable, type Row } from './table.ts';
 
 const median = (xs: number[]) => {
@@ -52,12 +53,33 @@ export function checkedGpuResult(gpu: unknown): GpuResult {
     throw new Error('not a GPU results file of npm run bench --only gpu');
   }
   checkedProfiles(r.profile, 'gpu');
+  checkGpuRates(r.gflop, r.kernelRates);
   return r;
 }
 
 /** An error measure as written to JSON: a NaN (a non-finite output) comes back as null. */
 const exp = (x: number | null | undefined) =>
   typeof x === 'number' && Number.isFinite(x) ? x.toExponential(2) : 'NaN';
+
+/** TFLOP/s of a step of `ms` at a latent side, from the closed-form arithmetic (GFLOP per ms). */
+function tflopsOf(r: GpuResult, latent: number, ms: number | undefined): number | undefined {
+  const work = r.gflop?.[String(latent)];
+  return work === undefined || ms === undefined ? undefined : work / ms;
+}
+
+/** The faster of the provider's two kernel rates for a precision, TFLOP/s. */
+function kernelPeak(r: GpuResult, dtype: string): number | undefined {
+  const k = r.kernelRates?.find((x) => x.dtype === dtype);
+  return k ? Math.max(k.matmulTflops, k.convTflops) : undefined;
+}
+
+/** " (12.3 TFLOPS, 41 % of the kernel rate)", or less where a figure is missing. */
+function rateNote(r: GpuResult, dtype: string, latent: number, ms: number | undefined): string {
+  const rate = tflopsOf(r, latent, ms);
+  if (rate === undefined) return '';
+  const peak = kernelPeak(r, dtype);
+  return ` (${fmt(rate, 1)} TFLOPS${peak === undefined ? '' : `, ${fmt((100 * rate) / peak, 0)} % of the kernel rate`})`;
+}
 
 const variantName = (v: GpuVariant) => `${v.dtype}${v.layout ? ` ${v.layout}` : ''}`;
 
@@ -79,13 +101,30 @@ export function gpuTable(r: GpuResult): string {
           value: `${s.stepsMs
             .slice(0, 2)
             .map((x) => fmt(x, 0))
-            .join(', ')} → ${fmt(warmMs(v, s.latent), 1)}`,
+            .join(
+              ', ',
+            )} → ${fmt(warmMs(v, s.latent), 1)}${rateNote(r, v.dtype, s.latent, warmMs(v, s.latent))}`,
           budget: `ours / PyTorch ${ratio?.[s.latent] ?? '—'}`,
         })),
       ];
     }),
   });
+  if (r.kernelRates?.length) {
+    const k = r.kernelRates[0] as GpuKernelRates;
+    sections.push({
+      title: `The provider's own kernels on [${r.providers?.join(', ')}]: ${k.chain} MatMuls of ${k.n}² / ${k.chain} 3×3 convolutions, ${k.conv.channels} channels on ${k.conv.side}² (batch 2), TFLOPS`,
+      rows: r.kernelRates.map((x) => ({
+        name: x.dtype,
+        value: `${fmt(x.matmulTflops, 1)} / ${fmt(x.convTflops, 1)}`,
+      })),
+    });
+  }
   const t = r.torchCuda;
+  // its own kernels (cuDNN, cuBLAS, tensor cores), so its rate alone, not a share of ours
+  const torchRate = (l: number, ms: number) => {
+    const rate = tflopsOf(r, l, ms);
+    return rate === undefined ? '' : ` (${fmt(rate, 1)} TFLOPS)`;
+  };
   if (t?.runs) {
     sections.push({
       title: `PyTorch, ldm's UNet on the GPU (torch ${t.torch}, CUDA ${t.cuda}), ms per step: first → warm median`,
@@ -94,7 +133,7 @@ export function gpuTable(r: GpuResult): string {
         value: [64, 128]
           .map((l) => {
             const s = run.shapes[String(l)];
-            return `${l}: ${s ? `${fmt(s.coldMs[0], 0)} → ${fmt(s.stepMs, 1)}` : '—'}`;
+            return `${l}: ${s ? `${fmt(s.coldMs[0], 0)} → ${fmt(s.stepMs, 1)}${torchRate(l, s.stepMs)}` : '—'}`;
           })
           .join(' | '),
       })),

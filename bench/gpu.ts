@@ -6,15 +6,23 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { importCheckpoint } from '../src/checkpoint/import.ts';
+import { inspectCheckpoint } from '../src/checkpoint/inspect.ts';
 import type { Precision } from '../src/checkpoint/onnx-net.ts';
-import { type LoadOptions, loadSdModel, type SdModel } from '../src/diffusion/model/sd-model.ts';
+import {
+  type LoadOptions,
+  loadSdModel,
+  providerEntry,
+  type SdModel,
+} from '../src/diffusion/model/sd-model.ts';
 import { orWriteDown } from './failures.ts';
+import { type GpuKernelRates, measureGpuKernelRates } from './gpu-kernel-rates.ts';
 import { benchRequest } from './job.ts';
 import { profileUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
 import { loadAndTime, type RealModelTiming } from './real-model.ts';
 import { runTorchCuda, type TorchCuda } from './side-by-side.ts';
 import { instrument, runStages, type StageTimings } from './stages.ts';
+import { unetGflop } from './unet-flops.ts';
 import { runUnet } from './unet-inputs.ts';
 
 export interface GpuOptions {
@@ -66,6 +74,10 @@ export interface GpuResult {
   /** A whole 512→1024 job (20 base steps, denoise 0.5) on the first variant, after its warm-up. */
   job?: StageTimings & { dtype: Precision };
   accuracy?: GpuAccuracy[];
+  /** The UNet's arithmetic per batch-2 step, GFLOP, per latent side (closed form, bench/unet-flops.ts). */
+  gflop?: Record<string, number>;
+  /** The provider's own MatMul and convolution rates, per precision, with the first layout's options. */
+  kernelRates?: GpuKernelRates[];
   torchCuda?: TorchCuda;
   /** The first variant's step by operator, per latent side (`--profile`). */
   profile?: StepProfile[];
@@ -90,6 +102,8 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
     accuracy: [],
     leftOut: [],
   };
+  const unet = inspectCheckpoint(o.checkpoint).unet;
+  out.gflop = Object.fromEntries(o.latents.map((l) => [l, unetGflop(unet, l, l).total]));
   const timeLeft = (phase: string) => {
     if ((performance.now() - started) / 1000 < o.budgetS) return true;
     out.leftOut?.push(phase);
@@ -137,8 +151,8 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
       else await model.release();
     });
   };
-  // the first variant, its whole job and the accuracy check, the first precision's other layouts,
-  // PyTorch, the profile, then the other precisions: a short lease loses the least
+  // the first variant, its whole job and the accuracy check, the kernel rates, the first precision's
+  // other layouts, PyTorch, the profile, then the other precisions: a short lease loses the least
   const [first, ...others] = o.dtypes as [Precision, ...Precision[]];
   try {
     await timeVariant(first, layouts[0], true);
@@ -199,6 +213,15 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
       ?.release()
       .catch((err) => progress(`releasing the first model failed: ${(err as Error)?.message ?? err}`));
   }
+  // seconds: what the provider's own kernels reach, the ceiling the steps above are held against
+  await phase('kernel rates on the GPU', async () => {
+    const providers = o.providers.map((name) => providerEntry(name, load(layouts[0])));
+    out.kernelRates = [];
+    for (const dtype of o.dtypes) {
+      progress(`kernel rates on [${o.providers.join(', ')}], ${dtype}`);
+      out.kernelRates.push(await measureGpuKernelRates(dtype, providers));
+    }
+  });
   for (const layout of layouts.slice(1)) await timeVariant(first, layout, false);
 
   if (o.torch) {

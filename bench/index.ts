@@ -84,7 +84,7 @@ function parseBenchArgs() {
       'overhead-jobs': { type: 'string', default: '3' },
       // `gpu`: the full-size model on --providers beside PyTorch on the same GPU (bench/gpu.ts)
       dtypes: { type: 'string', default: 'fp16,fp32' },
-      layouts: { type: 'string', default: 'NCHW,NHWC' },
+      layouts: { type: 'string', default: 'NHWC,NCHW' },
       'warm-steps': { type: 'string', default: '5' },
       latents: { type: 'string', default: '64,128' },
       'budget-s': { type: 'string', default: '1200' },

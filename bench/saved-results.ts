@@ -73,6 +73,31 @@ export function checkFull(full: unknown): void {
   }
 }
 
+/** A GPU run's closed-form arithmetic and kernel rates, or an error naming the field (for --from). */
+export function checkGpuRates(gflop: unknown, kernelRates: unknown): void {
+  if (gflop !== undefined && (!isObject(gflop) || !Object.values(gflop).every(figure)))
+    throw new Error('gpu.gflop: not a map of latent sides to positive GFLOP');
+  if (kernelRates === undefined) return;
+  if (!Array.isArray(kernelRates)) throw new Error('gpu.kernelRates: not a list');
+  const whole = (x: unknown) => Number.isInteger(x) && (x as number) >= 1;
+  for (const [i, k] of kernelRates.entries()) {
+    if (
+      !isObject(k) ||
+      typeof k.dtype !== 'string' ||
+      !figure(k.matmulTflops) ||
+      !figure(k.convTflops) ||
+      !whole(k.n) ||
+      !whole(k.chain) ||
+      !isObject(k.conv) ||
+      !whole(k.conv.channels) ||
+      !whole(k.conv.side)
+    )
+      throw new Error(
+        `gpu.kernelRates.${i}: needs a dtype, positive matmulTflops and convTflops, whole n, chain and conv sizes`,
+      );
+  }
+}
+
 /** A time a profile could hold: 0 (nothing ran) or from a microsecond to a billion ms. */
 const time = (x: unknown): x is number =>
   typeof x === 'number' && Number.isFinite(x) && (x === 0 || (x >= 1e-3 && x < 1e9));

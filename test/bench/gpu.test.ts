@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { compare, type GpuResult } from '../../bench/gpu.ts';
 import { modelDirOf } from '../../bench/gpu-cli.ts';
-import { gpuRatios, warmMs } from '../../bench/gpu-summary.ts';
+import { gpuRatios, gpuTable, warmMs } from '../../bench/gpu-summary.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(path.join(tmpdir(), 'hiresbot-bench-gpu-'));
@@ -67,11 +67,44 @@ it('prints a saved GPU run: every step figure, the ratios, and both error measur
   expect(gpuRatios(saved.gpu)).toEqual(expected);
   expect(saved.ratios.oursGpuOverPyTorchCuda).toEqual(expected);
   expect(run.stdout).toContain('[webgpu] on NVIDIA H100 80GB HBM3');
-  expect(run.stdout).toMatch(/128×128: first two → warm median\s+491, 494 → 493\.6\s+ours \/ PyTorch 8\.28/);
+  expect(run.stdout).toMatch(
+    /128×128: first two → warm median\s+491, 494 → 493\.6 \(18\.9 TFLOPS\)\s+ours \/ PyTorch 8\.28/,
+  );
   expect(run.stdout).toMatch(/ours, fp32 on webgpu\s+rel\. L2 8\.38e-6/);
   expect(run.stdout).toMatch(/PyTorch, fp16\s+rel\. L2 2\.25e-3/);
   expect(run.stdout).toMatch(/total\s+14766/);
+  // the closed-form arithmetic (bench/unet-flops.ts) over the warm step: 9348.01 GFLOP / 493.6 ms,
+  // and PyTorch's 9348.01 / 59.605
+  expect(run.stdout).toContain('493.6 (18.9 TFLOPS)');
+  expect(run.stdout).toContain('59.6 (156.8 TFLOPS)');
 }, 60_000);
+
+it("shows the provider's own kernel rates, and each step's TFLOPS as a share of the faster", () => {
+  const result: GpuResult = {
+    providers: ['webgpu'],
+    gflop: { 64: 1606.5 },
+    variants: [variant([9000, 8000, 130, 120, 125])],
+    kernelRates: [
+      {
+        dtype: 'fp16',
+        n: 4096,
+        chain: 8,
+        conv: { channels: 320, side: 128 },
+        matmulTflops: 40,
+        convTflops: 25,
+      },
+    ],
+  };
+  const table = gpuTable(result);
+  // 1606.5 GFLOP / 125 ms = 12.85 TFLOPS, 32 % of the MatMul's 40
+  expect(table).toContain('9000, 8000 → 125.0 (12.9 TFLOPS, 32 % of the kernel rate)');
+  expect(table).toMatch(
+    /8 MatMuls of 4096² \/ 8 3×3 convolutions, 320 channels on 128² \(batch 2\), TFLOPS\n\s+fp16\s+40\.0 \/ 25\.0/,
+  );
+  // without rates or arithmetic, the step alone
+  expect(gpuTable({ ...result, gflop: undefined, kernelRates: undefined })).toMatch(/8000 → 125\.0\s/);
+  expect(gpuTable({ ...result, kernelRates: undefined })).toContain('125.0 (12.9 TFLOPS)');
+});
 
 it('refuses flags it cannot run, in one line, before importing anything', () => {
   const textFile = path.join(dir, 'notes.safetensors');
@@ -153,6 +186,33 @@ it('a GPU results file that is not one is one line and exit 2; a NaN error (save
   expect(run.status).toBe(0);
   expect(run.stdout).toMatch(/ours, fp16 on webgpu\s+rel\. L2 NaN, max \|Δ\| 7\.25e-2/);
   expect(run.stdout).toMatch(/FAILED.*\n\s+whole job\s+device lost/);
+
+  // hand-edited rates and arithmetic: one line naming the field
+  for (const [edit, message] of [
+    [{ gflop: { 64: 'x' } }, 'gpu.gflop: not a map of latent sides to positive GFLOP'],
+    [{ kernelRates: {} }, 'gpu.kernelRates: not a list'],
+    [
+      {
+        kernelRates: [
+          {
+            dtype: 'fp16',
+            n: 4096,
+            chain: 8,
+            conv: { channels: 320, side: 128 },
+            matmulTflops: 0,
+            convTflops: 1,
+          },
+        ],
+      },
+      'gpu.kernelRates.0: needs a dtype, positive matmulTflops and convTflops, whole n, chain and conv sizes',
+    ],
+  ] as const) {
+    const edited = path.join(dir, 'edited.json');
+    writeFileSync(edited, JSON.stringify({ gpu: { ...sample.gpu, ...edit } }));
+    const bad = bench('--from', edited);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe(`npm run bench: --from ${edited}: ${message}\n`);
+  }
 }, 60_000);
 
 it("names each precision's folder after the fp32 one, changing only the folder's own name", () => {
