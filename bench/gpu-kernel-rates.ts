@@ -9,6 +9,7 @@ import type { Precision } from '../src/checkpoint/onnx-net.ts';
 import { floatTensor } from '../src/diffusion/model/float-tensor.ts';
 import { toHalf } from '../src/diffusion/model/fp16.ts';
 import { GraphBuilder } from '../src/diffusion/model/onnx-graph.ts';
+import { onnxruntimeReason } from '../src/diffusion/model/sd-model.ts';
 import { wave } from './unet-inputs.ts';
 
 export interface KernelSizes {
@@ -96,6 +97,8 @@ async function tflops(
   const session = await ort.InferenceSession.create(k.model, {
     executionProviders: providers,
     logSeverityLevel: 3,
+  }).catch((err) => {
+    throw new Error(onnxruntimeReason(err).split('\n')[0]);
   });
   try {
     let best = Number.POSITIVE_INFINITY;

@@ -67,6 +67,9 @@ function tflopsOf(r: GpuResult, latent: number, ms: number | undefined): number 
   return work === undefined || ms === undefined ? undefined : work / ms;
 }
 
+/** One decimal, or two significant digits below 1 (a small test checkpoint's rates). */
+const tflops = (rate: number) => (rate < 1 ? rate.toPrecision(2) : fmt(rate, 1));
+
 /** The faster of the provider's two kernel rates for a precision, TFLOP/s. */
 function kernelPeak(r: GpuResult, dtype: string): number | undefined {
   const k = r.kernelRates?.find((x) => x.dtype === dtype);
@@ -78,7 +81,7 @@ function rateNote(r: GpuResult, dtype: string, latent: number, ms: number | unde
   const rate = tflopsOf(r, latent, ms);
   if (rate === undefined) return '';
   const peak = kernelPeak(r, dtype);
-  return ` (${fmt(rate, 1)} TFLOPS${peak === undefined ? '' : `, ${fmt((100 * rate) / peak, 0)} % of the kernel rate`})`;
+  return ` (${tflops(rate)} TFLOPS${peak === undefined ? '' : `, ${fmt((100 * rate) / peak, 0)} % of the kernel rate`})`;
 }
 
 const variantName = (v: GpuVariant) => `${v.dtype}${v.layout ? ` ${v.layout}` : ''}`;
@@ -115,7 +118,7 @@ export function gpuTable(r: GpuResult): string {
       title: `The provider's own kernels on [${r.providers?.join(', ')}]: ${k.chain} MatMuls of ${k.n}² / ${k.chain} 3×3 convolutions, ${k.conv.channels} channels on ${k.conv.side}² (batch 2), TFLOPS`,
       rows: r.kernelRates.map((x) => ({
         name: x.dtype,
-        value: `${fmt(x.matmulTflops, 1)} / ${fmt(x.convTflops, 1)}`,
+        value: `${tflops(x.matmulTflops)} / ${tflops(x.convTflops)}`,
       })),
     });
   }
@@ -123,7 +126,7 @@ export function gpuTable(r: GpuResult): string {
   // its own kernels (cuDNN, cuBLAS, tensor cores), so its rate alone, not a share of ours
   const torchRate = (l: number, ms: number) => {
     const rate = tflopsOf(r, l, ms);
-    return rate === undefined ? '' : ` (${fmt(rate, 1)} TFLOPS)`;
+    return rate === undefined ? '' : ` (${tflops(rate)} TFLOPS)`;
   };
   if (t?.runs) {
     sections.push({

@@ -82,3 +82,23 @@ it('measures both rates for a precision on the providers it is given, with the s
     expect(Number.isFinite(rate) && rate > 0).toBe(true);
   }
 });
+
+it("a provider that cannot start fails with onnxruntime's reason alone, not its source line", async () => {
+  // no Vulkan driver manifest: what a host without the GPU driver's Vulkan part sees, on any
+  // machine (the loader reads it when onnxruntime first asks Dawn for an adapter)
+  const saved = { a: process.env.VK_ICD_FILENAMES, b: process.env.VK_DRIVER_FILES };
+  process.env.VK_ICD_FILENAMES = process.env.VK_DRIVER_FILES = '/nonexistent/no-such-icd.json';
+  try {
+    await expect(measureGpuKernelRates('fp16', ['webgpu'], sizes, 1)).rejects.toThrow(
+      /^Failed to get a WebGPU adapter: [^\n]+$/,
+    );
+  } finally {
+    for (const [k, v] of [
+      ['VK_ICD_FILENAMES', saved.a],
+      ['VK_DRIVER_FILES', saved.b],
+    ] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});

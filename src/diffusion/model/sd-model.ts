@@ -118,6 +118,17 @@ export function providerEntry(
     : name;
 }
 
+/**
+ * An onnxruntime error's message without the source file, function and condition its failed
+ * checks start with: what follows ("Failed to get a WebGPU adapter: No supported adapters").
+ */
+export function onnxruntimeReason(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(
+    /^\/onnxruntime_src\/\S+ [^\n]*? was false\. /,
+    '',
+  );
+}
+
 const PARTS = {
   text_encoder: 'the CLIP text encoder',
   unet: 'the UNet',
@@ -228,12 +239,7 @@ export async function loadSdModel(dir: string, options: LoadOptions = {}): Promi
       sessions.push(s);
       return s;
     } catch (err) {
-      // onnxruntime's failed checks start with its source file, function and condition: keep what
-      // follows ("Failed to get a WebGPU adapter: No supported adapters")
-      const reason = (err instanceof Error ? err.message : String(err)).replace(
-        /^\/onnxruntime_src\/\S+ [^\n]*? was false\. /,
-        '',
-      );
+      const reason = onnxruntimeReason(err);
       if (providers.some((p) => p !== 'cpu')) {
         options.log?.warn(
           `execution providers [${providers.join(', ')}] failed for ${file} (${reason.split('\n')[0]}); FALLING BACK TO CPU — generation will be much slower. See README "GPU set-up".`,
