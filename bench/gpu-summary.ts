@@ -48,7 +48,7 @@ export function checkedGpuResult(gpu: unknown): GpuResult {
     Array.isArray(r) ||
     (typeof r.skipped !== 'string' && !Array.isArray(r.providers)) ||
     arrays.some((k) => r[k] !== undefined && !Array.isArray(r[k])) ||
-    r.variants?.some((v) => !Array.isArray(v?.timing?.shapes) || !Array.isArray(v.loadedOn))
+    r.variants?.some((v) => !Array.isArray(v?.timing?.shapes) || !Array.isArray(v.timing.loadedOn))
   ) {
     throw new Error('not a GPU results file of npm run bench --only gpu');
   }
@@ -95,7 +95,9 @@ export function gpuTable(r: GpuResult): string {
     title: `Our engine, the UNet of ${r.checkpoint ?? 'the checkpoint'}, batch 2 (CFG), [${r.providers?.join(', ')}]${device}, ms per step`,
     rows: (r.variants ?? []).flatMap((v) => {
       const fell =
-        v.loadedOn.join(',') !== r.providers?.join(',') ? ` (loaded on ${v.loadedOn.join(',')})` : '';
+        v.timing.loadedOn.join(',') !== r.providers?.join(',')
+          ? ` (loaded on ${v.timing.loadedOn.join(',')})`
+          : '';
       const ratio = ratios[variantName(v)];
       return [
         { name: `${variantName(v)}${fell}: session creation`, value: `${fmt(v.timing.loadMs / 1000, 1)} s` },

@@ -50,8 +50,6 @@ export interface GpuOptions {
 export interface GpuVariant {
   dtype: Precision;
   layout?: string;
-  /** What the sessions ended up on: a provider that failed falls back to the CPU. */
-  loadedOn: string[];
   timing: RealModelTiming;
 }
 
@@ -146,7 +144,7 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
         { ...load(layout), log: { info: () => {}, warn: (m) => progress(m) } },
         plan,
       );
-      out.variants?.push({ dtype, ...(layout ? { layout } : {}), loadedOn: timing.loadedOn, timing });
+      out.variants?.push({ dtype, ...(layout ? { layout } : {}), timing });
       if (keep) kept = model;
       else await model.release();
     });

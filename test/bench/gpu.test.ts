@@ -22,7 +22,6 @@ const bench = (...args: string[]) =>
 const variant = (stepsMs: number[]) => ({
   dtype: 'fp16' as const,
   layout: 'NHWC',
-  loadedOn: ['webgpu'],
   timing: {
     label: 'x',
     loadedOn: ['webgpu'],
@@ -104,6 +103,10 @@ it("shows the provider's own kernel rates, and each step's TFLOPS as a share of 
   // without rates or arithmetic, the step alone
   expect(gpuTable({ ...result, gflop: undefined, kernelRates: undefined })).toMatch(/8000 → 125\.0\s/);
   expect(gpuTable({ ...result, kernelRates: undefined })).toContain('125.0 (12.9 TFLOPS)');
+  // a provider that fell back to the CPU is named on its variant
+  const v = variant([9000, 8000, 130]);
+  v.timing.loadedOn = ['cpu'];
+  expect(gpuTable({ ...result, variants: [v] })).toContain('fp16 NHWC (loaded on cpu): session creation');
 });
 
 it('refuses flags it cannot run, in one line, before importing anything', () => {
@@ -168,7 +171,8 @@ it('a GPU results file that is not one is one line and exit 2; a NaN error (save
     ['empty', {}],
     ['list', []],
     ['variants', { providers: ['webgpu'], variants: 'x' }],
-    ['shapes', { providers: ['webgpu'], variants: [{ dtype: 'fp16', loadedOn: ['webgpu'], timing: {} }] }],
+    ['shapes', { providers: ['webgpu'], variants: [{ dtype: 'fp16', timing: { loadedOn: ['webgpu'] } }] }],
+    ['loaded on', { providers: ['webgpu'], variants: [{ dtype: 'fp16', timing: { shapes: [] } }] }],
   ] as const) {
     const file = path.join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify({ gpu }));
