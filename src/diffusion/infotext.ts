@@ -3,6 +3,8 @@
  * `infotext_utils.py::quote`, and the reverse, `parse_generation_parameters`, so a user can paste
  * what A1111's PNG Info shows and get the same job.
  */
+
+import { ParamScan } from './infotext-params.ts';
 import {
   type GenerationRequest,
   parseNoiseSource,
@@ -68,7 +70,6 @@ export function formatInfotext(req: GenerationRequest, model: InfotextModel, hir
   return `${req.prompt}${negative}\n${line}`.trim();
 }
 
-const RE_PARAM = /\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
 const RE_SIZE = /^(\d+)x(\d+)$/;
 
 /** `parse_generation_parameters`: prompt, negative prompt and the key/value line. */
@@ -78,10 +79,11 @@ export function parseInfotextFields(text: string): {
   params: Map<string, string>;
 } {
   const lines = text.trim().split('\n');
-  let last = lines.pop() ?? '';
-  if ([...last.matchAll(RE_PARAM)].length < 3) {
+  const last = lines.pop() ?? '';
+  let matches = new ParamScan(last).matchesFrom(0);
+  if (matches.length < 3) {
     lines.push(last);
-    last = '';
+    matches = [];
   }
   let prompt = '';
   let negative = '';
@@ -96,9 +98,9 @@ export function parseInfotextFields(text: string): {
     else prompt += (prompt === '' ? '' : '\n') + line;
   }
   const params = new Map<string, string>();
-  for (const m of last.matchAll(RE_PARAM)) {
-    const key = (m[1] as string).trim();
-    let value = (m[2] as string).trim();
+  for (const m of matches) {
+    const key = m.key.trim();
+    let value = m.value.trim();
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
       try {
         value = JSON.parse(value) as string;

@@ -4,6 +4,7 @@
  * back, then `parseInfotext` reads it exactly as it reads a PNG's `parameters`.
  */
 import { parseInfotext, parseInfotextFields } from '../diffusion/infotext.ts';
+import { KEYS_TRACKED, ParamScan } from '../diffusion/infotext-params.ts';
 import { type GenerationRequest, RequestError } from '../diffusion/request.ts';
 
 export interface PastedInfotext {
@@ -17,20 +18,18 @@ export type PasteResult =
   | { ok: true; value: PastedInfotext }
   | { ok: false; option: string; message: string };
 
-/** A1111 writes the key/value line starting with `Steps:`; it holds at least three pairs. */
-function isParamLine(text: string): boolean {
-  return parseInfotextFields(text).params.size >= 3;
-}
-
 /** Puts back the two line breaks a one-line paste lost: before `Negative prompt:` and `Steps:`. */
 export function restoreLineBreaks(text: string): string {
   const flat = text.replace(/\r\n?/g, '\n').trim();
   if (flat.includes('\n')) return flat;
   let head = flat;
   let params = '';
+  // A1111 writes the key/value line starting with `Steps:`; it names at least three keys. One scan
+  // of the whole line answers for every `Steps:` (a scan per `Steps:` was quadratic).
+  const scan = new ParamScan(flat);
   const starts = [...flat.matchAll(/(?<=^|\s)Steps:\s/g)].map((m) => m.index);
   for (const at of starts.reverse()) {
-    if (isParamLine(flat.slice(at))) {
+    if (scan.differentKeysFrom(at).length >= KEYS_TRACKED) {
       head = flat.slice(0, at).trim();
       params = flat.slice(at).trim();
       break;

@@ -2,6 +2,7 @@
 // and the bounds checked again on the server.
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
+import { paramScanWork } from '../../src/diffusion/infotext-params.ts';
 import {
   buildRequest,
   findBlockedWord,
@@ -334,6 +335,38 @@ describe('restoreLineBreaks', () => {
     ['multi\nline kept', 'multi\nline kept'],
   ])('%j', (input, output) => {
     expect(restoreLineBreaks(input)).toBe(output);
+  });
+
+  // the review's paste that held the main thread for seconds: a `Steps:` every 10 characters, none
+  // of them the parameter line, each scanned to the end again (quadratic)
+  const hostile = (length: number, k: number) => {
+    const head = 'x Steps: ,'.repeat(k);
+    return `${head} ${'a '.repeat((length - head.length - 1) >> 1)}`;
+  };
+
+  it.each([
+    [4000, 100],
+    [5999, 200],
+  ])('a %i-character paste with %i `Steps:` costs one scan of the text per parse', (length, k) => {
+    const text = hostile(length, k);
+    paramScanWork.positions = 0;
+    expect(restoreLineBreaks(text)).toBe(text.trim());
+    // restoreLineBreaks scans the text once, whatever the number of `Steps:` in it
+    expect(paramScanWork.positions).toBe(text.trim().length + 1);
+    paramScanWork.positions = 0;
+    const pasted = readPastedInfotext(text);
+    // the line is k pairs `x Steps: ` (empty values): nothing A1111 knows, all prompt-less
+    expect(pasted.ok && pasted.value.request).toEqual({ prompt: '', negative: '', rng: 'nv' });
+    expect(pasted.ok && pasted.value.ignored).toEqual(['x Steps']);
+    // three scans (restore, parse, model fields), each a pass over the text plus one per match
+    expect(paramScanWork.positions).toBe(3 * (text.trim().length + 1) + 2 * k);
+  });
+
+  it('finds the parameter line after a hostile run of `Steps:`', () => {
+    const text = `${'x Steps: ,'.repeat(200)} a cat Steps: 20, Sampler: Euler, Seed: 1`;
+    expect(restoreLineBreaks(text)).toBe(
+      `${'x Steps: ,'.repeat(200)} a cat\nSteps: 20, Sampler: Euler, Seed: 1`,
+    );
   });
 
   it('keeps the model name and hash for the note', () => {
