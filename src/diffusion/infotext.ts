@@ -117,51 +117,79 @@ function numberParam(params: Map<string, string>, key: string, option: string): 
   const v = params.get(key);
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v === '' || !Number.isFinite(n))
-    throw new RequestError(option, `is not a number in the pasted infotext ("${key}: ${v}")`);
+  if (v === '' || !Number.isFinite(n)) throw new RequestError(option, `must be a number (got "${v}")`);
   return n;
+}
+
+/** A pasted value we cannot use: its key, and the error that names the option it would set. */
+export interface UnusableValue {
+  key: string;
+  error: RequestError;
 }
 
 /**
  * Reads an A1111 infotext back into request fields. Keys we do not reproduce (face restoration,
- * non-latent upscalers, …) are reported in `ignored` rather than silently dropped.
+ * …) are reported in `ignored` rather than silently dropped; values we cannot use (a non-latent
+ * upscaler, a sampler we lack, a number that is not one) in `unusable`, not thrown, so that an
+ * option the member typed can replace them (the caller decides).
  */
-export function parseInfotext(text: string): { request: Partial<GenerationRequest>; ignored: string[] } {
+export function parseInfotext(text: string): {
+  request: Partial<GenerationRequest>;
+  ignored: string[];
+  unusable: UnusableValue[];
+} {
   const { prompt, negative, params } = parseInfotextFields(text);
   const req: Partial<GenerationRequest> = { prompt, negative };
+  const unusable: UnusableValue[] = [];
   const set = <K extends keyof GenerationRequest>(k: K, v: GenerationRequest[K] | undefined) => {
     if (v !== undefined) req[k] = v;
   };
-  set('steps', numberParam(params, 'Steps', 'steps'));
-  set('cfg', numberParam(params, 'CFG scale', 'cfg'));
-  set('seed', numberParam(params, 'Seed', 'seed'));
-  const sampler = params.get('Sampler');
+  const read = <T>(key: string, parse: () => T): T | undefined => {
+    try {
+      return parse();
+    } catch (err) {
+      if (!(err instanceof RequestError)) throw err;
+      unusable.push({ key, error: err });
+      return undefined;
+    }
+  };
+  const readNumber = (key: string, option: string) => read(key, () => numberParam(params, key, option));
+  const readName = <T>(key: string, parse: (name: string) => T): T | undefined => {
+    const name = params.get(key);
+    return name ? read(key, () => parse(name)) : undefined;
+  };
+
+  set('steps', readNumber('Steps', 'steps'));
+  set('cfg', readNumber('CFG scale', 'cfg'));
+  set('seed', readNumber('Seed', 'seed'));
+  const sampler = readName('Sampler', parseSamplerName);
   if (sampler) {
-    const parsed = parseSamplerName(sampler);
-    req.sampler = parsed.sampler;
-    if (parsed.scheduler) req.scheduler = parsed.scheduler;
+    req.sampler = sampler.sampler;
+    if (sampler.scheduler) req.scheduler = sampler.scheduler;
   }
-  const schedule = params.get('Schedule type');
-  if (schedule) req.scheduler = parseSchedulerName(schedule);
+  if (params.get('Schedule type')) set('scheduler', readName('Schedule type', parseSchedulerName));
   else if (req.sampler && !req.scheduler) req.scheduler = 'Automatic';
   const size = RE_SIZE.exec(params.get('Size') ?? '');
   if (size) {
     req.width = Number(size[1]);
     req.height = Number(size[2]);
   }
-  const strength = numberParam(params, 'Variation seed strength', 'subseed-strength');
+  const strength = readNumber('Variation seed strength', 'subseed-strength');
   if (strength !== undefined) {
     req.subseedStrength = strength;
-    set('subseed', numberParam(params, 'Variation seed', 'subseed'));
+    set('subseed', readNumber('Variation seed', 'subseed'));
   }
-  set('denoise', numberParam(params, 'Denoising strength', 'denoise'));
-  set('ensd', numberParam(params, 'ENSD', 'ensd'));
-  const rng = params.get('RNG');
-  req.rng = rng ? parseNoiseSource(rng) : 'nv';
-  set('hiresScale', numberParam(params, 'Hires upscale', 'hires-scale'));
-  if (params.has('Hires upscale')) req.hiresSteps = numberParam(params, 'Hires steps', 'hires-steps') ?? 0;
-  const upscaler = params.get('Hires upscaler');
-  if (upscaler) req.upscaler = parseUpscalerName(upscaler);
+  set('denoise', readNumber('Denoising strength', 'denoise'));
+  set('ensd', readNumber('ENSD', 'ensd'));
+  // no RNG key: A1111's default "GPU" source, our nv
+  set('rng', params.get('RNG') ? readName('RNG', parseNoiseSource) : 'nv');
+  set('hiresScale', readNumber('Hires upscale', 'hires-scale'));
+  if (params.has('Hires upscale'))
+    set(
+      'hiresSteps',
+      read('Hires steps', () => numberParam(params, 'Hires steps', 'hires-steps') ?? 0),
+    );
+  set('upscaler', readName('Hires upscaler', parseUpscalerName));
 
   const understood = new Set([
     'Steps',
@@ -185,5 +213,5 @@ export function parseInfotext(text: string): { request: Partial<GenerationReques
     'Version',
   ]);
   const ignored = [...params.keys()].filter((k) => !understood.has(k));
-  return { request: req, ignored };
+  return { request: req, ignored, unusable };
 }

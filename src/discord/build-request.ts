@@ -4,6 +4,8 @@
  * Every bound is checked again here (Discord's min/max can be bypassed by a crafted interaction),
  * with `validateRequest`'s messages under the option names members see.
  */
+
+import type { UnusableValue } from '../diffusion/infotext.ts';
 import {
   type GenerationRequest,
   parseSamplerName,
@@ -61,6 +63,32 @@ const OPTION_NAMES: Record<string, string> = {
   width: 'size',
   height: 'size',
 };
+
+/** The typed option that replaces a pasted value of each option (a typed sampler brings its schedule). */
+const TYPED_OVER_PASTED: Record<string, keyof GenerationOptions> = {
+  steps: 'steps',
+  cfg: 'cfg',
+  seed: 'seed',
+  sampler: 'sampler',
+  scheduler: 'sampler',
+  denoise: 'denoise',
+  'hires-scale': 'hiresScale',
+  'hires-steps': 'hiresSteps',
+  upscaler: 'upscaler',
+};
+
+/** A pasted value the member did not replace by typing: named by its key, with what would do. */
+function unusablePasted({ key, error }: UnusableValue): UserError {
+  const shown = OPTION_NAMES[error.option] ?? error.option;
+  const hint = TYPED_OVER_PASTED[error.option] ? ` Type ${shown} to use another.` : '';
+  return new UserError(
+    'bad-option',
+    `${key} in parameters: ${badOption(error.option, error.message).message}.${hint}`,
+    {
+      option: 'parameters',
+    },
+  );
+}
 
 export function badOption(option: string, message: string): UserError {
   const shown = OPTION_NAMES[option] ?? option;
@@ -145,6 +173,13 @@ function build(options: GenerationOptions, ctx: BuildContext) {
   if (options.parameters !== undefined && options.parameters.trim() !== '') {
     const pasted = readPastedInfotext(options.parameters);
     if (!pasted.ok) throw badOption(pasted.option, `${pasted.message} (in parameters)`);
+    // options you type win, also over a pasted value we could not use
+    const typedOver = (option: string) => {
+      const typed = TYPED_OVER_PASTED[option];
+      return typed !== undefined && options[typed] !== undefined;
+    };
+    const refused = pasted.value.unusable.find(({ error }) => !typedOver(error.option));
+    if (refused) throw unusablePasted(refused);
     Object.assign(req, pasted.value.request);
     if (pasted.value.ignored.length > 0)
       notes.push({ kind: 'ignored-parameters', keys: pasted.value.ignored });

@@ -3,14 +3,16 @@
  * slash option (Discord turns the line breaks into spaces). The one-line form gets its breaks
  * back, then `parseInfotext` reads it exactly as it reads a PNG's `parameters`.
  */
-import { parseInfotext, parseInfotextFields } from '../diffusion/infotext.ts';
+import { parseInfotext, parseInfotextFields, type UnusableValue } from '../diffusion/infotext.ts';
 import { KEYS_TRACKED, ParamScan } from '../diffusion/infotext-params.ts';
-import { type GenerationRequest, RequestError } from '../diffusion/request.ts';
+import type { GenerationRequest } from '../diffusion/request.ts';
 
 export interface PastedInfotext {
   request: Partial<GenerationRequest>;
-  /** Keys we do not reproduce (face restoration, other upscalers, …). */
+  /** Keys we do not reproduce (face restoration, …). */
   ignored: string[];
+  /** Values we cannot use; an option the member typed replaces them, otherwise they are refused. */
+  unusable: UnusableValue[];
   model: { hash?: string; name?: string };
 }
 
@@ -45,17 +47,10 @@ export function restoreLineBreaks(text: string): string {
 export function readPastedInfotext(text: string): PasteResult {
   const restored = restoreLineBreaks(text);
   if (restored === '') return { ok: false, option: 'parameters', message: 'parameters is empty' };
-  try {
-    const { request, ignored } = parseInfotext(restored);
-    const { params } = parseInfotextFields(restored);
-    return {
-      ok: true,
-      value: { request, ignored, model: { hash: params.get('Model hash'), name: params.get('Model') } },
-    };
-  } catch (err) {
-    if (err instanceof RequestError) return { ok: false, option: err.option, message: err.message };
-    throw err;
-  }
+  const { request, ignored, unusable } = parseInfotext(restored);
+  const { params } = parseInfotextFields(restored);
+  const model = { hash: params.get('Model hash'), name: params.get('Model') };
+  return { ok: true, value: { request, ignored, unusable, model } };
 }
 
 /**

@@ -134,9 +134,25 @@ describe('parseInfotext', () => {
     expect(parseInfotextFields('just words: here').prompt).toBe('just words: here');
   });
 
-  it('rejects an upscaler that is not a latent mode, naming the option', () => {
-    expect(() => parseInfotext('x\nSteps: 20, Seed: 1, Size: 512x512, Hires upscaler: R-ESRGAN 4x+')).toThrow(
-      /^upscaler must be a latent upscaler/,
+  it('reports an upscaler that is not a latent mode as unusable, naming the option, and reads the rest', () => {
+    const { request, unusable } = parseInfotext(
+      'x\nSteps: 20, Seed: 1, Size: 512x512, Hires upscaler: R-ESRGAN 4x+',
     );
+    expect(unusable.map(({ key, error }) => [key, error.option, error.message])).toEqual([
+      [
+        'Hires upscaler',
+        'upscaler',
+        'upscaler must be a latent upscaler: Latent, Latent (antialiased), Latent (bicubic), Latent (bicubic antialiased), Latent (nearest), Latent (nearest-exact) (got "R-ESRGAN 4x+")',
+      ],
+    ]);
+    expect(request).toEqual({
+      prompt: 'x',
+      negative: '',
+      steps: 20,
+      seed: 1,
+      width: 512,
+      height: 512,
+      rng: 'nv',
+    });
   });
 });

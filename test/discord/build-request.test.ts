@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { paramScanWork } from '../../src/diffusion/infotext-params.ts';
+import type { GenerationRequest } from '../../src/diffusion/request.ts';
 import {
   buildRequest,
   findBlockedWord,
@@ -306,11 +307,67 @@ describe('parameters (a pasted A1111 infotext)', () => {
     expect(cpu.request.rng).toBe('cpu');
   });
 
-  it('a bad value in the paste names the option and says it came from parameters', () => {
+  it('a bad value in the paste names its key and the option, and says it came from parameters', () => {
     const text = 'a cat Steps: 20, Sampler: Heun, CFG scale: 7, Seed: 1';
-    expect(refused(build({ prompt: '', parameters: text })).message).toMatch(
-      /^sampler must be one of .* \(got "Heun"\) \(in parameters\)$/,
-    );
+    expect(refused(build({ prompt: '', parameters: text }))).toMatchObject({
+      message:
+        'Sampler in parameters: sampler must be one of Euler, Euler a, DPM++ 2M, DPM++ 2M SDE, DDIM, DPM++ 2M Karras, DPM++ 2M SDE Karras, DPM++ 2M SDE Exponential (got "Heun"). Type sampler to use another.',
+      context: { option: 'parameters' },
+    });
+  });
+
+  // A1111 values we do not have, as its PNG Info shows them (the review's pastes)
+  const PASTED = 'a cat\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1, Size: 512x512';
+  const LATENT_ONLY =
+    'upscaler must be a latent upscaler: Latent, Latent (antialiased), Latent (bicubic), Latent (bicubic antialiased), Latent (nearest), Latent (nearest-exact)';
+
+  it.each<[string, Partial<GenerationOptions>, Partial<GenerationRequest>]>([
+    [
+      `${PASTED}, Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: R-ESRGAN 4x+`,
+      { upscaler: 'Latent' },
+      { upscaler: 'Latent', sampler: 'DPM++ 2M', scheduler: 'Karras', hiresScale: 2, denoise: 0.5 },
+    ],
+    [
+      PASTED.replace('DPM++ 2M Karras', 'DPM++ SDE Karras'),
+      { sampler: 'Euler a' },
+      { sampler: 'Euler a', scheduler: 'Automatic', steps: 20, cfg: 7, seed: 1 },
+    ],
+    [
+      `${PASTED.replace('Sampler: DPM++ 2M Karras', 'Sampler: DPM++ 2M')}, Schedule type: Align Your Steps`,
+      { sampler: 'Euler' },
+      { sampler: 'Euler', scheduler: 'Automatic' },
+    ],
+    [PASTED.replace('Steps: 20', 'Steps: twenty'), { steps: 12 }, { steps: 12, sampler: 'DPM++ 2M' }],
+  ])('an option typed wins over an unusable pasted value: %j with %j', (parameters, typed, expected) => {
+    expect(
+      ok(build({ prompt: '', parameters: parameters.replaceAll('\n', ' '), ...typed })).request,
+    ).toMatchObject(expected);
+  });
+
+  it.each<[string, string]>([
+    [
+      `${PASTED}, Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: R-ESRGAN 4x+`,
+      `Hires upscaler in parameters: ${LATENT_ONLY} (got "R-ESRGAN 4x+"). Type upscaler to use another.`,
+    ],
+    [
+      PASTED.replace('DPM++ 2M Karras', 'DPM++ SDE Karras'),
+      'Sampler in parameters: sampler must be one of Euler, Euler a, DPM++ 2M, DPM++ 2M SDE, DDIM, DPM++ 2M Karras, DPM++ 2M SDE Karras, DPM++ 2M SDE Exponential (got "DPM++ SDE Karras"). Type sampler to use another.',
+    ],
+    // no option sets the noise source: nothing to type instead
+    [`${PASTED}, RNG: Philox`, 'RNG in parameters: rng must be cpu or nv (got "Philox").'],
+    [
+      PASTED.replace('Steps: 20', 'Steps: twenty'),
+      'Steps in parameters: steps must be a number (got "twenty"). Type steps to use another.',
+    ],
+  ])('an unusable pasted value nobody typed over is refused: %j', (parameters, message) => {
+    // typing some other option does not make it usable
+    for (const typed of [{}, { cfg: 5 }]) {
+      expect(refused(build({ prompt: '', parameters, ...typed }))).toMatchObject({
+        code: 'bad-option',
+        message,
+        context: { option: 'parameters' },
+      });
+    }
   });
 
   it('pasted values are checked against the limits too', () => {
