@@ -6,6 +6,7 @@
  */
 
 import type { UnusableValue } from '../diffusion/infotext.ts';
+import { promptAsRead } from '../diffusion/prompt/as-read.ts';
 import {
   type GenerationRequest,
   parseSamplerName,
@@ -14,6 +15,7 @@ import {
   resolveSeed,
   validateRequest,
 } from '../diffusion/request.ts';
+import { normalizeClipText } from '../diffusion/tokenizer/normalize.ts';
 import { UserError } from '../user-error.ts';
 import { readPastedInfotext, sameModelHash } from './paste.ts';
 import type { GuildSettings } from './settings.ts';
@@ -132,14 +134,18 @@ export function parseDenoiseList(text: string): Result<number[]> {
   return { ok: true, value: distinct };
 }
 
-/** The first blocked word the text contains, compared whole-word and ignoring case. */
-export function findBlockedWord(text: string, blocked: readonly string[]): string | undefined {
-  const lower = text.toLowerCase();
+/**
+ * The first blocked word the prompt contains as the text encoder reads it (after A1111's emphasis
+ * parsing and CLIP's clean-up: `ns()fw` and `ＮＳＦＷ` are `nsfw` to the model), compared whole-word
+ * and ignoring case. The words are cleaned up the same way.
+ */
+export function findBlockedWord(prompt: string, blocked: readonly string[]): string | undefined {
+  const read = promptAsRead(prompt);
   return blocked.find((word) => {
-    const w = word.trim().toLowerCase();
+    const w = normalizeClipText(word);
     if (w === '') return false;
     const escaped = w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    return new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'u').test(lower);
+    return new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'u').test(read);
   });
 }
 

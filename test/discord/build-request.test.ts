@@ -3,7 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { paramScanWork } from '../../src/diffusion/infotext-params.ts';
+import { promptToChunks } from '../../src/diffusion/prompt/chunks.ts';
 import type { GenerationRequest } from '../../src/diffusion/request.ts';
+import { ClipTokenizer } from '../../src/diffusion/tokenizer/clip-tokenizer.ts';
 import {
   buildRequest,
   findBlockedWord,
@@ -13,6 +15,7 @@ import {
 } from '../../src/discord/build-request.ts';
 import { readPastedInfotext, restoreLineBreaks } from '../../src/discord/paste.ts';
 import { effectiveSettings, type StoredGuildSettings } from '../../src/discord/settings.ts';
+import { CLIP_TOKENIZER_DIR } from '../support/fixtures.ts';
 
 const config = loadConfig({});
 const model = { name: 'v1-5-pruned-emaonly', hash: '6ce0161689' };
@@ -193,6 +196,37 @@ describe('blocked words', () => {
     });
     expect(build({ prompt: 'gorgeous gorestuff' }, stored).ok).toBe(true);
     expect(build({ prompt: 'a cat', negative: 'gore' }, stored).ok).toBe(true);
+  });
+
+  // the review's bypasses: each reaches the text encoder as the same token ids as "a nsfw cat"
+  const BYPASSES = [
+    'a ＮＳＦＷ cat', // fullwidth letters
+    'a ns()fw cat', // empty emphasis brackets
+    'a ns[]fw cat',
+    'a &#110;sfw cat', // an HTML entity
+    'a ns\\fw cat', // a lone backslash
+    'a ns\u0001fw cat', // a control character
+  ];
+
+  it.each(BYPASSES)('a blocked word written as %j is the same tokens, and refused', (prompt) => {
+    const tokenizer = ClipTokenizer.fromFolder(CLIP_TOKENIZER_DIR);
+    expect(promptToChunks(prompt, tokenizer)).toEqual(promptToChunks('a nsfw cat', tokenizer));
+    expect(refused(build({ prompt }, { blockedWords: ['nsfw'] }))).toMatchObject({
+      message: 'Your prompt contains “nsfw”, which this server does not allow. Remove it and try again.',
+      context: { option: 'prompt' },
+    });
+  });
+
+  it('a blocked word spelled in fullwidth letters is the word', () => {
+    expect(refused(build({ prompt: 'a nsfw cat' }, { blockedWords: ['ＮＳＦＷ'] })).message).toBe(
+      'Your prompt contains “ＮＳＦＷ”, which this server does not allow. Remove it and try again.',
+    );
+  });
+
+  it('still whole words only: a word containing the blocked one passes, in any of those spellings', () => {
+    const stored = { blockedWords: ['nsfw'] };
+    for (const prompt of ['nsfwish art', 'a ＮＳＦＷish cat', 'a ns()fwish cat', 'sfw'])
+      expect(build({ prompt }, stored).ok).toBe(true);
   });
 
   it.each<[string, string[], string | undefined]>([
