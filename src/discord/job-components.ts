@@ -134,6 +134,10 @@ export async function runJobComponent(
       return;
     }
     case 'delete': {
+      // the button deletes the message it sits on: only a message that shows this job's result,
+      // or a forged id (another job's, the presser's own) would delete someone else's message
+      if (!interaction.message || !job.resultMessageIds.includes(interaction.message.id))
+        throw new UserError('not-found', 'This button is out of date.', { what: 'button' });
       if (job.userId !== requester.userId && !requester.isAdmin) {
         throw new UserError('not-allowed', 'Only its owner or an admin can delete this image.', {
           action: 'delete',

@@ -303,6 +303,32 @@ describe('the buttons under a result', () => {
     standIn.click(result.message, `hb:delete:${result.job.jobId}`, ALICE);
     await standIn.waitUntil(() => (standIn.message(result.message.id)?.deleted ? true : undefined));
   });
+
+  it('🗑 Delete with the presser’s own job id forged onto someone else’s message is refused there', async () => {
+    const alice = await imagine(ALICE, { seed: 1 });
+    const aliceDone = await finished(alice.i, alice.job);
+    const bob = await imagine(BOB, { seed: 2 });
+    const bobDone = await finished(bob.i, bob.job);
+    const running = await imagine(ALICE, { seed: 3 });
+    const aliceQueued = standIn.original(running.i) as StoredMessage;
+    // Bob owns the job the id names, but neither message shows that job
+    for (const target of [aliceDone, aliceQueued]) {
+      const forged = standIn.click(target, `hb:delete:${bob.job.jobId}`, BOB);
+      expect((await createdFor(forged)).content).toBe('⚠️ This button is out of date.');
+      expect(standIn.message(target.id)?.deleted).toBe(false);
+    }
+    // nor may an admin delete a message through another job's button
+    const byAdmin = standIn.click(aliceDone, `hb:delete:${bob.job.jobId}`, ADMIN);
+    expect((await createdFor(byAdmin)).content).toBe('⚠️ This button is out of date.');
+    expect(standIn.message(aliceDone.id)?.deleted).toBe(false);
+    // the running job was left alone: it still finishes on its own reply
+    const runningDone = await finished(running.i, running.job);
+    expect(runningDone.id).toBe(aliceQueued.id);
+    expect(runningDone.attachments.length).toBeGreaterThan(0);
+    // Bob's own button on his own message still works
+    standIn.click(bobDone, `hb:delete:${bob.job.jobId}`, BOB);
+    await standIn.waitUntil(() => (standIn.message(bobDone.id)?.deleted ? true : undefined));
+  });
 });
 
 describe('✖ Cancel', () => {
