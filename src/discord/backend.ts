@@ -159,7 +159,8 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     },
     cancel: (jobId, by) => service.cancel(jobId, by),
     async job(jobId) {
-      const row = await getJob(db, jobId);
+      // every button loads its job before it answers
+      const row = await beforeAck('reading the job', getJob(db, jobId));
       return row ? infoOf(row) : undefined;
     },
     async recordMessages(jobId, messageIds) {
@@ -200,11 +201,17 @@ export function createBackend(parts: BackendParts): FrontEndServices {
         ...(workers?.live() !== undefined ? { workersLive: workers.live() } : {}),
       };
     },
+    // /quota-admin answers after its write: a write the database takes after the deadline still
+    // lands, and the admin, told to try again, sets the same value again
     quota: {
-      guildDailyUnits: (guildId) => guildDailyUnits(db, guildId, quota),
-      setDailyUnits: (guildId, target, units, by) => setDailyUnits(db, guildId, target, units, by),
-      resetUser: (guildId, userId, by) => resetUsage(db, { guildId, userId }, quota, by),
-      setBlocked: (guildId, userId, blocked, by) => setBlocked(db, guildId, userId, blocked, by),
+      guildDailyUnits: (guildId) =>
+        beforeAck('reading the server budget', guildDailyUnits(db, guildId, quota)),
+      setDailyUnits: (guildId, target, units, by) =>
+        beforeAck('setting a budget', setDailyUnits(db, guildId, target, units, by)),
+      resetUser: (guildId, userId, by) =>
+        beforeAck('resetting a budget', resetUsage(db, { guildId, userId }, quota, by)),
+      setBlocked: (guildId, userId, blocked, by) =>
+        beforeAck('blocking a member', setBlocked(db, guildId, userId, blocked, by)),
     },
     mayReport: (jobId) => service.mayReport(jobId),
     onRecovered(listener) {

@@ -155,6 +155,17 @@ describe('a PostgreSQL blink', () => {
       context: { service: 'database' },
     });
     expect(Date.now() - asked).toBeLessThan(2_900);
+    // so is a button's lookup of its job, and each /quota-admin call: all before Discord's 3 s
+    const unavailable = { code: 'unavailable', context: { service: 'database' } };
+    await Promise.all([
+      expect(backend.job('nosuchjob')).rejects.toMatchObject(unavailable),
+      expect(backend.quota.guildDailyUnits('a-guild')).rejects.toMatchObject(unavailable),
+      expect(
+        backend.quota.setDailyUnits('a-guild', { scope: 'user', userId: 'u9' }, 5, 'admin'),
+      ).rejects.toMatchObject(unavailable),
+      expect(backend.quota.resetUser('a-guild', 'u9', 'admin')).rejects.toMatchObject(unavailable),
+      expect(backend.quota.setBlocked('a-guild', 'u9', true, 'admin')).rejects.toMatchObject(unavailable),
+    ]);
     pg.resume();
     const late = async () =>
       (await database.db.select().from(jobs)).filter((r) => r.request.prompt.startsWith('hung-'));
