@@ -56,10 +56,9 @@ export function createRouter(commands: readonly Command[], ctx: CommandContext):
     }
     if (interaction.isButton() || interaction.isStringSelectMenu() || interaction.isModalSubmit()) {
       const parsed = parseCustomId(interaction.customId);
-      if (!parsed.ok) {
-        if (parsed.reason === 'foreign') return {};
-        throw new UserError('not-found', 'This button is out of date.', { what: 'button' });
-      }
+      // any id without our prefix too: only this bot's messages send it interactions, so it is
+      // crafted or from an older version, and an unanswered click reads "This interaction failed"
+      if (!parsed.ok) throw new UserError('not-found', 'This button is out of date.', { what: 'button' });
       const id: ComponentId = parsed.id;
       const command = byAction.get(id.action);
       const jobId = 'jobId' in id ? id.jobId : undefined;

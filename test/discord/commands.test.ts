@@ -484,6 +484,20 @@ describe('errors', () => {
     expect((await createdFor(unknown)).content).toBe('⚠️ That image is no longer available.');
   });
 
+  it('a button or menu whose id lacks the bot’s prefix is answered as out of date, ephemerally', async () => {
+    const { i, job } = await imagine(ALICE);
+    const message = await finished(i, job);
+    for (const click of [
+      standIn.click(message, 'garbage', BOB),
+      standIn.click(message, '', BOB),
+      standIn.select(message, `other:upscale:${job.jobId}`, ['0.5'], BOB),
+    ]) {
+      const reply = await createdFor(click);
+      expect(reply.content).toBe('⚠️ This button is out of date.');
+      expect(reply.flags & EPHEMERAL).toBe(EPHEMERAL);
+    }
+  });
+
   it('anything else is logged with the job id, and the member sees only that id', async () => {
     const { i, job } = await imagine(ALICE);
     const message = await finished(i, job);
