@@ -109,6 +109,15 @@ export default {
         break;
       case 'set-role': {
         const role = o.getRole('role', true);
+        // @everyone is no role a member holds (Discord lists it on nobody): its budget would do
+        // nothing, and the budget every member gets is the server's own
+        if (role.id === guildId) {
+          throw new UserError(
+            'bad-option',
+            'role cannot be @everyone: use /quota-admin set-guild to set the budget every member gets.',
+            { option: 'role' },
+          );
+        }
         await quota.setDailyUnits(guildId, { scope: 'role', roleId: role.id }, units, by);
         done =
           units === null

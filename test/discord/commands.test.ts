@@ -472,6 +472,17 @@ describe('admin commands', () => {
       ]),
     );
   });
+
+  it('/quota-admin set-role refuses @everyone (it holds no member) and points to set-guild', async () => {
+    const before = services.quotaCalls.length;
+    const i = standIn.slash(GUILD, ADMIN, 'quota-admin set-role', { role: GUILD, units: 500 });
+    const reply = await createdFor(i);
+    expect(reply.flags & EPHEMERAL).toBe(EPHEMERAL);
+    expect(reply.content).toBe(
+      '⚠️ role cannot be @everyone: use /quota-admin set-guild to set the budget every member gets.',
+    );
+    expect(services.quotaCalls.slice(before).filter((c) => c[0] === 'setDailyUnits')).toEqual([]);
+  });
 });
 
 describe('errors', () => {

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { type Delivery, Gateway } from './discord-stand-in/gateway.ts';
 import {
   channelJson,
+  DEFAULT_EVERYONE,
   type GuildSpec,
   guildCreateJson,
   memberJson,
@@ -310,8 +311,16 @@ export class DiscordStandIn {
         }
       }
       if (type === OPTION_TYPE.role) {
-        const role = guild.roles?.find((r) => r.id === value);
-        if (role) resolved.roles = { ...resolved.roles, [role.id]: roleJson(guildId, role, 1) };
+        // the server's own id is its @everyone role, which Discord resolves like any other
+        const role =
+          value === guildId
+            ? { id: guildId, name: '@everyone', permissions: guild.everyone ?? DEFAULT_EVERYONE }
+            : guild.roles?.find((r) => r.id === value);
+        if (role)
+          resolved.roles = {
+            ...resolved.roles,
+            [role.id]: roleJson(guildId, role, value === guildId ? 0 : 1),
+          };
       }
       leaf.push({ name: key, type, value });
     }
