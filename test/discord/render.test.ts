@@ -27,7 +27,7 @@ import {
   renderHandedBack,
   renderStatus,
 } from '../../src/discord/render/status.ts';
-import { codeBlock, units } from '../../src/discord/render/text.ts';
+import { codeBlock, truncate, units } from '../../src/discord/render/text.ts';
 import { fitUploads } from '../../src/discord/render/uploads.ts';
 import type { JobEvent, Usage } from '../../src/discord/services.ts';
 import { BUILT_IN_DEFAULTS, effectiveSettings } from '../../src/discord/settings.ts';
@@ -287,6 +287,37 @@ describe('text members typed cannot break the message or ping anyone', () => {
     );
     expect(p.content.length).toBeLessThanOrEqual(2000);
     expect(p.content).toContain('…');
+  });
+
+  it('a long prompt is cut between whole characters: never half an emoji', () => {
+    // each case: text, budget in UTF-16 units, what is kept (the "…" takes one unit)
+    const family = '👨\u200d👩\u200d👧'; // one grapheme of 8 units
+    const cases: [string, number, string][] = [
+      ['😀'.repeat(500), 350, '😀'.repeat(174)], // 2 units each: 174 × 2 = 348 ≤ 349
+      ['a😀'.repeat(10), 8, 'a😀a😀a'], // 7 units; the next emoji would end at 9
+      [family.repeat(5), 20, family.repeat(2)], // 16 units; a third family would end at 24
+      ['🇫🇷'.repeat(10), 10, '🇫🇷'.repeat(2)], // a flag is two regional letters, 4 units
+      ['e\u0301'.repeat(10), 6, 'e\u0301'.repeat(2)], // e + combining acute stay together
+      ['short', 5, 'short'],
+    ];
+    for (const [text, max, kept] of cases) {
+      const out = truncate(text, max);
+      expect(out).toBe(kept === text ? text : `${kept}…`);
+      expect(out.length).toBeLessThanOrEqual(max);
+    }
+    // as shown: the status reply's prompt and a /queue line
+    const status = renderStatus(
+      { ...view, request: { ...view.request, prompt: '😀'.repeat(500) } },
+      initialProgress(1),
+    );
+    expect(status.content).toContain(`\n${'😀'.repeat(174)}…\n`);
+    const queue = renderQueue({
+      mine: [{ jobId: 'abcd', kind: 'imagine', status: 'queued', position: 1, prompt: '😀'.repeat(500) }],
+      length: 1,
+      max: 20,
+    });
+    expect(queue.content).toContain(`· ${'😀'.repeat(29)}…\n`); // 60 units: 29 × 2 = 58 ≤ 59
+    for (const content of [status.content, queue.content]) expect(content).not.toMatch(/\p{Cs}/u);
   });
 });
 

@@ -13,8 +13,20 @@ export function codeBlock(text: string): string {
   return `\`\`\`\n${safe}\n\`\`\``;
 }
 
+const GRAPHEMES = new Intl.Segmenter('en', { granularity: 'grapheme' });
+
+/**
+ * `text` within `max` UTF-16 units (how Discord counts a message's length), shortened with "…"
+ * between whole graphemes: a cut inside an emoji would send half of it (a lone surrogate).
+ */
 export function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  if (text.length <= max) return text;
+  let end = 0;
+  for (const { index, segment } of GRAPHEMES.segment(text)) {
+    if (index + segment.length > max - 1) break;
+    end = index + segment.length;
+  }
+  return `${text.slice(0, end)}…`;
 }
 
 export function promptBlock(prompt: string, max = PROMPT_SHOWN): string {
