@@ -2,7 +2,9 @@
  * Bottleneck behind our own small interface. Admission gates count a job from enqueue until it
  * finishes: one per user (USER_MAX_JOBS) and one for the whole queue (QUEUE_MAX). With a Redis
  * URL they are Bottleneck clusters, shared by every bot process. How many jobs run at once is not
- * decided here but by the job service's dispatch (one job per engine).
+ * decided here but by the job service's dispatch (one job per engine). Slots die with their
+ * process while its jobs live on in the database: the count there (admission.ts) holds the
+ * limits for those.
  *
  * A gate answers within seconds whatever Redis does: a slot, a refusal (undefined), or a
  * UserError 'unavailable' when Redis failed or did not answer, so a refusal and an outage never

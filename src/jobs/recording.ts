@@ -1,14 +1,16 @@
 /**
  * A new job's record: the quota reservation and the job row in one transaction (nothing is
  * charged for a job that was not queued, and no job is queued unpaid). The ledger row and the job
- * row are written by one statement: a submission is three round trips inside its transaction (the
- * user's lock, the read behind the quota check, the writes).
+ * row are written by one statement: a submission is five round trips inside its transaction (the
+ * admission lock and count, admission.ts; the user's lock, the read behind the quota check, the
+ * writes).
  */
 import { getTableColumns, sql } from 'drizzle-orm';
 import type { PgInsertValue } from 'drizzle-orm/pg-core';
 import { type Db, inTransaction } from '../db/client.ts';
 import { compiled, type Slots } from '../db/compiled.ts';
 import { type JobRow, jobs, type NewJobRow, usageLedger } from '../db/schema.ts';
+import { type AdmissionLimits, admitInDatabase } from './admission.ts';
 import { reservation } from './quota.ts';
 import type { QuotaSettings, Usage } from './quota-standing.ts';
 import type { JobSubmission } from './types.ts';
@@ -17,6 +19,7 @@ export async function recordJob(
   db: Db,
   job: { id: string; input: JobSubmission; denoises: number[]; cost: number },
   quota: QuotaSettings,
+  limits: AdmissionLimits,
 ): Promise<readonly [JobRow, Usage]> {
   const { id, input, denoises, cost } = job;
   const scope = { guildId: input.guildId, userId: input.userId, roleIds: input.roleIds ?? [] };
@@ -36,6 +39,7 @@ export async function recordJob(
     interactionExpiresAt: input.interaction?.expiresAt?.toISOString() ?? null,
   };
   return inTransaction(db, async (t) => {
+    await admitInDatabase(t, scope, limits);
     const { usage, entry } = await reservation(t, scope, { jobId: id, cost }, quota);
     const [inserted] = entry
       ? await insertReserved(t, { ...values, quotaDay: entry.quotaDay, key: entry.idempotencyKey })

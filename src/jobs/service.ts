@@ -255,7 +255,11 @@ export class JobService {
     let charged: Usage;
     let position: number;
     let queueLength: number;
-    const recording = recordJob(this.o.db, { id: jobId, input, denoises, cost }, this.o.quota);
+    const { users, queue } = this.o.limiters;
+    const recording = recordJob(this.o.db, { id: jobId, input, denoises, cost }, this.o.quota, {
+      perUser: users.limit,
+      queueMax: queue.limit,
+    });
     try {
       [row, charged] = await answered('recording a new job', recording, this.o.dbAnswerMs);
       // (taken here already, by the pass its notification started: no position to read)

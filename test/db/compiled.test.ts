@@ -102,8 +102,9 @@ describe.each(DATABASE_KINDS)('a compiled statement on %s', (kind) => {
       interaction: { token: 'tok', expiresAt: new Date('2026-11-26T18:30:00.123Z') },
     };
     const quota = { dailyUnits: 10, resetHourUtc: 0 };
+    const limits = { perUser: 5, queueMax: 20 };
     const first = { id: 'first', input, denoises: [0.5], cost: 4 };
-    const [row, charged] = await recordJob(db, first, quota);
+    const [row, charged] = await recordJob(db, first, quota, limits);
     expect([row.id, row.status, row.owner, row.roleIds, row.interactionExpiresAt?.toISOString()]).toEqual([
       'first',
       'queued',
@@ -122,7 +123,7 @@ describe.each(DATABASE_KINDS)('a compiled statement on %s', (kind) => {
       quotaDay: quotaDay(new Date(), 0),
       idempotencyKey: 'again:reserve',
     });
-    const [again, usage] = await recordJob(db, { ...first, id: 'again' }, quota);
+    const [again, usage] = await recordJob(db, { ...first, id: 'again' }, quota, limits);
     expect([again.id, again.status, usage.used]).toEqual(['again', 'queued', 8]);
     const ledger = await db.select().from(usageLedger).orderBy(usageLedger.id);
     expect(ledger.map((r) => [r.idempotencyKey, r.units])).toEqual([

@@ -305,6 +305,58 @@ describe.each(DATABASE_KINDS)('job service on %s', (kind) => {
     }
   });
 
+  it('USER_MAX_JOBS and QUEUE_MAX hold across a restart: the jobs taken over still count', async () => {
+    setUp({ perUser: 2, queueMax: 4 });
+    await submit('u1', 'u1-first');
+    await submit('u2', 'u2-first');
+    await engine.nextCall(); // one of them runs, the other waits
+    await service.stop(); // both handed back, open in the database, holding no slots now
+
+    // a new process on the same database, with limiters that have never seen these jobs
+    const next = new StandInEngine();
+    const nextLimiters = createLimiters({ perUser: 2, queueMax: 4, namespace: `t-${g}-next` });
+    const successor = new JobService({
+      db: t.db,
+      engine: next,
+      limiters: nextLimiters,
+      quota: QUOTA,
+      jobTimeoutMs: 60_000,
+    });
+    const submitThere = (userId: string, prompt: string) =>
+      successor.submit({ kind: 'imagine', guildId: g, channelId: 'c', userId, request: req(prompt) });
+    const outcomes = async (tries: Promise<unknown>[]) =>
+      (await Promise.allSettled(tries)).map((r) =>
+        r.status === 'fulfilled' ? 'admitted' : (r.reason as { message: string }).message,
+      );
+    try {
+      await successor.start();
+      await next.nextCall(); // it took one over
+      // u1 has 1 open job of 2: of three at once exactly one more is admitted
+      expect((await outcomes([1, 2, 3].map((n) => submitThere('u1', `u1-again-${n}`)))).sort()).toEqual([
+        'You already have 2 jobs queued or running; wait for one to finish or cancel it.',
+        'You already have 2 jobs queued or running; wait for one to finish or cancel it.',
+        'admitted',
+      ]);
+      // 3 open jobs of 4 in all: of two at once from a new user exactly one is admitted
+      expect((await outcomes([1, 2].map((n) => submitThere('u3', `u3-${n}`)))).sort()).toEqual([
+        'The queue is full (4 jobs waiting or running). Try again in a few minutes.',
+        'admitted',
+      ]);
+      // nothing was charged for the refusals: u1 paid for 2 jobs, u3 for 1
+      expect((await ledger('u1')).map((r) => r.kind)).toEqual(['reserve', 'reserve']);
+      expect((await ledger('u3')).map((r) => r.kind)).toEqual(['reserve']);
+      // a job that ends frees its place: u1's first, cancelled, lets u1 in again
+      const rows = await t.db.select().from(jobs).where(eq(jobs.guildId, g));
+      const u1First = rows.find((r) => r.request.prompt === 'u1-first')?.id as string;
+      await successor.cancel(u1First, { userId: 'u1', isAdmin: false });
+      await until(async () => (await statusOf(u1First)) === 'cancelled');
+      expect(await outcomes([submitThere('u1', 'u1-after-cancel')])).toEqual(['admitted']);
+    } finally {
+      await successor.stop();
+      await nextLimiters.close();
+    }
+  });
+
   it('an upscale job starts from its parent’s stored base latent', async () => {
     setUp();
     const parent = await submit('u1', 'parent', { width: 64, height: 64 });
