@@ -8,6 +8,7 @@ const root = path.resolve(import.meta.dirname, '..', '..');
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
 const cli = path.join(root, 'src', 'cli.ts');
 const importer = path.join(root, 'src', 'import-checkpoint.ts');
+const makeTinyModelScript = path.join(root, 'scripts', 'make-tiny-model.ts');
 
 export interface CliRun {
   status: number | null;
@@ -24,6 +25,11 @@ export function generate(args: string[], options: { cwd: string; ulimitFileKb?: 
 /** `npm run import-checkpoint -- …`. */
 export function importCheckpoint(args: string[], options: { cwd: string }): Promise<CliRun> {
   return run(importer, args, options);
+}
+
+/** `npm run make-tiny-model -- …`. */
+export function makeTinyModel(args: string[], options: { cwd: string }): Promise<CliRun> {
+  return run(makeTinyModelScript, args, options);
 }
 
 function run(
