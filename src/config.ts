@@ -260,14 +260,45 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The secret values in the raw environment (before validation, which may be what failed): the
+ * token and the connection strings with their passwords, as written and decoded.
+ */
+function secretValuesIn(env: NodeJS.ProcessEnv): string[] {
+  const secrets: string[] = [];
+  for (const name of SECRET_VARS) {
+    const raw = env[name]?.trim();
+    if (!raw) continue;
+    secrets.push(raw);
+    try {
+      const password = new URL(raw).password;
+      if (password) secrets.push(password, decodeURIComponent(password));
+    } catch {
+      // not a URL, or a password that does not decode: the raw value above covers it
+    }
+  }
+  return secrets;
+}
+
+/**
+ * Whether showing `value` would show a secret: it holds one, or is a long enough piece of one
+ * (a token pasted into the wrong variable, whole or cut).
+ */
+function revealsSecret(value: string, secrets: string[]): boolean {
+  const v = value.trim();
+  return secrets.some((secret) => v.includes(secret) || (v.length >= 8 && secret.includes(v)));
+}
+
 /** Reads and validates the settings; throws a ConfigError listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
+    const secrets = secretValuesIn(env);
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]);
       const raw = env[name];
-      const shown = raw === undefined || SECRET_VARS.has(name) ? '' : ` (got "${raw}")`;
+      const shown =
+        raw === undefined || SECRET_VARS.has(name) || revealsSecret(raw, secrets) ? '' : ` (got "${raw}")`;
       return `${name} ${issue.message}${shown}`;
     });
     throw new ConfigError(problems);

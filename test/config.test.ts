@@ -123,6 +123,30 @@ describe('loadConfig', () => {
     expect(problems).toEqual(['DATABASE_URL must be a URL starting with postgres:// or postgresql://']);
   });
 
+  it('never echoes a secret pasted into another variable, whole, inside a value or cut', () => {
+    const token = 'MTA5ODc2NTQzMjEwOTg3NjU0.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB';
+    const problems = problemsOf({
+      DISCORD_TOKEN: token,
+      DISCORD_GUILD_ID: token,
+      DISCORD_APPLICATION_ID: ` ${token} `,
+      LOG_LEVEL: token.slice(0, 24),
+      DATABASE_URL: 'postgres://u:pg-Secret-1@h/db',
+      REDIS_URL: 'redis://:redis%2Fpw@h:6379',
+      PGLITE_DIR: 'x',
+      MAX_STEPS: 'pg-Secret-1',
+      ENSD: 'redis/pw',
+      QUEUE_MAX: 'many',
+    });
+    expect(problems).toEqual([
+      'DISCORD_APPLICATION_ID must be a Discord id (17 to 20 digits)',
+      'DISCORD_GUILD_ID must be a Discord id (17 to 20 digits)',
+      'LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent',
+      'QUEUE_MAX must be a whole number from 1 to 10000 (got "many")',
+      'MAX_STEPS must be a whole number from 1 to 150',
+      'ENSD must be a whole number from 0 to 4294967295',
+    ]);
+  });
+
   it('names a URL whose password has a bare % (the drivers died with "URI malformed"), without echoing it', () => {
     const problems = problemsOf({
       DATABASE_URL: 'postgres://u:s3cr%zzet@h/db',
