@@ -53,6 +53,12 @@ export interface Sd1Structure {
 /** SD 1.x: `num_heads: 8` in v1-inference.yaml. */
 const UNET_HEADS = 8;
 const CLIP_HEAD_WIDTH = 64;
+/** Rows the token embedding needs: the SD 1.x CLIP vocabulary the import writes (ids 0 to 49407). */
+const CLIP_VOCAB = 49408;
+/** Positions one prompt chunk takes: 75 tokens between start- and end-of-text. */
+const CLIP_TOKENS = 77;
+/** SD 1.x's latent channels: the UNet predicts noise for exactly what it takes. */
+const LATENT_CHANNELS = 4;
 
 function count(w: WeightStore, key: (i: number) => string): number {
   let n = 0;
@@ -106,6 +112,11 @@ function unetStructure(w: WeightStore): UnetStructure {
   const block = (d: number) => u(`input_blocks.${firstAttn}.1.transformer_blocks.${d}`);
   const [, contextDim = 0] = need(w, `${block(0)}.attn2.to_k.weight`, 2, part);
   const [outChannels = 0] = need(w, u('out.2.weight'), 4, part);
+  if (outChannels !== LATENT_CHANNELS) {
+    throw new CheckpointError(
+      `${w.fileFor(u(''))}: the UNet puts out ${outChannels} channels; SD 1.x's predicts the ${LATENT_CHANNELS} latent channels it takes`,
+    );
+  }
   if (channelMult.some((m) => !Number.isInteger(m)) || widths.some((c) => c % 32 !== 0 || c % UNET_HEADS)) {
     throw new CheckpointError(
       `${w.fileFor(u(''))}: UNet widths ${widths.join(', ')} are not SD 1.x's (multiples of 32 and of ${modelChannels})`,
@@ -133,6 +144,16 @@ function clipStructure(w: WeightStore, contextDim: number): ClipStructure {
   if (hidden !== contextDim) {
     throw new CheckpointError(
       `${w.fileFor(c(''))}: the CLIP text encoder is ${hidden} wide but the UNet's cross-attention takes ${contextDim}: not an SD 1.x checkpoint`,
+    );
+  }
+  if (vocab !== CLIP_VOCAB) {
+    throw new CheckpointError(
+      `${w.fileFor(c(''))}: the CLIP text encoder has a ${vocab}-token vocabulary; SD 1.x's tokenizer needs ${CLIP_VOCAB}`,
+    );
+  }
+  if (positions < CLIP_TOKENS) {
+    throw new CheckpointError(
+      `${w.fileFor(c(''))}: the CLIP text encoder has ${positions} positions; SD 1.x's prompts need ${CLIP_TOKENS}`,
     );
   }
   const heads = Math.max(1, Math.floor(hidden / CLIP_HEAD_WIDTH));

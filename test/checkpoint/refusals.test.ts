@@ -197,6 +197,24 @@ describe('a damaged file is refused naming the tensor', () => {
     expect(await refusal(file)).toBe(`${file} is not a safetensors file (header length 1099511627776 bytes)`);
   });
 
+  it("a CLIP vocabulary other than the tokenizer's 49408 tokens, fewer than 77 positions, a UNet not putting out 4 channels", async () => {
+    const C = 'cond_stage_model.transformer.text_model.';
+    const vocab = edit('vocab', replace(`${C}embeddings.token_embedding.weight`, [100, 64]));
+    expect(await refusal(vocab)).toBe(
+      `${vocab}: the CLIP text encoder has a 100-token vocabulary; SD 1.x's tokenizer needs 49408`,
+    );
+    const positions = edit('positions', replace(`${C}embeddings.position_embedding.weight`, [10, 64]));
+    expect(await refusal(positions)).toBe(
+      `${positions}: the CLIP text encoder has 10 positions; SD 1.x's prompts need 77`,
+    );
+    const out = edit('out-channels', (tensors) =>
+      replace(`${U}out.2.bias`, [8])(replace(`${U}out.2.weight`, [8, 32, 3, 3])(tensors)),
+    );
+    expect(await refusal(out)).toBe(
+      `${out}: the UNet puts out 8 channels; SD 1.x's predicts the 4 latent channels it takes`,
+    );
+  });
+
   it('a tensor of the wrong shape, or a missing one, found while the graphs are built', async () => {
     const key = `${U}output_blocks.2.0.in_layers.2.weight`;
     const wrong = edit('wrong-shape', replace(key, [128, 64, 3, 3]));
