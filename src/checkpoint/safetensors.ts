@@ -7,7 +7,7 @@
  * and ending exactly at the end of the file), anything else is refused naming the tensor, and
  * tensors are read one at a time by position so a 2 GB file never sits in memory.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { CheckpointError } from './checkpoint-error.ts';
 
 /** Bytes per element of every dtype the reference reader knows (sub-byte float kinds excluded). */
@@ -123,14 +123,24 @@ export class SafetensorsFile {
   /** Opens and checks the header; throws a CheckpointError naming the file (and tensor) if bad. */
   static open(file: string): SafetensorsFile {
     if (/\.(ckpt|pt|pth|bin)$/i.test(file)) throw pickleRefusal(file);
-    let fd: number;
-    try {
-      fd = openSync(file, 'r');
-    } catch (err) {
+    const cannotRead = (err: unknown) => {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new CheckpointError(`${file} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}`, {
+      return new CheckpointError(`${file} ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}`, {
         cause: err,
       });
+    };
+    // a FIFO or device blocks in open() until someone writes: look before opening, and open
+    // without blocking in case the path is swapped in between (the fstat below refuses it then)
+    try {
+      if (!statSync(file).isFile()) throw new CheckpointError(`${file} is not a regular file`);
+    } catch (err) {
+      throw err instanceof CheckpointError ? err : cannotRead(err);
+    }
+    let fd: number;
+    try {
+      fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      throw cannotRead(err);
     }
     try {
       const stats = fstatSync(fd);

@@ -1,5 +1,6 @@
 // `npm run import-checkpoint` and `npm run generate --model FILE.safetensors` end to end: child
 // processes on the tiny SD 1.x checkpoint (test/fixtures/sd1-tiny-checkpoint), as a user runs them.
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -78,6 +79,21 @@ describe('npm run import-checkpoint', () => {
       expect(existsSync(path.join(work, 'x'))).toBe(false);
     },
   );
+
+  it('refuses a FIFO as the checkpoint or the VAE instead of waiting forever for a writer', async () => {
+    const fifo = path.join(work, 'pipe.safetensors');
+    execFileSync('mkfifo', [fifo]);
+    for (const args of [
+      [fifo, '--out', 'x'],
+      [TINY_CHECKPOINT, '--vae', fifo, '--out', 'x'],
+    ]) {
+      // a hang ends in the child being killed after the timeout: status null
+      const result = await importCheckpoint(args, { cwd: work, timeoutMs: 30_000 });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toBe(`hiresbot import-checkpoint: ${fifo} is not a regular file\n`);
+      expect(existsSync(path.join(work, 'x'))).toBe(false);
+    }
+  }, 70_000);
 });
 
 describe('npm run generate --model FILE.safetensors', () => {

@@ -23,7 +23,10 @@ export function generate(args: string[], options: { cwd: string; ulimitFileKb?: 
 }
 
 /** `npm run import-checkpoint -- …`. */
-export function importCheckpoint(args: string[], options: { cwd: string }): Promise<CliRun> {
+export function importCheckpoint(
+  args: string[],
+  options: { cwd: string; timeoutMs?: number },
+): Promise<CliRun> {
   return run(importer, args, options);
 }
 
@@ -35,14 +38,18 @@ export function makeTinyModel(args: string[], options: { cwd: string }): Promise
 function run(
   entry: string,
   args: string[],
-  options: { cwd: string; ulimitFileKb?: number },
+  options: { cwd: string; ulimitFileKb?: number; timeoutMs?: number },
 ): Promise<CliRun> {
   const { PATH, HOME } = process.env;
   const [command, argv] =
     options.ulimitFileKb === undefined
       ? [tsx, [entry, ...args]]
       : ['bash', ['-c', `ulimit -f ${options.ulimitFileKb} && exec "$0" "$@"`, tsx, entry, ...args]];
-  const child = spawn(command, argv, { cwd: options.cwd, env: { PATH, HOME }, timeout: 120_000 });
+  const child = spawn(command, argv, {
+    cwd: options.cwd,
+    env: { PATH, HOME },
+    timeout: options.timeoutMs ?? 120_000,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
