@@ -2,18 +2,18 @@
 import path from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
-import { modelFolder } from './checkpoint/model-folder.ts';
+import { importSettingsRefused, modelFolder } from './checkpoint/model-folder.ts';
 import { type CliJob, parseCliArgs, USAGE, UsageError, usageErrorFor } from './cli/args.ts';
 import { prepareOutDir, writeFileReplacing } from './cli/out-dir.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { compareSheet } from './diffusion/compare-sheet.ts';
-import { resolveModelDir } from './diffusion/model-dir.ts';
+import { type ModelDirLookup, noModelReason, resolveModelDir } from './diffusion/model-dir.ts';
 import type { GenerationResult } from './diffusion/pipeline.ts';
 import { commandLineBytes, MAX_COMMAND_LINE_BYTES } from './engine/command-line.ts';
 import { Engine, EngineError } from './engine/engine.ts';
 
-/** Everything checked before the model loads: flags, settings, the command line, the out folder. */
-function prepare(argv: string[]): { job: CliJob; providers: string[]; config: Config } {
+/** Everything checked before the model loads: flags, settings, the model, the command line, the out folder. */
+function prepare(argv: string[]): { job: CliJob; model: FoundModel; providers: string[]; config: Config } {
   const bytes = commandLineBytes();
   if (bytes > MAX_COMMAND_LINE_BYTES) {
     throw new UsageError(
@@ -31,18 +31,24 @@ function prepare(argv: string[]): { job: CliJob; providers: string[]; config: Co
   // RNG_SOURCE and ENSD are the defaults of --rng and --ensd, as they are of the bot's requests
   const job = parseCliArgs(argv, { rng: config.generation.rng, ensd: config.generation.ensd });
   const providers = config.model.executionProviders;
+  // found as the bot finds MODEL_DIR: a model folder, a checkpoint, or a folder holding one of them
+  const model = resolveModelDir(job.modelDir);
+  if (!model.ok) throw new UsageError(noModelReason(model, job.modelDir, '--model'));
+  const refused = importSettingsRefused(model, [
+    { name: '--vae', value: job.vae },
+    { name: '--dtype', value: job.dtype },
+    { name: 'MODEL_VAE', value: job.vae === undefined ? config.model.vae : undefined },
+  ]);
+  if (refused) throw new UsageError(refused);
   prepareOutDir(job.outDir);
-  return { job, providers, config };
+  return { job, model, providers, config };
 }
 
-/**
- * The ONNX folder to load: a checkpoint file (or a folder holding just one) is imported into the
- * cache first; anything else goes to the loader as given, which names what is missing.
- */
-async function modelDirFor(job: CliJob, config: Config): Promise<string> {
-  const found = resolveModelDir(job.modelDir);
-  if (!found.ok || found.kind !== 'checkpoint') return job.modelDir;
-  return modelFolder(found, {
+type FoundModel = Extract<ModelDirLookup, { ok: true }>;
+
+/** The ONNX folder to load: a checkpoint file (or a folder holding just one) is imported into the cache first. */
+async function modelDirFor(job: CliJob, model: FoundModel, config: Config): Promise<string> {
+  return modelFolder(model, {
     vae: job.vae ?? config.model.vae,
     dtype: job.dtype ?? config.model.dtype,
     executionProviders: config.model.executionProviders,
@@ -71,10 +77,11 @@ async function writeImages(job: CliJob, result: GenerationResult): Promise<void>
 
 async function main(argv: string[]): Promise<number> {
   let job: CliJob;
+  let model: FoundModel;
   let providers: string[];
   let config: Config;
   try {
-    ({ job, providers, config } = prepare(argv));
+    ({ job, model, providers, config } = prepare(argv));
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(argv.length === 0 ? `${USAGE}\n` : `hiresbot generate: ${err.message}\n`);
@@ -85,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
 
   let engine: Engine;
   try {
-    const modelDir = await modelDirFor(job, config);
+    const modelDir = await modelDirFor(job, model, config);
     engine = await Engine.start(
       { modelDir, executionProviders: providers, previewEvery: 0, timestepRounding: 'fp16' },
       {

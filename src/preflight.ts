@@ -1,9 +1,10 @@
 // What `npm start` needs before it can run the bot, as one short line per missing piece.
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
 import { inspectCheckpoint } from './checkpoint/inspect.ts';
+import { importSettingsRefused } from './checkpoint/model-folder.ts';
 import type { Config } from './config.ts';
-import { resolveModelDir } from './diffusion/model-dir.ts';
+import { noModelReason, resolveModelDir } from './diffusion/model-dir.ts';
 
 export interface PreflightInput {
   config: Config;
@@ -28,23 +29,14 @@ export function missingForBot({ config, envFileFound }: PreflightInput): string[
   // a gateway loads no model
   if (config.role === 'gateway') return missing;
   const model = resolveModelDir(config.model.dir);
-  if (!model.ok) {
-    const where = config.model.dir;
-    if (model.reason === 'several') {
-      missing.push(
-        `MODEL_DIR (${where}) holds several models (${model.candidates.join(', ')}): set MODEL_DIR to one of them.`,
-      );
-    } else {
-      missing.push(
-        `No Stable Diffusion model in ${where}${existsSync(where) ? '' : ' (folder not found)'}: drop an SD 1.x .safetensors checkpoint or an SD 1.5 ONNX folder (with unet/model.onnx) into ${where}/ — see README "Get a model", or set MODEL_DIR.`,
-      );
-    }
-  }
+  if (!model.ok) missing.push(noModelReason(model, config.model.dir, 'MODEL_DIR'));
   const vae = config.model.vae;
   const vaeOk = !vae || statSync(vae, { throwIfNoEntry: false })?.isFile();
   if (!vaeOk) {
     missing.push(`MODEL_VAE (${vae}) is not a file: set it to a VAE .safetensors file, or leave it empty.`);
   }
+  const refused = model.ok && importSettingsRefused(model, [{ name: 'MODEL_VAE', value: vae }]);
+  if (refused) missing.push(`${refused}: leave MODEL_VAE empty.`);
   if (model.ok && model.kind === 'checkpoint' && vaeOk) {
     try {
       inspectCheckpoint(model.file, vae);

@@ -60,6 +60,19 @@ describe('npm start without configuration', () => {
     );
   });
 
+  it('refuses MODEL_VAE beside an ONNX folder, whose VAE was fixed when it was exported', () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+    const model = path.join(cwd, 'models', 'tiny-sd');
+    writeTinyModel(model, { layout: 'optimum' });
+    copyFileSync(TINY_VAE, path.join(cwd, 'vae.safetensors'));
+    writeFileSync(path.join(cwd, '.env'), 'DISCORD_TOKEN=abc.def.ghi\nMODEL_VAE=vae.safetensors\n');
+    const run = start(cwd);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      `hiresbot cannot start:\n  - MODEL_VAE applies to .safetensors checkpoints only, and ${path.join('models', 'tiny-sd')} is an ONNX folder (its VAE and precision were fixed when it was exported): leave MODEL_VAE empty.\n`,
+    );
+  });
+
   it('a gateway or a worker without DATABASE_URL: one line naming both variables', () => {
     const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
     // a gateway loads no model, so none is asked for

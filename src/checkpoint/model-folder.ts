@@ -14,6 +14,26 @@ export interface ModelFolderOptions {
   log?: (message: string) => void;
 }
 
+/** A setting that only a checkpoint's import reads (its VAE, its precision), as the user named it. */
+export interface ImportSetting {
+  name: string;
+  value: string | undefined;
+}
+
+/**
+ * An ONNX folder's VAE and precision were fixed when it was exported: import settings given for
+ * one would be ignored without a word, so they are refused in one line (undefined: none given).
+ */
+export function importSettingsRefused(
+  found: Extract<ModelDirLookup, { ok: true }>,
+  settings: ImportSetting[],
+): string | undefined {
+  if (found.kind !== 'onnx') return undefined;
+  const given = settings.filter((s) => s.value !== undefined).map((s) => s.name);
+  if (given.length === 0) return undefined;
+  return `${given.join(' and ')} ${given.length === 1 ? 'applies' : 'apply'} to .safetensors checkpoints only, and ${found.dir} is an ONNX folder (its VAE and precision were fixed when it was exported)`;
+}
+
 export async function modelFolder(
   found: Extract<ModelDirLookup, { ok: true }>,
   o: ModelFolderOptions,

@@ -58,3 +58,18 @@ export function resolveModelDir(dir: string): ModelDirLookup {
   }
   return { ok: false, reason: candidates.length === 0 ? 'empty' : 'several', candidates };
 }
+
+/**
+ * Why `where` gives no model, in one line; `setting` is what named it (MODEL_DIR for the bot,
+ * --model for the CLI), so both say the same.
+ */
+export function noModelReason(
+  found: Extract<ModelDirLookup, { ok: false }>,
+  where: string,
+  setting: string,
+): string {
+  if (found.reason === 'several') {
+    return `${setting} (${where}) holds several models (${found.candidates.join(', ')}): set ${setting} to one of them.`;
+  }
+  return `No Stable Diffusion model in ${where}${existsSync(where) ? '' : ' (folder not found)'}: drop an SD 1.x .safetensors checkpoint or an SD 1.5 ONNX folder (with unet/model.onnx) into ${where}/ — see README "Get a model", or set ${setting}.`;
+}

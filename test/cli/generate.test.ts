@@ -1,5 +1,13 @@
 // `npm run generate` end to end: a child process on a tiny optimum-layout folder.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -129,10 +137,100 @@ describe('npm run generate', () => {
   });
 
   it('exits 1 naming what is missing from a broken model folder', async () => {
-    const run = await generate(['--model', work, '--prompt', 'x', '--out', path.join(work, 'y')]);
+    const broken = path.join(work, 'broken');
+    mkdirSync(path.join(broken, 'unet'), { recursive: true });
+    writeFileSync(path.join(broken, 'unet', 'model.onnx'), '');
+    const run = await generate(['--model', broken, '--prompt', 'x', '--out', path.join(work, 'y')]);
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(
-      `model folder ${work} is missing text_encoder/model.onnx (the CLIP text encoder)`,
+      `model folder ${broken} is missing text_encoder/model.onnx (the CLIP text encoder)`,
     );
+  });
+});
+
+describe('--model is found as the bot finds MODEL_DIR', () => {
+  const small = ['--prompt', 'a red fox', '--seed', '7', '--steps', '2', '--width', '64', '--height', '64'];
+
+  it('a folder holding one model folder runs that model', async () => {
+    const holder = path.join(work, 'holder');
+    mkdirSync(holder);
+    symlinkSync(modelDir, path.join(holder, 'tiny-sd15'));
+    const viaHolder = await generate(['--model', holder, ...small, '--out', path.join(work, 'via-holder')]);
+    expect(viaHolder.stderr).toBe('');
+    expect(viaHolder.status).toBe(0);
+    const direct = await generate(['--model', modelDir, ...small, '--out', path.join(work, 'direct')]);
+    expect(direct.status).toBe(0);
+    for (const name of ['base.png', 'upscaled.png']) {
+      expect(readFileSync(path.join(work, 'via-holder', name))).toEqual(
+        readFileSync(path.join(work, 'direct', name)),
+      );
+    }
+  });
+
+  it("several models, none, or no such folder: exit 2 with the bot's reason, naming --model", async () => {
+    const several = path.join(work, 'several');
+    mkdirSync(several);
+    symlinkSync(modelDir, path.join(several, 'a'));
+    symlinkSync(modelDir, path.join(several, 'b'));
+    const empty = path.join(work, 'empty');
+    mkdirSync(empty);
+    const missing = path.join(work, 'no-such-folder');
+    const expected: [string, string][] = [
+      [
+        several,
+        `--model (${several}) holds several models (${several}/a, ${several}/b): set --model to one of them.`,
+      ],
+      [
+        empty,
+        `No Stable Diffusion model in ${empty}: drop an SD 1.x .safetensors checkpoint or an SD 1.5 ONNX folder (with unet/model.onnx) into ${empty}/ — see README "Get a model", or set --model.`,
+      ],
+      [
+        missing,
+        `No Stable Diffusion model in ${missing} (folder not found): drop an SD 1.x .safetensors checkpoint or an SD 1.5 ONNX folder (with unet/model.onnx) into ${missing}/ — see README "Get a model", or set --model.`,
+      ],
+    ];
+    for (const [model, reason] of expected) {
+      const out = path.join(work, 'never');
+      const run = await generate(['--model', model, ...small, '--out', out]);
+      expect(run.stderr).toBe(`hiresbot generate: ${reason}\n`);
+      expect(run.status).toBe(2);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it('--vae, --dtype and MODEL_VAE are refused for an ONNX folder (they only shape an import)', async () => {
+    const out = path.join(work, 'never');
+    const fixed = `to .safetensors checkpoints only, and ${modelDir} is an ONNX folder (its VAE and precision were fixed when it was exported)`;
+    const vae = await generate([
+      '--model',
+      modelDir,
+      ...small,
+      '--vae',
+      '/nonexistent.safetensors',
+      '--out',
+      out,
+    ]);
+    expect(vae.stderr).toBe(`hiresbot generate: --vae applies ${fixed}\n`);
+    expect(vae.status).toBe(2);
+    const both = await generate([
+      '--model',
+      modelDir,
+      ...small,
+      '--vae',
+      'v.safetensors',
+      '--dtype',
+      'fp16',
+      '--out',
+      out,
+    ]);
+    expect(both.stderr).toBe(`hiresbot generate: --vae and --dtype apply ${fixed}\n`);
+    expect(both.status).toBe(2);
+    const home = path.join(work, 'with-vae-env');
+    mkdirSync(home);
+    writeFileSync(path.join(home, '.env'), 'MODEL_VAE=/models/vae-ft-mse.safetensors\n');
+    const fromEnv = await run(['--model', modelDir, ...small, '--out', out], { cwd: home });
+    expect(fromEnv.stderr).toBe(`hiresbot generate: MODEL_VAE applies ${fixed}\n`);
+    expect(fromEnv.status).toBe(2);
+    expect(existsSync(out)).toBe(false);
   });
 });
