@@ -1,5 +1,6 @@
 // Every setting of the bot, read once from the environment (and `.env`), validated, typed.
 // Nothing here runs at import time: callers pass the environment they want read.
+import path from 'node:path';
 import { z } from 'zod';
 import {
   DEVICE_PROVIDERS,
@@ -195,6 +196,16 @@ const envSchema = envFields.superRefine((e, ctx) => {
       code: 'custom',
       path: ['DISCORD_SHARDS'],
       message: 'needs DATABASE_URL: the shard processes share one PostgreSQL',
+    });
+  }
+  if (path.resolve(e.MODEL_CACHE_DIR) === path.resolve(e.MODEL_DIR)) {
+    // an import lands in MODEL_DIR beside the checkpoint, and the next start finds two models there
+    // (a cache folder inside MODEL_DIR is fine: the model scan looks one level deep only)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['MODEL_CACHE_DIR'],
+      message:
+        'must not be MODEL_DIR: each import would land beside the checkpoint as a second model; use another folder (default data/model-cache)',
     });
   }
   if (e.DISCORD_SHARDS !== undefined && e.PROCESS_ROLE === 'worker') {

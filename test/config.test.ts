@@ -114,6 +114,17 @@ describe('loadConfig', () => {
     expect(problemsOf({ EXECUTION_PROVIDERS: 'cuda', GPU_DEVICE_IDS: 'gpu1' })).toHaveLength(1);
   });
 
+  it('refuses MODEL_CACHE_DIR equal to MODEL_DIR (an import there is a second model at the next start)', () => {
+    const message =
+      'MODEL_CACHE_DIR must not be MODEL_DIR: each import would land beside the checkpoint as a second model; use another folder (default data/model-cache)';
+    expect(problemsOf({ MODEL_CACHE_DIR: 'models' })).toEqual([`${message} (got "models")`]);
+    expect(problemsOf({ MODEL_DIR: '/srv/models/', MODEL_CACHE_DIR: '/srv/x/../models' })).toEqual([
+      `${message} (got "/srv/x/../models")`,
+    ]);
+    // one level down is not scanned: a cache inside the models folder is fine
+    expect(problemsOf({ MODEL_CACHE_DIR: 'models/cache' })).toEqual([]);
+  });
+
   it('reports every bad variable at once', () => {
     expect(problemsOf({ MAX_STEPS: 'many', LOG_LEVEL: 'loud', DISCORD_GUILD_ID: '42' })).toHaveLength(3);
   });
