@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { config as loadDotenv } from 'dotenv';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
-import { importCheckpoint } from './checkpoint/import.ts';
+import { importCheckpoint, removeUnfinishedImports } from './checkpoint/import.ts';
 import type { Precision } from './checkpoint/onnx-net.ts';
 import { choosePrecision } from './checkpoint/precision.ts';
 import { progressBar } from './checkpoint/progress-bar.ts';
@@ -82,6 +82,20 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+// Ctrl-C or a stop: the half-written folder goes too, then the usual exit status of that signal.
+// npm runs this under `node --import tsx`, not the tsx wrapper, which SIGKILLs a child that does
+// not answer a relayed signal within 60 ms (a part's graph is written without yielding).
+for (const [signal, status] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    removeUnfinishedImports();
+    process.stderr.write(`\nhiresbot import-checkpoint: stopped by ${signal}; nothing was written\n`);
+    process.exit(status);
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { leftBehind } from '../diffusion/model/left-behind.ts';
 import { sha256File } from '../diffusion/model/model-hash.ts';
 import {
   CHECKPOINT_SOURCE_FILE,
@@ -73,21 +74,12 @@ async function stillFits(dir: string, file: string, o: CachedImportOptions): Pro
   return true;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes `.<name>.importing-<pid>-…` folders whose process is gone. */
+/** Removes `.<name>.importing-<pid>-…` and `.old-` folders that a killed process left. */
 function removeAbandoned(cacheDir: string): void {
   for (const entry of readdirSync(cacheDir)) {
     const m = /^\..+\.(?:importing|old)-(\d+)-[0-9a-f]+$/.exec(entry);
-    if (m && !processAlive(Number(m[1])))
-      rmSync(path.join(cacheDir, entry), { recursive: true, force: true });
+    const dir = path.join(cacheDir, entry);
+    if (m && leftBehind(dir, Number(m[1]))) rmSync(dir, { recursive: true, force: true });
   }
 }
 

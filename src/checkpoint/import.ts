@@ -7,9 +7,19 @@
  * Weights stream from the file to the external data one tensor at a time.
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { endianness } from 'node:os';
 import path from 'node:path';
+import { leftBehind } from '../diffusion/model/left-behind.ts';
 import { sha256File } from '../diffusion/model/model-hash.ts';
 import {
   CHECKPOINT_SOURCE_FILE,
@@ -60,6 +70,38 @@ export interface ImportResult {
   source: CheckpointSource;
   structure: Sd1Structure;
 }
+
+/** The temporary folders this process's imports are writing (removed at once on SIGINT/SIGTERM). */
+const unfinished = new Set<string>();
+
+/**
+ * Removes every temporary folder an import of this process is writing: for a signal handler, which
+ * then exits. It runs between parts (each part's graph is written synchronously), see `nextTurn`.
+ */
+export function removeUnfinishedImports(): void {
+  for (const dir of unfinished) rmSync(dir, { recursive: true, force: true });
+  unfinished.clear();
+}
+
+/** Removes the temporary folders that killed imports into `out` left beside it (SIGKILL, power loss). */
+function removeLeftBehind(out: string): void {
+  const parent = path.dirname(out);
+  const prefix = `.${path.basename(out)}.importing-`;
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return; // no parent folder yet: nothing left in it
+  }
+  for (const entry of entries) {
+    const m = /^(\d+)-[0-9a-f]+$/.exec(entry.startsWith(prefix) ? entry.slice(prefix.length) : '');
+    const dir = path.join(parent, entry);
+    if (m && leftBehind(dir, Number(m[1]))) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Lets the event loop turn: a signal's handler runs here, not after the whole import. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function nameOf(file: string): string {
   return path.basename(file, path.extname(file));
@@ -144,6 +186,7 @@ export async function importCheckpoint(
   if (existsSync(out)) throw new CheckpointError(`${out} already exists: remove it or choose another folder`);
   const ckpt = SafetensorsFile.open(file);
   let vae: SafetensorsFile | undefined;
+  removeLeftBehind(out);
   const tmp = path.join(
     path.dirname(out),
     `.${path.basename(out)}.importing-${process.pid}-${randomBytes(4).toString('hex')}`,
@@ -177,8 +220,10 @@ export async function importCheckpoint(
       vae: vaeSource,
     };
 
+    unfinished.add(tmp);
     mkdirSync(tmp, { recursive: true });
     for (const [part, what, build] of PARTS) {
+      await nextTurn();
       stage = part;
       const dir = path.join(tmp, part);
       mkdirSync(dir);
@@ -195,12 +240,14 @@ export async function importCheckpoint(
     writeConfigs(tmp, structure);
     cpSync(TOKENIZER_DIR, path.join(tmp, 'tokenizer'), { recursive: true });
     writeJson(path.join(tmp, CHECKPOINT_SOURCE_FILE), { ...source, structure });
+    await nextTurn();
     renameSync(tmp, out);
     return { dir: out, source, structure };
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   } finally {
+    unfinished.delete(tmp);
     ckpt.close();
     vae?.close();
   }

@@ -80,14 +80,21 @@ describe('the import cache', () => {
 
   it('removes what an import killed half-way left behind, but not a running one’s', async () => {
     const dead = path.join(cacheDir, '.mine.importing-999999999-abc');
-    const alive = path.join(cacheDir, `.mine.importing-${process.pid}-def`);
-    mkdirSync(dead);
-    mkdirSync(alive);
+    // under Docker the bot is always PID 1: the last container's leftovers carry our own pid
+    const ourPidBefore = path.join(cacheDir, `.mine.importing-${process.pid}-0b1d`);
+    const oldSwap = path.join(cacheDir, `.mine.old-${process.pid}-0b1e`);
+    const alive = path.join(cacheDir, `.mine.importing-${process.ppid}-def`);
+    const ours = path.join(cacheDir, `.mine.importing-${process.pid}-f00d`);
+    for (const dir of [dead, ourPidBefore, oldSwap, alive, ours]) mkdirSync(dir);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const dir of [ourPidBefore, oldSwap]) utimesSync(dir, hourAgo, hourAgo);
     await importCached(file, { cacheDir, dtype: 'fp32' });
     const left = readdirSync(cacheDir);
-    expect(left).not.toContain(path.basename(dead));
-    expect(left).toContain(path.basename(alive));
+    for (const gone of [dead, ourPidBefore, oldSwap]) expect(left).not.toContain(path.basename(gone));
+    // one made since this process started is this process's own (another thread's import)
+    for (const kept of [alive, ours]) expect(left).toContain(path.basename(kept));
     rmSync(alive, { recursive: true });
+    rmSync(ours, { recursive: true });
   });
 });
 

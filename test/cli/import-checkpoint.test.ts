@@ -80,6 +80,50 @@ describe('npm run import-checkpoint', () => {
     },
   );
 
+  it('Ctrl-C (SIGINT) part-way removes the half-written folder and exits 130', async () => {
+    const parent = path.join(work, 'interrupted');
+    mkdirSync(parent);
+    const out = path.join(parent, 'm');
+    const temporary = () => readdirSync(parent).filter((n) => n.startsWith('.m.importing-'));
+    let seen: string[] = [];
+    const result = await importCheckpoint([TINY_CHECKPOINT, '--dtype', 'fp32', '--out', out], {
+      cwd: work,
+      onSpawn: (child) => {
+        // the signal goes the moment the temporary folder exists: the graphs are being written
+        const poll = setInterval(() => {
+          seen = temporary();
+          if (seen.length > 0) {
+            clearInterval(poll);
+            child.kill('SIGINT');
+          }
+        }, 2);
+        child.on('exit', () => clearInterval(poll));
+      },
+    });
+    expect(seen).toHaveLength(1);
+    expect(result.status).toBe(130);
+    expect(result.stderr).toMatch(/hiresbot import-checkpoint: stopped by SIGINT; nothing was written\n$/);
+    expect(readdirSync(parent)).toEqual([]);
+  });
+
+  it('removes what a killed import into the same folder left beside it', async () => {
+    const parent = path.join(work, 'killed');
+    mkdirSync(parent);
+    const dead = path.join(parent, '.m.importing-999999999-0a1b2c3d');
+    const other = path.join(parent, '.other.importing-999999999-0a1b2c3d');
+    mkdirSync(path.join(dead, 'unet'), { recursive: true });
+    mkdirSync(other);
+    const result = await importCheckpoint(
+      [TINY_CHECKPOINT, '--dtype', 'fp32', '--out', path.join(parent, 'm')],
+      {
+        cwd: work,
+      },
+    );
+    expect(result.status).toBe(0);
+    // only the leftovers of this --out: another folder's are not this import's to judge
+    expect(readdirSync(parent).sort()).toEqual(['.other.importing-999999999-0a1b2c3d', 'm']);
+  });
+
   it('refuses a FIFO as the checkpoint or the VAE instead of waiting forever for a writer', async () => {
     const fifo = path.join(work, 'pipe.safetensors');
     execFileSync('mkfifo', [fifo]);

@@ -1,11 +1,14 @@
 // Runs `npm run generate`'s (or `import-checkpoint`'s) entry point as a child process, as a user
 // would, with a clean env.
 // Asynchronously: a test worker blocked in spawnSync cannot answer vitest's own calls.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+// `node --import tsx` from any working folder (the name alone resolves from the cwd)
+const tsxLoader = pathToFileURL(path.join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 const cli = path.join(root, 'src', 'cli.ts');
 const importer = path.join(root, 'src', 'import-checkpoint.ts');
 const makeTinyModelScript = path.join(root, 'scripts', 'make-tiny-model.ts');
@@ -25,9 +28,10 @@ export function generate(args: string[], options: { cwd: string; ulimitFileKb?: 
 /** `npm run import-checkpoint -- …`. */
 export function importCheckpoint(
   args: string[],
-  options: { cwd: string; timeoutMs?: number },
+  options: { cwd: string; timeoutMs?: number; onSpawn?: (child: ChildProcess) => void },
 ): Promise<CliRun> {
-  return run(importer, args, options);
+  // as package.json runs it: node --import tsx (signals reach it directly)
+  return run(importer, args, { ...options, viaNode: true });
 }
 
 /** `npm run make-tiny-model -- …`. */
@@ -38,18 +42,28 @@ export function makeTinyModel(args: string[], options: { cwd: string }): Promise
 function run(
   entry: string,
   args: string[],
-  options: { cwd: string; ulimitFileKb?: number; timeoutMs?: number },
+  options: {
+    cwd: string;
+    ulimitFileKb?: number;
+    timeoutMs?: number;
+    viaNode?: boolean;
+    onSpawn?: (child: ChildProcess) => void;
+  },
 ): Promise<CliRun> {
   const { PATH, HOME } = process.env;
+  const [runner, entryArgs] = options.viaNode
+    ? [process.execPath, ['--import', tsxLoader, entry, ...args]]
+    : [tsx, [entry, ...args]];
   const [command, argv] =
     options.ulimitFileKb === undefined
-      ? [tsx, [entry, ...args]]
-      : ['bash', ['-c', `ulimit -f ${options.ulimitFileKb} && exec "$0" "$@"`, tsx, entry, ...args]];
+      ? [runner, entryArgs]
+      : ['bash', ['-c', `ulimit -f ${options.ulimitFileKb} && exec "$0" "$@"`, runner, ...entryArgs]];
   const child = spawn(command, argv, {
     cwd: options.cwd,
     env: { PATH, HOME },
     timeout: options.timeoutMs ?? 120_000,
   });
+  options.onSpawn?.(child);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));

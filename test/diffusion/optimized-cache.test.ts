@@ -1,5 +1,14 @@
 // onnxruntime's optimised graphs saved on the first load and used on the next (CPU provider).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -68,5 +77,22 @@ describe('the optimised-graph cache', () => {
     expect(again).toHaveLength(1);
     const reloaded = await loadSdModel(modelDir, { optimizedDir: cache });
     await reloaded.release();
+  });
+
+  it('removes temporary saves a killed process left (a gone pid, or ours from before this process started)', async () => {
+    const unet = path.join(cache, 'unet');
+    const key = '0123456789abcdef01234567';
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const left = [`${key}.tmp-999999999-dead01`, `${key}.tmp-${process.pid}-docker`];
+    // the parent's save may be running (its pid is alive); one of ours made now is our own
+    const kept = [`${key}.tmp-${process.ppid}-alive1`, `${key}.tmp-${process.pid}-mine01`];
+    for (const name of [...left, ...kept]) mkdirSync(path.join(unet, name));
+    utimesSync(path.join(unet, `${key}.tmp-${process.pid}-docker`), hourAgo, hourAgo);
+    const model = await loadSdModel(modelDir, { optimizedDir: cache });
+    await model.release();
+    const after = readdirSync(unet);
+    for (const name of left) expect(after).not.toContain(name);
+    for (const name of kept) expect(after).toContain(name);
+    for (const name of kept) rmSync(path.join(unet, name), { recursive: true });
   });
 });

@@ -3,7 +3,8 @@
  * with optimisation off on later starts: session creation of a full-size fp32 UNet drops from
  * about 14 s to about 5 s. The saved graph may hold kernels laid out for this CPU (NCHWc), so it
  * is keyed by the file and the files beside it (its external weights: path, size, mtime), onnxruntime's version, the CPU model and the thread
- * count, and written to a temporary folder renamed into place only once complete.
+ * count, and written to a temporary folder renamed into place only once complete (one that a killed
+ * process left is removed by a later load).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -19,6 +20,7 @@ import {
 import { cpus } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { leftBehind } from './left-behind.ts';
 
 /** A session of `file`, from its saved optimised graph when there is one, else saving it. */
 export async function createCachedSession(
@@ -81,6 +83,7 @@ function planOptimized(file: string, cacheDir: string, threads: number | undefin
     .digest('hex')
     .slice(0, 24);
   const dir = path.join(cacheDir, key);
+  removeLeftBehind(cacheDir);
   const tmp = `${dir}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   return {
     cached: existsSync(path.join(dir, 'model.onnx')) ? path.join(dir, 'model.onnx') : undefined,
@@ -122,6 +125,21 @@ function forgetOlder(cacheDir: string, kept: string, file: string): void {
     } catch {
       // saved before graphs named their file, or being written: not ours to judge
     }
+  }
+}
+
+/** Removes the temporary folders of saves that a killed process left (onnxruntime's graph, a UNet's size). */
+function removeLeftBehind(cacheDir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(cacheDir);
+  } catch {
+    return; // no cache folder yet
+  }
+  for (const entry of entries) {
+    const m = /\.tmp-(\d+)-[0-9a-z]+$/.exec(entry);
+    const dir = path.join(cacheDir, entry);
+    if (m && leftBehind(dir, Number(m[1]))) rmSync(dir, { recursive: true, force: true });
   }
 }
 
