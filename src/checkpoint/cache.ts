@@ -16,7 +16,7 @@ import {
   readCheckpointSource,
   type SourceFile,
 } from '../diffusion/model/model-identity.ts';
-import { IMPORTER_VERSION, type ImportProgress, importCheckpoint } from './import.ts';
+import { IMPORTER_VERSION, type ImportProgress, importCheckpoint, removeQuietly } from './import.ts';
 import type { Precision } from './onnx-net.ts';
 
 export interface CachedImportOptions {
@@ -37,7 +37,9 @@ const nameOf = (file: string) => path.basename(file, path.extname(file));
 /** A folder name for this file, VAE and precision (a short hash keeps same-named files apart). */
 export function cacheFolderName(file: string, dtype: Precision, vae?: string): string {
   const id = createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 8);
-  const safe = (s: string) => s.replace(/[^\w.-]+/g, '_');
+  // cut so that `.<name>.importing-<pid>-<time>` and the importer's own temporary name beside it
+  // stay under the usual 255-byte limit (the hash keeps cut names apart)
+  const safe = (s: string) => s.replace(/[^\w.-]+/g, '_').slice(0, 64);
   return `${safe(nameOf(file))}-${id}-${dtype}${vae ? `+${safe(nameOf(vae))}` : ''}`;
 }
 
@@ -106,8 +108,8 @@ export async function importCached(file: string, o: CachedImportOptions): Promis
     if (existsSync(fresh) && (await stillFits(dir, file, o))) return { dir, imported: false };
     throw err;
   } finally {
-    rmSync(fresh, { recursive: true, force: true });
-    rmSync(old, { recursive: true, force: true });
+    removeQuietly(fresh);
+    removeQuietly(old);
   }
   return { dir, imported: true };
 }

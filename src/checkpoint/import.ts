@@ -83,10 +83,30 @@ export function removeUnfinishedImports(): void {
   unfinished.clear();
 }
 
+/**
+ * `.<out's name>.importing-`, then `<pid>-<hex>`: beside `out`, so that the final rename stays on
+ * one file system. The name is cut so that the whole stays under the usual 255-byte limit.
+ */
+function temporaryPrefix(out: string): string {
+  return `.${path.basename(out).slice(0, 100)}.importing-`;
+}
+
+/** Refuses an `out` under a file before any work (the hashing alone reads the whole checkpoint). */
+function checkParentIsFolder(out: string): void {
+  for (let dir = path.dirname(path.resolve(out)); ; dir = path.dirname(dir)) {
+    const stats = statSync(dir, { throwIfNoEntry: false });
+    if (stats) {
+      if (!stats.isDirectory()) throw new CheckpointError(`${out}: ${dir} is not a folder`);
+      return; // the folders below it are made
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
 /** Removes the temporary folders that killed imports into `out` left beside it (SIGKILL, power loss). */
 function removeLeftBehind(out: string): void {
   const parent = path.dirname(out);
-  const prefix = `.${path.basename(out)}.importing-`;
+  const prefix = temporaryPrefix(out);
   let entries: string[];
   try {
     entries = readdirSync(parent);
@@ -97,6 +117,15 @@ function removeLeftBehind(out: string): void {
     const m = /^(\d+)-[0-9a-f]+$/.exec(entry.startsWith(prefix) ? entry.slice(prefix.length) : '');
     const dir = path.join(parent, entry);
     if (m && leftBehind(dir, Number(m[1]))) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Cleanup after a failure: its own failure must never hide the error that is being reported. */
+export function removeQuietly(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // the original error says what went wrong; a leftover goes at the next import
   }
 }
 
@@ -186,10 +215,11 @@ export async function importCheckpoint(
   if (existsSync(out)) throw new CheckpointError(`${out} already exists: remove it or choose another folder`);
   const ckpt = SafetensorsFile.open(file);
   let vae: SafetensorsFile | undefined;
+  checkParentIsFolder(out);
   removeLeftBehind(out);
   const tmp = path.join(
     path.dirname(out),
-    `.${path.basename(out)}.importing-${process.pid}-${randomBytes(4).toString('hex')}`,
+    `${temporaryPrefix(out)}${process.pid}-${randomBytes(4).toString('hex')}`,
   );
   try {
     checkSd1Checkpoint(ckpt);
@@ -244,7 +274,7 @@ export async function importCheckpoint(
     renameSync(tmp, out);
     return { dir: out, source, structure };
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
+    removeQuietly(tmp);
     throw err;
   } finally {
     unfinished.delete(tmp);

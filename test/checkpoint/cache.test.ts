@@ -98,6 +98,19 @@ describe('the import cache', () => {
   });
 });
 
+describe('a checkpoint with a long name', () => {
+  it('imports into a cache folder whose name and temporary names fit (235 characters: ENAMETOOLONG before)', async () => {
+    const cacheDir = path.join(work, 'long-names');
+    const file = path.join(work, `${'n'.repeat(235)}.safetensors`);
+    copyFileSync(TINY_CHECKPOINT, file);
+    const { dir, imported } = await importCached(file, { cacheDir, dtype: 'fp32', vae: TINY_VAE });
+    expect(imported).toBe(true);
+    expect(path.basename(dir)).toMatch(/^n{64}-[0-9a-f]{8}-fp32\+vae$/);
+    expect(readdirSync(cacheDir)).toEqual([path.basename(dir)]);
+    expect(readCheckpointSource(dir)?.model.name).toBe('n'.repeat(235));
+  });
+});
+
 describe('MODEL_DIR and --model', () => {
   it('may name a checkpoint file, or a folder holding just one', () => {
     const models = path.join(work, 'models');

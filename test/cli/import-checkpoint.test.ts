@@ -1,7 +1,16 @@
 // `npm run import-checkpoint` and `npm run generate --model FILE.safetensors` end to end: child
 // processes on the tiny SD 1.x checkpoint (test/fixtures/sd1-tiny-checkpoint), as a user runs them.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -122,6 +131,25 @@ describe('npm run import-checkpoint', () => {
     expect(result.status).toBe(0);
     // only the leftovers of this --out: another folder's are not this import's to judge
     expect(readdirSync(parent).sort()).toEqual(['.other.importing-999999999-0a1b2c3d', 'm']);
+  });
+
+  it('an --out under a file is refused before any work, naming the file (not a cleanup error)', async () => {
+    const file = path.join(work, 'a-file');
+    writeFileSync(file, 'x');
+    const out = path.join(file, 'm');
+    const result = await importCheckpoint([TINY_CHECKPOINT, '--dtype', 'fp32', '--out', out], { cwd: work });
+    expect(result.status).toBe(1);
+    // one line, and no progress: the checkpoint was not read
+    expect(result.stderr).toBe(`hiresbot import-checkpoint: ${out}: ${file} is not a folder\n`);
+  });
+
+  it('an --out name of 250 characters imports (the temporary name beside it is cut to fit)', async () => {
+    const parent = path.join(work, 'long-out');
+    const out = path.join(parent, 'm'.repeat(250));
+    const result = await importCheckpoint([TINY_CHECKPOINT, '--dtype', 'fp32', '--out', out], { cwd: work });
+    expect(result.stderr).not.toMatch(/ENAMETOOLONG/);
+    expect(result.status).toBe(0);
+    expect(readdirSync(parent)).toEqual([path.basename(out)]);
   });
 
   it('refuses a FIFO as the checkpoint or the VAE instead of waiting forever for a writer', async () => {
