@@ -3,7 +3,7 @@ import path from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
 import { importSettingsRefused, modelFolder } from './checkpoint/model-folder.ts';
-import { type CliJob, parseCliArgs, USAGE, UsageError, usageErrorFor } from './cli/args.ts';
+import { type CliJob, parseCliArgs, USAGE, UsageError, usageErrorFor, wantsHelp } from './cli/args.ts';
 import { prepareOutDir, writeFileReplacing } from './cli/out-dir.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { compareSheet } from './diffusion/compare-sheet.ts';
@@ -76,6 +76,10 @@ async function writeImages(job: CliJob, result: GenerationResult): Promise<void>
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let job: CliJob;
   let model: FoundModel;
   let providers: string[];

@@ -102,6 +102,29 @@ function text(values: Values, name: 'prompt' | 'negative'): { text: string | und
   return { text: readPromptFile(`${name}-file`, file, 3 * CLI_LIMITS.promptChars), flag: `${name}-file` };
 }
 
+/** `--help` or `-h` anywhere a flag may stand (not as the value of one, e.g. `--prompt -h`). */
+export function wantsHelp(argv: string[]): boolean {
+  return argv.some((arg, i) => {
+    const previous = argv[i - 1] ?? '';
+    const isValue = previous.startsWith('--') && !previous.includes('=') && previous.slice(2) in FLAGS;
+    return (arg === '--help' || arg === '-h') && !isValue;
+  });
+}
+
+/**
+ * node's parse error in one line. A value starting with a dash after a space (`--negative -blurry`)
+ * is "ambiguous", and the way out is in the message's last line: say it in ours.
+ */
+function parseProblem(message: string, argv: string[]): string {
+  const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(message);
+  const flag = ambiguous?.[1];
+  if (flag !== undefined) {
+    const value = argv[argv.indexOf(flag) + 1] ?? '-…';
+    return `${flag} ${JSON.stringify(value)}: a value starting with a dash reads as another option; write ${flag}=${value}`;
+  }
+  return message.split('\n')[0] ?? 'bad arguments';
+}
+
 type Values = { [K in keyof typeof FLAGS]?: string };
 
 /** Defaults that come from the settings (RNG_SOURCE, ENSD) rather than from A1111's own. */
@@ -123,7 +146,7 @@ export function parseCliArgs(
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0] ?? 'bad arguments');
+    throw new UsageError(parseProblem((err as Error).message, argv));
   }
   if (!values.model) {
     throw new UsageError(
