@@ -1,6 +1,6 @@
 // `npm run generate` against input a careless or hostile user types: each case used to crash the
 // process, hang, or leave a damaged file; now each ends with one line and a status, never a signal.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,8 +131,12 @@ describe('--seed -1', () => {
 });
 
 describe('--out', () => {
-  // the model folder does not exist: an --out message proves --out was checked before any loading
-  const noModel = ['--model', path.join(work, 'no-model'), '--prompt', 'fox'];
+  // a model folder the loader would refuse (an empty unet/model.onnx, no other part): an --out
+  // message proves --out was checked before any loading
+  const broken = path.join(work, 'broken-model');
+  mkdirSync(path.join(broken, 'unet'), { recursive: true });
+  writeFileSync(path.join(broken, 'unet', 'model.onnx'), '');
+  const noModel = ['--model', broken, '--prompt', 'fox'];
 
   it('that is a file is refused before the model loads', async () => {
     const notAFolder = file('x');
