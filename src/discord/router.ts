@@ -106,6 +106,7 @@ export function createRouter(commands: readonly Command[], ctx: CommandContext):
           p = renderUserError(err);
         } else {
           const jobId = err instanceof JobError ? err.jobId : undefined;
+          const nothingCharged = err instanceof JobError ? err.nothingCharged : true;
           ctx.log.error(
             {
               err: errorForLog(err),
@@ -118,7 +119,7 @@ export function createRouter(commands: readonly Command[], ctx: CommandContext):
             },
             'interaction failed',
           );
-          p = renderInternalError(jobId);
+          p = renderInternalError(jobId, nothingCharged);
         }
         try {
           await answer(interaction, p);

@@ -81,7 +81,14 @@ export async function startJob(
   let settled: Settled;
   if (early === undefined) {
     // the queue is slow to answer: hold the interaction with a public "thinking…" reply
-    await interaction.deferReply();
+    try {
+      await interaction.deferReply();
+    } catch (err) {
+      const late = await submitting;
+      if (!('handle' in late)) throw err;
+      const cancelled = await cancelUnanswered(late.handle.jobId, requester.userId, err, ctx);
+      throw new JobError(late.handle.jobId, err, cancelled);
+    }
     settled = await submitting;
     if ('error' in settled) {
       if (!(settled.error instanceof UserError)) throw settled.error;
@@ -104,14 +111,19 @@ export async function startJob(
     usage: handle.usage,
     notes: plan.notes,
   };
+  // a gateway with no GPU worker online says so at once (src/jobs/worker-watch.ts)
+  const noWorker = ctx.services.workers?.live() === 0;
+  const first = renderStatus(view, initialProgress(handle.position, noWorker));
+  let replyId: string | undefined;
   try {
-    // a gateway with no GPU worker online says so at once (src/jobs/worker-watch.ts)
-    const noWorker = ctx.services.workers?.live() === 0;
-    const first = renderStatus(view, initialProgress(handle.position, noWorker));
-    const replyId = interaction.deferred
+    replyId = interaction.deferred
       ? (await interaction.editReply(toEditOptions(first))).id
       : (await interaction.reply({ ...toSendOptions(first), withResponse: true })).resource?.message?.id;
-
+  } catch (err) {
+    const cancelled = await cancelUnanswered(handle.jobId, requester.userId, err, ctx);
+    throw new JobError(handle.jobId, err, cancelled);
+  }
+  try {
     await followJob({
       target: tokenTarget({
         client: interaction.client,
@@ -133,7 +145,31 @@ export async function startJob(
       editIntervalMs: ctx.editIntervalMs,
     });
   } catch (err) {
-    throw new JobError(handle.jobId, err);
+    throw err instanceof JobError ? err : new JobError(handle.jobId, err);
+  }
+}
+
+/**
+ * The member never saw the job (Discord refused the acknowledgement or the first reply, e.g. a
+ * late one: 10062 Unknown interaction): it is cancelled through the job service, which refunds
+ * it, rather than run and charged with nobody told. Returns whether the cancel went through.
+ */
+async function cancelUnanswered(
+  jobId: string,
+  ownerId: string,
+  cause: unknown,
+  ctx: CommandContext,
+): Promise<boolean> {
+  try {
+    await ctx.services.cancel(jobId, { userId: ownerId, isAdmin: false });
+    ctx.log.warn({ err: errorForLog(cause), jobId }, 'could not answer the interaction; job cancelled');
+    return true;
+  } catch (err) {
+    ctx.log.error(
+      { err: errorForLog(err), cause: errorForLog(cause), jobId },
+      'could not answer the interaction, nor cancel its job',
+    );
+    return false;
   }
 }
 

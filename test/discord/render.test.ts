@@ -371,6 +371,15 @@ describe('user errors, from code and context', () => {
     expect(renderInternalError('abcd').content).toContain('job `abcd`');
     expect(renderInternalError(undefined).ephemeral).toBe(true);
   });
+
+  it('says nothing was charged only when that is so', () => {
+    expect(renderInternalError('abcd').content).toBe(
+      "❌ Something went wrong on our side with job `abcd`. Nothing was charged; a server admin can look it up in the bot's log.",
+    );
+    expect(renderInternalError('abcd', false).content).toBe(
+      "❌ Something went wrong on our side with job `abcd`. Its units may have been charged; a server admin can look it up in the bot's log.",
+    );
+  });
 });
 
 describe('notes', () => {

@@ -65,8 +65,16 @@ export function renderUserError(err: UserErrorData): ReplyPayload {
   return ephemeral(`⚠️ ${userErrorText(err)}`);
 }
 
-/** Anything that is not the member's doing. */
-export function renderInternalError(jobId: string | undefined): ReplyPayload {
+/**
+ * Anything that is not the member's doing. `nothingCharged` false: the job was (or may have been)
+ * charged, so the answer does not say otherwise.
+ */
+export function renderInternalError(jobId: string | undefined, nothingCharged = true): ReplyPayload {
+  if (jobId && !nothingCharged) {
+    return ephemeral(
+      `❌ Something went wrong on our side with job \`${jobId}\`. Its units may have been charged; a server admin can look it up in the bot's log.`,
+    );
+  }
   return ephemeral(
     jobId
       ? `❌ Something went wrong on our side with job \`${jobId}\`. Nothing was charged; a server admin can look it up in the bot's log.`
