@@ -1,11 +1,13 @@
 /**
  * Follows one job from its first reply to its last edit: queue position and progress through the
  * edit throttle, then the images (or what ended the job). Only this job's events are read, from
- * its handle; after the 15-minute token the result goes to the channel as a new message.
+ * its handle; after the 15-minute token, or when the reply cannot be edited (deleted, refused), the
+ * result goes to the channel as a new message.
  */
 import { compareSheet } from '../diffusion/compare-sheet.ts';
 import type { FrontEndLog } from './command.ts';
 import { EditThrottle } from './edit-throttle.ts';
+import { JobError } from './job-error.ts';
 import { errorForLog } from './log-error.ts';
 import type { ReplyPayload } from './render/payload.ts';
 import { forChannel, type ResultView, renderCancelled, renderFailed, renderResult } from './render/result.ts';
@@ -113,15 +115,23 @@ export async function followJob(o: FollowOptions): Promise<void> {
     throttle.close();
     return;
   }
-  const payload = await finalPayload(end, view, o.services, o.uploadLimit);
-  let delivered: string | undefined;
   try {
-    finishing = true;
-    await throttle.final(payload);
-    delivered = messageId;
+    const payload = await finalPayload(end, view, o.services, o.uploadLimit);
+    let delivered: string | undefined;
+    try {
+      finishing = true;
+      await throttle.final(payload);
+      delivered = messageId;
+    } catch (err) {
+      // the reply is gone (deleted by a moderator), Discord refuses its edits, or its token has
+      // expired: the result still reaches the member, as a message in the channel
+      if (!(err instanceof TokenTooOld) && !isExpiredToken(err))
+        log.warn({ err: errorForLog(err), jobId }, 'final edit failed; posting the result in the channel');
+    }
+    if (delivered === undefined) delivered = await target.post(forChannel(payload, o.ownerId), messageId);
+    if (end.type === 'done') await o.services.recordMessages(jobId, [delivered]);
   } catch (err) {
-    if (!(err instanceof TokenTooOld) && !isExpiredToken(err)) throw err;
+    // what the member is told depends on how the job settled: a finished job was charged
+    throw new JobError(jobId, err, end.type !== 'done' && end.refunded);
   }
-  if (delivered === undefined) delivered = await target.post(forChannel(payload, o.ownerId), messageId);
-  if (end.type === 'done') await o.services.recordMessages(jobId, [delivered]);
 }

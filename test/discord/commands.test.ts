@@ -538,9 +538,18 @@ describe('errors', () => {
     expect(warned.err).toMatchObject({ code: 10008, status: 404, method: 'PATCH' });
     expect(String((warned.err as { url: string }).url)).toContain('/webhooks/');
     job.cancel();
-    await eventually(() =>
-      expect(logs.some((l) => l.msg === 'interaction failed' && l.jobId === job.jobId)).toBe(true),
+    // the final state cannot go to the deleted reply either: it is posted in the channel
+    const post = await standIn.waitForRequest(
+      (r) =>
+        r.route === 'POST /channels/:channel/messages' &&
+        String((r.body as { content?: string }).content).includes(job.jobId),
+      15_000,
     );
+    expect((post.body as { content: string }).content).toContain('**Cancelled**');
+    await eventually(() =>
+      expect(logs.some((l) => l.msg === 'final edit failed; posting the result in the channel')).toBe(true),
+    );
+    expect(logs.some((l) => l.msg === 'interaction failed' && l.jobId === job.jobId)).toBe(false);
     expect(JSON.stringify(logs)).not.toContain(i.token);
   });
 
