@@ -13,6 +13,9 @@ import { startServices } from './services.ts';
 import { onStopSignal } from './stop-signal.ts';
 import { UnavailableError } from './unavailable.ts';
 
+/** How long a stop waits for finished jobs' results to reach Discord (one edit interval and an upload). */
+const DELIVERY_WAIT_MS = 8_000;
+
 function fail(lines: string[]): never {
   process.stderr.write(`hiresbot cannot start:\n${lines.map((l) => `  - ${l}`).join('\n')}\n`);
   process.exit(1);
@@ -50,19 +53,27 @@ async function main(): Promise<void> {
   });
   // a worker has no gateway session: it answers the jobs it runs through Discord's REST API (and
   // takes no commands, so has none to stop)
-  const bot: { stopCommands?(): void; stop(): Promise<void> } = await (config.role === 'worker'
-    ? startRestFollower(config, log, services.frontEnd)
-    : startBot(config, log, { services: services.frontEnd })
-  ).catch(async (err: unknown) => {
-    await services.stop();
-    throw err;
-  });
+  const bot: { stopCommands?(): void; settle(timeoutMs: number): Promise<number>; stop(): Promise<void> } =
+    await (config.role === 'worker'
+      ? startRestFollower(config, log, services.frontEnd)
+      : startBot(config, log, { services: services.frontEnd })
+    ).catch(async (err: unknown) => {
+      await services.stop();
+      throw err;
+    });
   onStopSignal(log, async () => {
-    // no new commands, then the job service: it interrupts the running jobs and has their
-    // replies told that they are queued again (through the client, still up) before it hands
-    // them back; the client goes last
+    // no new commands (each is answered "the bot is restarting"), then the job service: it
+    // interrupts the running jobs and has their replies told that they are queued again (through
+    // the client, still up) before it hands them back; the results already out of the engine are
+    // delivered and recorded while the database is open (a few seconds at most); the client goes
+    // last
     bot.stopCommands?.();
-    await services.stop();
+    await services.stop({
+      beforeClose: async () => {
+        const left = await bot.settle(DELIVERY_WAIT_MS);
+        if (left > 0) log.warn({ jobs: left }, 'stopped before every finished job was delivered');
+      },
+    });
     await bot.stop();
   });
 }

@@ -26,7 +26,11 @@ export interface Services {
   limiters: Limiters;
   jobs: JobService;
   frontEnd: FrontEndServices;
-  stop(): Promise<void>;
+  /**
+   * `beforeClose` runs once the jobs have stopped, while the database is still open: the front
+   * end delivers the results that are ready and records their messages.
+   */
+  stop(o?: { beforeClose?: () => Promise<void> }): Promise<void>;
 }
 
 /** The latent shapes of a job with the default size: its base pass and its hires pass. */
@@ -48,10 +52,11 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
   let limiters: Limiters | undefined;
   let jobs: JobService | undefined;
   let workers: Workers | undefined;
-  const stop = async () => {
+  const stop = async (o: { beforeClose?: () => Promise<void> } = {}) => {
     // a worker's row goes first: gateways stop counting on it while its jobs are handed back
     await workers?.stop();
     await jobs?.stop();
+    await o.beforeClose?.();
     await limiters?.close();
     await engine?.close();
     await database.close();

@@ -38,3 +38,8 @@ export class UserError<C extends UserErrorCode = UserErrorCode> extends Error {
     return err instanceof UserError && err.code === code;
   }
 }
+
+/** The answer to anything new while the bot shuts down (the job service's, and the router's). */
+export function shuttingDown(): UserError<'shutting-down'> {
+  return new UserError('shutting-down', 'The bot is restarting; try again in a minute.', {});
+}

@@ -5,6 +5,7 @@ import { commands as allCommands } from '../../commands/index.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Command, CommandContext } from './command.ts';
+import { Deliveries } from './deliveries.ts';
 import { sayHandedBack } from './handed-back.ts';
 import { errorForLog } from './log-error.ts';
 import { inviteUrl, registerCommands } from './register.ts';
@@ -14,8 +15,13 @@ import type { FrontEndServices } from './services.ts';
 
 export interface RunningBot {
   client: Client<true>;
-  /** Stops answering commands; the client stays up for the job service's last edits. */
+  /**
+   * Stops running commands (each new one is answered "the bot is restarting"); the client stays
+   * up for the job service's last edits.
+   */
   stopCommands(): void;
+  /** Waits (at most `timeoutMs`) for the jobs being followed to be delivered; returns how many are left. */
+  settle(timeoutMs: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -41,16 +47,21 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
   const ready = new Promise<Client<true>>((resolve) => client.once(Events.ClientReady, resolve));
   const stops: (() => void)[] = [];
   let detachRouter = () => {};
+  let stopTaking = () => {};
+  const deliveries = new Deliveries();
   if (frontEnd) {
     const ctx: CommandContext = {
       services: frontEnd.services,
       log,
       limits: config.limits,
       editIntervalMs: frontEnd.editIntervalMs,
+      deliveries,
     };
     const commands = frontEnd.commands ?? allCommands;
     // routing starts before login so that no interaction arrives unanswered
-    detachRouter = attachRouter(client, createRouter(commands, ctx));
+    const router = createRouter(commands, ctx);
+    stopTaking = () => router.stopTaking();
+    detachRouter = attachRouter(client, router);
     void ready.then((c) => {
       stops.push(frontEnd.services.onRecovered((job) => void followRecovered(c, c.application.id, job, ctx)));
       stops.push(frontEnd.services.onHandedBack((job) => sayHandedBack(c, c.application.id, job, log)));
@@ -87,7 +98,8 @@ export async function startBot(config: Config, log: Logger, frontEnd?: FrontEnd)
   }
   return {
     client: readyClient,
-    stopCommands: () => detachRouter(),
+    stopCommands: () => stopTaking(),
+    settle: (timeoutMs) => deliveries.settle(timeoutMs),
     async stop() {
       detachRouter();
       for (const stop of stops) stop();

@@ -12,6 +12,7 @@ import type {
 } from 'discord.js';
 import type { RequestLimits } from '../diffusion/request.ts';
 import type { ComponentId, JobAction, ModalAction } from './custom-id.ts';
+import type { Deliveries } from './deliveries.ts';
 import type { FrontEndServices } from './services.ts';
 
 export type CommandData = RESTPostAPIChatInputApplicationCommandsJSONBody;
@@ -30,6 +31,8 @@ export interface CommandContext {
   limits: RequestLimits;
   /** Least time between two edits of one reply (default 2 s; tests shorten it). */
   editIntervalMs?: number;
+  /** The jobs being followed, for a stop to wait for their results. */
+  deliveries?: Deliveries;
 }
 
 export type ComponentInteraction = ButtonInteraction | StringSelectMenuInteraction;

@@ -8,6 +8,7 @@ import { Client, DiscordAPIError, Routes } from 'discord.js';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { CommandContext } from './command.ts';
+import { Deliveries } from './deliveries.ts';
 import { sayHandedBack } from './handed-back.ts';
 import { errorForLog } from './log-error.ts';
 import { followRecovered } from './run-job.ts';
@@ -15,6 +16,8 @@ import type { FrontEndServices } from './services.ts';
 
 export interface RestFollower {
   applicationId: string;
+  /** Waits (at most `timeoutMs`) for the jobs being followed to be delivered; returns how many are left. */
+  settle(timeoutMs: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -33,13 +36,21 @@ export async function startRestFollower(
   });
   client.rest.setToken(config.discord.token ?? '');
   const applicationId = await checkedApplication(client, config.discord.applicationId, log);
-  const ctx: CommandContext = { services, log, limits: config.limits, editIntervalMs: o.editIntervalMs };
+  const deliveries = new Deliveries();
+  const ctx: CommandContext = {
+    services,
+    log,
+    limits: config.limits,
+    editIntervalMs: o.editIntervalMs,
+    deliveries,
+  };
   const unsubscribe = services.onRecovered((job) => void followRecovered(client, applicationId, job, ctx));
   // (main.ts stops the job service before this follower: a stop's hand-backs are said first)
   const unsubscribeHandBacks = services.onHandedBack((job) => sayHandedBack(client, applicationId, job, log));
   log.info({ applicationId }, 'worker answers jobs through Discord’s REST API');
   return {
     applicationId,
+    settle: (timeoutMs) => deliveries.settle(timeoutMs),
     async stop() {
       unsubscribe();
       unsubscribeHandBacks();

@@ -6,7 +6,7 @@
  * gets a generic message naming that id.
  */
 import { type Client, Events, type Interaction, type RepliableInteraction } from 'discord.js';
-import { UserError } from '../user-error.ts';
+import { shuttingDown, UserError } from '../user-error.ts';
 import { type Command, type CommandContext, isCommand } from './command.ts';
 import { type ComponentId, parseCustomId } from './custom-id.ts';
 import { JobError } from './job-error.ts';
@@ -18,6 +18,11 @@ import { isAdmin } from './requester.ts';
 
 export interface Router {
   handle(interaction: Interaction): Promise<void>;
+  /**
+   * The bot is shutting down: every new interaction is answered "the bot is restarting" (while
+   * the client is still up) instead of being run against services that are stopping.
+   */
+  stopTaking(): void;
 }
 
 function indexCommands(commands: readonly Command[], ctx: CommandContext) {
@@ -95,9 +100,14 @@ export function createRouter(commands: readonly Command[], ctx: CommandContext):
     await interaction.followUp(options);
   }
 
+  let taking = true;
   return {
+    stopTaking() {
+      taking = false;
+    },
     async handle(interaction) {
       try {
+        if (!taking) throw shuttingDown();
         await dispatch(interaction);
       } catch (err) {
         if (!interaction.isRepliable()) return;

@@ -14,7 +14,7 @@ import type { GenerationRequest } from '../diffusion/request.ts';
 import { UserError } from '../user-error.ts';
 import type { RequestNote } from './build-request.ts';
 import type { CommandContext } from './command.ts';
-import { followJob } from './follow-job.ts';
+import { type FollowOptions, followJob } from './follow-job.ts';
 import { JobError } from './job-error.ts';
 import { errorForLog } from './log-error.ts';
 import { renderUserError } from './render/errors.ts';
@@ -124,7 +124,7 @@ export async function startJob(
     throw new JobError(handle.jobId, err, cancelled);
   }
   try {
-    await followJob({
+    await followTracked(ctx, {
       target: tokenTarget({
         client: interaction.client,
         applicationId: interaction.applicationId,
@@ -147,6 +147,12 @@ export async function startJob(
   } catch (err) {
     throw err instanceof JobError ? err : new JobError(handle.jobId, err);
   }
+}
+
+/** Follows a job as one of the deliveries a stop waits for. */
+function followTracked(ctx: CommandContext, o: FollowOptions): Promise<void> {
+  const following = followJob(o);
+  return ctx.deliveries ? ctx.deliveries.track(following) : following;
 }
 
 /**
@@ -218,7 +224,7 @@ export async function followRecovered(
   const { info } = job;
   const { target, view } = storedReply(client, applicationId, job);
   try {
-    await followJob({
+    await followTracked(ctx, {
       target,
       jobId: info.jobId,
       position: 0,

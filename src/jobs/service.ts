@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { JobRow } from '../db/schema.ts';
-import { UserError } from '../user-error.ts';
+import { shuttingDown, UserError } from '../user-error.ts';
 import { admitJob } from './admission.ts';
 import { Claimer, type ClaimReason } from './claimer.ts';
 import { jobCost } from './cost.ts';
@@ -242,8 +242,7 @@ export class JobService {
 
   /** Admits, charges and queues a job, or throws a UserError; nothing is charged on refusal. */
   async submit(input: JobSubmission): Promise<JobHandle> {
-    if (this.stopped)
-      throw new UserError('shutting-down', 'The bot is restarting; try again in a minute.', {});
+    if (this.stopped) throw shuttingDown();
     const denoises = checkRequest(input, this.o.limits);
     if (input.kind === 'upscale')
       await checkParent(this.o.db, input, (what, work) => this.lookUp(what, work));

@@ -1,0 +1,95 @@
+// A stop (SIGTERM) of `npm start` with work in its last seconds: a job that finished just before
+// the stop still reaches its reply, images and all, with its message recorded (it would otherwise
+// sit in the edit throttle when the process exits); a command sent while the bot shuts down is
+// answered "the bot is restarting", as the README promises, not left unanswered.
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { openDatabase } from '../../src/db/client.ts';
+import { jobs } from '../../src/db/schema.ts';
+import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
+import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
+import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
+import { botFolder, imagesOf, ledgerOf, replyWhen } from '../support/real-bot.ts';
+
+let standIn: DiscordStandIn;
+let folder: ReturnType<typeof botFolder>;
+let bot: BotProcess | undefined;
+
+beforeAll(async () => {
+  // heartbeats of 1 s: on a busy machine a late ACK at 150 ms makes discord.js reconnect mid-test
+  standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD], heartbeatMs: 1_000 });
+  // a UNet slow enough that a job is still drawing when the test acts on it
+  folder = botFolder({ unetWork: 1024 });
+}, 60_000);
+
+afterAll(async () => {
+  bot?.kill();
+  await standIn?.stop();
+  folder?.remove();
+});
+
+async function start(): Promise<BotProcess> {
+  const p = startBotProcess(folder.dir, {
+    ...folder.env,
+    DISCORD_TOKEN: standIn.token,
+    DISCORD_API_URL: standIn.apiUrl,
+    DISCORD_GUILD_ID: GUILD,
+    LOG_LEVEL: 'info',
+  });
+  bot = p;
+  await p.waitForLog(['slash commands registered', 'slash commands unchanged']);
+  await vi.waitFor(() => expect(standIn.connectedClients).toBe(1), { timeout: 10_000 });
+  return p;
+}
+
+const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
+
+describe('npm start stopped with work in its last seconds', () => {
+  it('a stop the moment a job is done: its reply still gets the images, recorded, charged once', async () => {
+    const p = await start();
+    const i = standIn.slash(GUILD, ALICE, 'imagine', {
+      prompt: 'stopped after done',
+      seed: 5,
+      size: '256x256',
+      steps: 30,
+    });
+    // progress edits go out every 2 s while it draws, so its final edit usually waits in the throttle
+    const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'));
+    const jobId = jobIdOf(drawing);
+    await p.waitForLog('job done', 120_000);
+    expect(await p.stop('SIGTERM')).toBe(0);
+    bot = undefined;
+
+    const reply = standIn.original(i) as StoredMessage;
+    expect(reply.content).toContain('**Done**');
+    expect((await imagesOf(standIn, reply)).map((x) => `${x.filename} ${x.width}x${x.height}`)).toEqual([
+      '5-base.png 256x256',
+      '5-hires.png 512x512',
+    ]);
+    const database = await openDatabase({ pgliteDir: folder.env.PGLITE_DIR });
+    try {
+      const [row] = await database.db.select().from(jobs).where(eq(jobs.id, jobId));
+      expect(row?.status).toBe('done');
+      expect(row?.resultMessageIds).toEqual([reply.id]);
+      const rows = (await ledgerOf(database.db, GUILD, ALICE)).filter((r) => r.jobId === jobId);
+      expect(rows.map((r) => r.kind)).toEqual(['reserve', 'commit']);
+    } finally {
+      await database.close();
+    }
+  }, 240_000);
+
+  it('a command sent while the bot shuts down is answered "the bot is restarting", ephemerally', async () => {
+    const p = await start();
+    // a long job: the stop waits for it to be interrupted, which keeps the shutdown open a while
+    const i = standIn.slash(GUILD, ALICE, 'imagine', { prompt: 'long', size: '512x512', steps: 50 });
+    await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'));
+    const stopping = p.stop('SIGTERM');
+    await p.waitForLog('shutting down', 10_000);
+    const late = standIn.slash(GUILD, BOB, 'imagine', { prompt: 'during shutdown' });
+    expect(await stopping).toBe(0);
+    bot = undefined;
+    const answer = standIn.original(late);
+    expect(answer?.content).toBe('⚠️ The bot is restarting; try again in a minute.');
+    expect((answer?.flags ?? 0) & 64).toBe(64);
+  }, 240_000);
+});
