@@ -148,4 +148,45 @@ describe('a result whose reply cannot be edited', () => {
     expect(followUps).toEqual([]);
     expect(hasContent(posted)).toBe(true);
   }, 120_000);
+
+  it('Discord answering 500 to every edit of the reply: the images go to the channel, charged once', async () => {
+    const i = standIn.slash(GUILD, ALICE, 'imagine', {
+      prompt: 'server gone',
+      seed: 12,
+      size: '256x256',
+      steps: 30,
+    });
+    const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'));
+    const jobId = jobIdOf(drawing);
+    const edits = 'PATCH /webhooks/:app/:token/messages/:message';
+    standIn.rest.failWith(edits, {
+      token: i.token,
+      status: 500,
+      code: 0,
+      message: '500: Internal Server Error',
+    });
+    try {
+      const post = await standIn.waitForRequest(
+        (r) =>
+          r.route === 'POST /channels/:channel/messages' &&
+          String((r.body as { content?: string }).content).includes(jobId),
+        90_000,
+      );
+      expect((post.body as { content: string }).content).toContain('**Done**');
+      const posted = standIn.message(post.messageId as string) as StoredMessage;
+      expect((await imagesOf(standIn, posted)).map((x) => `${x.filename} ${x.width}x${x.height}`)).toEqual([
+        '12-base.png 256x256',
+        '12-hires.png 512x512',
+      ]);
+      expect((await endedJob({ jobId })).status).toBe('done');
+      const rows = (await ledgerOf(db(), GUILD, ALICE)).filter((r) => r.jobId === jobId);
+      expect(rows.map((r) => r.kind)).toEqual(['reserve', 'commit']);
+      // the edits were refused, not skipped
+      expect(standIn.requests({ token: i.token }).some((r) => r.route === edits && r.status === 500)).toBe(
+        true,
+      );
+    } finally {
+      standIn.rest.failWith(edits, undefined);
+    }
+  }, 120_000);
 });

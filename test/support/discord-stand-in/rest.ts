@@ -59,6 +59,11 @@ export class Rest {
   private readonly routes: Route[] = [];
   /** route template → 429s still to give, and the retry-after to send. */
   private readonly rateLimits = new Map<string, { times: number; retryAfter: number }>();
+  /** route template → the error every request to it with that token gets (Discord failing). */
+  private readonly failures = new Map<
+    string,
+    { token: string; status: number; code: number; message: string }
+  >();
 
   constructor(private readonly o: RestOptions) {
     this.define();
@@ -70,6 +75,21 @@ export class Rest {
       throw new Error(`stand-in: no route ${route}`);
     }
     this.rateLimits.set(route, { times, retryAfter });
+  }
+
+  /**
+   * Every request to `route` for the interaction `token` fails with this status and error code
+   * (a 500 that discord.js retries and gives up on, say) until `undefined` is given.
+   */
+  failWith(
+    route: string,
+    failure: { token: string; status: number; code: number; message: string } | undefined,
+  ): void {
+    if (!this.routes.some((r) => `${r.method} ${r.template}` === route)) {
+      throw new Error(`stand-in: no route ${route}`);
+    }
+    if (failure) this.failures.set(route, failure);
+    else this.failures.delete(route);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -93,6 +113,11 @@ export class Rest {
       }
       if (match.route.bot && req.headers.authorization !== `Bot ${this.o.token}`) {
         throw new HttpError(401, 0, '401: Unauthorized');
+      }
+      const failure = this.failures.get(`${match.route.method} ${match.route.template}`);
+      if (failure && match.params.token === failure.token) {
+        ctx.token = failure.token;
+        throw new HttpError(failure.status, failure.code, failure.message);
       }
       payload = await match.route.handler(ctx);
       if (payload === undefined) status = 204;
