@@ -67,8 +67,9 @@ export async function startRealBot(standIn: DiscordStandIn, env: Record<string, 
     logs,
     async stop() {
       // the order of src/main.ts's shutdown
+      bot.stopCommands();
+      await services.stop({ beforeClose: async () => void (await bot.settle(8_000)) });
       await bot.stop();
-      await services.stop();
     },
   };
 }
