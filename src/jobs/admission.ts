@@ -7,12 +7,13 @@
  * stay in the database for the next one (a restart, another host) to take over holding none; only
  * the database's count still holds those, whichever processes share it.
  */
-import { inArray, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
+import { compiled } from '../db/compiled.ts';
 import { jobs } from '../db/schema.ts';
 import { UserError } from '../user-error.ts';
 import type { Limiters, Slot } from './limiters.ts';
-import { userLock } from './quota.ts';
+import { lockStatement } from './quota.ts';
 
 export interface AdmissionLimits {
   /** USER_MAX_JOBS: open jobs per member and server. */
@@ -71,18 +72,25 @@ export async function admitInDatabase(
   who: { guildId: string; userId: string },
   limits: AdmissionLimits,
 ): Promise<void> {
-  await t.execute(sql`select ${userLock(ADMISSION_LOCK)}`);
-  // (a statement after the lock: its snapshot holds every job recorded before it)
-  const [open] = await t
-    .select({
-      mine: sql<number>`count(*) filter (where ${jobs.guildId} = ${who.guildId} and ${jobs.userId} = ${who.userId})`.mapWith(
-        Number,
-      ),
-      all: sql<number>`count(*)`.mapWith(Number),
-    })
-    .from(jobs)
-    .where(inArray(jobs.status, ['queued', 'running']));
-  const { mine = 0, all = 0 } = open ?? {};
+  // the count in a statement of its own after the lock, so its snapshot holds every job recorded
+  // before it; sent with the lock, not after its answer (pipelined: one round trip)
+  const [, [open]] = await Promise.all([
+    lockStatement(t, { key: ADMISSION_LOCK }),
+    openJobsStatement(t, who),
+  ]);
+  const mine = Number(open?.mine ?? 0);
+  const all = Number(open?.total ?? 0);
   if (mine >= limits.perUser) throw userLimit(limits.perUser);
   if (all >= limits.queueMax) throw queueFull(all, limits.queueMax);
 }
+
+/** Open (queued or running) jobs: the member's in this server, and all. */
+const openJobsStatement = compiled<
+  { guildId: string; userId: string },
+  { mine: string | number; total: string | number }
+>(
+  (slot) => sql`
+    select count(*) filter (where ${jobs.guildId} = ${slot.guildId} and ${jobs.userId} = ${slot.userId}) as mine,
+           count(*) as total
+    from ${jobs} where ${jobs.status} in ('queued', 'running')`,
+);

@@ -32,7 +32,8 @@ async function lockUser(db: Db, scope: QuotaScope): Promise<void> {
   await lockStatement(db, { key: lockKeyOf(scope) });
 }
 
-const lockStatement = compiled<{ key: string }>((slot) => sql`select ${userLock(slot.key)}`);
+/** The transaction-long lock of a key (a user's, admission's), compiled: every new job takes two. */
+export const lockStatement = compiled<{ key: string }>((slot) => sql`select ${userLock(slot.key)}`);
 
 /** Sum of a user's ledger units on a quota day, of the rows that also meet `only`. */
 async function unitsOn(db: Db, scope: QuotaScope, day: string, only?: SQL): Promise<number> {

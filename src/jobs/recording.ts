@@ -1,9 +1,9 @@
 /**
  * A new job's record: the quota reservation and the job row in one transaction (nothing is
  * charged for a job that was not queued, and no job is queued unpaid). The ledger row and the job
- * row are written by one statement: a submission is five round trips inside its transaction (the
- * admission lock and count, admission.ts; the user's lock, the read behind the quota check, the
- * writes).
+ * row are written by one statement: a submission is two round trips inside its transaction (the
+ * admission lock and count, admission.ts, and the user's lock and the read behind the quota check,
+ * pipelined; then the writes).
  */
 import { getTableColumns, sql } from 'drizzle-orm';
 import type { PgInsertValue } from 'drizzle-orm/pg-core';
@@ -39,8 +39,16 @@ export async function recordJob(
     interactionExpiresAt: input.interaction?.expiresAt?.toISOString() ?? null,
   };
   return inTransaction(db, async (t) => {
-    await admitInDatabase(t, scope, limits);
-    const { usage, entry } = await reservation(t, scope, { jobId: id, cost }, quota);
+    // both sent before either answer comes back (one round trip), the admission lock first: no
+    // transaction holding a user's lock asks for it, so no deadlock; a limit is reported before
+    // the quota
+    const [admitted, reserved] = await Promise.allSettled([
+      admitInDatabase(t, scope, limits),
+      reservation(t, scope, { jobId: id, cost }, quota),
+    ]);
+    if (admitted.status === 'rejected') throw admitted.reason;
+    if (reserved.status === 'rejected') throw reserved.reason;
+    const { usage, entry } = reserved.value;
     const [inserted] = entry
       ? await insertReserved(t, { ...values, quotaDay: entry.quotaDay, key: entry.idempotencyKey })
       : await insertJob(t, values);
