@@ -4,7 +4,7 @@ import { config as loadDotenv } from 'dotenv';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
 import { importSettingsRefused, modelFolder } from './checkpoint/model-folder.ts';
 import { type CliJob, parseCliArgs, USAGE, UsageError, usageErrorFor, wantsHelp } from './cli/args.ts';
-import { prepareOutDir, writeFileReplacing } from './cli/out-dir.ts';
+import { prepareOutDir, writeFilesReplacing } from './cli/out-dir.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { compareSheet } from './diffusion/compare-sheet.ts';
 import { type ModelDirLookup, noModelReason, resolveModelDir } from './diffusion/model-dir.ts';
@@ -58,21 +58,25 @@ async function modelDirFor(job: CliJob, model: FoundModel, config: Config): Prom
 }
 
 async function writeImages(job: CliJob, result: GenerationResult): Promise<void> {
-  writeFileReplacing(path.join(job.outDir, 'base.png'), result.base.png);
+  const out = (name: string) => path.join(job.outDir, name);
+  const files: [string, Uint8Array][] = [[out('base.png'), result.base.png]];
   if (result.upscaled.length === 1) {
     const [only] = result.upscaled;
-    writeFileReplacing(path.join(job.outDir, 'upscaled.png'), only?.png as Buffer);
-    process.stdout.write(`${only?.infotext}\n`);
-    return;
+    files.push([out('upscaled.png'), only?.png as Buffer]);
+  } else {
+    for (const u of result.upscaled) files.push([out(`upscaled-${u.denoise}.png`), u.png]);
+    const sheet = await compareSheet(
+      result.upscaled.map((u) => ({ png: u.png, label: `denoise ${u.denoise}` })),
+    );
+    files.push([out('compare.png'), sheet]);
   }
-  for (const u of result.upscaled) {
-    writeFileReplacing(path.join(job.outDir, `upscaled-${u.denoise}.png`), u.png);
-    process.stdout.write(`${u.infotext}\n\n`);
-  }
-  const sheet = await compareSheet(
-    result.upscaled.map((u) => ({ png: u.png, label: `denoise ${u.denoise}` })),
+  // all of this run's images or, on a failed write, none of them: never a mixed set
+  writeFilesReplacing(files);
+  process.stdout.write(
+    result.upscaled.length === 1
+      ? `${result.upscaled[0]?.infotext}\n`
+      : result.upscaled.map((u) => `${u.infotext}\n\n`).join(''),
   );
-  writeFileReplacing(path.join(job.outDir, 'compare.png'), sheet);
 }
 
 async function main(argv: string[]): Promise<number> {

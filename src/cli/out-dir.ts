@@ -53,14 +53,23 @@ function writeFileDurably(file: string, data: Uint8Array): void {
   }
 }
 
-/** Replaces `file` with `data` whole, or throws and leaves `file` as it was. */
-export function writeFileReplacing(file: string, data: Uint8Array): void {
-  const temp = tempNameFor(file);
-  try {
-    writeFileDurably(temp, data);
-    renameSync(temp, file);
-  } catch (err) {
-    rmSync(temp, { force: true });
-    throw new Error(`cannot write ${file} (${codeOf(err)})`, { cause: err });
+/**
+ * Replaces every file with its data, or throws and leaves them all as they were: each is written
+ * whole under a temporary name first, and only then are they renamed into place, so a full disk
+ * part-way never leaves a new base image beside the last run's upscaled one.
+ */
+export function writeFilesReplacing(files: readonly (readonly [string, Uint8Array])[]): void {
+  const written: string[] = [];
+  for (const [file, data] of files) {
+    const temp = tempNameFor(file);
+    try {
+      writeFileDurably(temp, data);
+      written.push(temp);
+    } catch (err) {
+      for (const t of [...written, temp]) rmSync(t, { force: true });
+      throw new Error(`cannot write ${file} (${codeOf(err)})`, { cause: err });
+    }
   }
+  // renames within one folder: they do not fail for want of space
+  files.forEach(([file], i) => renameSync(written[i] as string, file));
 }

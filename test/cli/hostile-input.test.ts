@@ -166,4 +166,23 @@ describe('--out', () => {
     expect(readFileSync(path.join(out, 'base.png')).equals(before)).toBe(true);
     expect(readdirSync(out).sort()).toEqual(['base.png', 'upscaled.png']);
   });
+
+  it("a full disk at the second image keeps the last run's pair, never a new base beside an old upscale", async () => {
+    const out = path.join(work, 'pair');
+    // a base under the 4 KiB file limit and an upscale over it: the first write fits, the second not
+    const pair = [...small, '--width', '64', '--height', '64', '--hires-scale', '4', '--prompt', 'fox'];
+    expect((await generate([...pair, '--out', out])).status).toBe(0);
+    const before = {
+      base: readFileSync(path.join(out, 'base.png')),
+      up: readFileSync(path.join(out, 'upscaled.png')),
+    };
+    expect(before.base.length).toBeLessThan(4096);
+    expect(before.up.length).toBeGreaterThan(4096);
+    const result = await generate([...pair, '--seed', '8', '--out', out], 4);
+    expect(result.stderr).toBe(`hiresbot generate: cannot write ${path.join(out, 'upscaled.png')} (EFBIG)\n`);
+    expect(result.status).toBe(1);
+    expect(readFileSync(path.join(out, 'base.png')).equals(before.base)).toBe(true);
+    expect(readFileSync(path.join(out, 'upscaled.png')).equals(before.up)).toBe(true);
+    expect(readdirSync(out).sort()).toEqual(['base.png', 'upscaled.png']);
+  });
 });
