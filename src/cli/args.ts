@@ -3,10 +3,12 @@
  * the flag, for exit code 2.
  */
 import { parseArgs } from 'node:util';
+import { sheetCapacity } from '../diffusion/compare-sheet.ts';
 import {
   CLI_LIMITS,
   DEFAULT_REQUEST,
   type GenerationRequest,
+  hiresSize,
   parseNoiseSource,
   parseSamplerName,
   parseSchedulerName,
@@ -194,6 +196,13 @@ export function parseCliArgs(
       ensd: number('ensd', values.ensd, defaults.ensd),
     };
     for (const denoise of denoises) validateRequest({ ...request, denoise }, CLI_LIMITS);
+    // several values make a compare sheet beside the images: refused before any work if it cannot
+    const { width, height } = hiresSize(request);
+    const fits = sheetCapacity(width, height);
+    if (denoises.length > 1 && denoises.length > fits)
+      throw new UsageError(
+        `--denoise: ${denoises.length} values at ${width}×${height} make a compare sheet over 268 megapixels; give at most ${fits}`,
+      );
     return {
       modelDir: values.model,
       vae: values.vae,

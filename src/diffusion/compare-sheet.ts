@@ -7,6 +7,14 @@ function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** sharp's limit on an image's pixels (its `limitInputPixels` default), which the sheet is made as. */
+const SHEET_PIXEL_LIMIT = 0x3fff * 0x3fff;
+
+/** How many images of `width`×`height` one sheet can hold side by side. */
+export function sheetCapacity(width: number, height: number): number {
+  return Math.floor(SHEET_PIXEL_LIMIT / (width * (height + LABEL_HEIGHT)));
+}
+
 export async function compareSheet(items: { png: Buffer; label: string }[]): Promise<Buffer> {
   const metas = await Promise.all(items.map((i) => sharp(i.png).metadata()));
   const width = metas.reduce((sum, m) => sum + (m.width ?? 0), 0);

@@ -50,3 +50,25 @@ describe('a value starting with a dash', () => {
     expect(job.request.negative).toBe('-blurry');
   });
 });
+
+describe('--denoise lists', () => {
+  const base = ['--model', 'm', '--prompt', 'p', '--out', 'o'];
+  // n values spread over 0.05 … 0.95 (each within the hires schedule's reach)
+  const values = (n: number) =>
+    Array.from({ length: n }, (_, i) => (0.05 + (0.9 * i) / n).toFixed(4)).join(',');
+
+  it('refuses more values than one compare sheet holds under 268 megapixels (16383²), before any work', () => {
+    // 4096×4096 images under a 40-pixel label: 16383² / (4096 · 4136) = 15.8, so 15 fit
+    const big = [...base, '--width', '1024', '--height', '1024', '--hires-scale', '4'];
+    expect(parseCliArgs([...big, '--denoise', values(15)]).denoises).toHaveLength(15);
+    expect(() => parseCliArgs([...big, '--denoise', values(16)])).toThrow(
+      new UsageError(
+        '--denoise: 16 values at 4096×4096 make a compare sheet over 268 megapixels; give at most 15',
+      ),
+    );
+    // 1024×1024: 16383² / (1024 · 1064) = 246.3
+    const mid = [...base, '--width', '512', '--height', '512', '--hires-scale', '2'];
+    expect(parseCliArgs([...mid, '--denoise', values(246)]).denoises).toHaveLength(246);
+    expect(() => parseCliArgs([...mid, '--denoise', values(250)])).toThrow(/give at most 246$/);
+  });
+});
