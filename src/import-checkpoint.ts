@@ -8,7 +8,7 @@ import { importCheckpoint, removeUnfinishedImports } from './checkpoint/import.t
 import type { Precision } from './checkpoint/onnx-net.ts';
 import { choosePrecision } from './checkpoint/precision.ts';
 import { progressBar } from './checkpoint/progress-bar.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { executionProviderList } from './config.ts';
 
 const USAGE =
   'usage: npm run import-checkpoint -- FILE.safetensors [--vae VAE.safetensors] [--dtype fp32|fp16] --out DIR';
@@ -31,13 +31,15 @@ function parse(argv: string[]): { file: string; vae?: string; dtype: Precision; 
   if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16') {
     throw new UsageError(`--dtype must be fp32 or fp16 (got "${dtype}")`);
   }
-  loadDotenv({ quiet: true });
-  let providers: readonly string[];
-  try {
-    providers = loadConfig(process.env).model.executionProviders;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.problems.join('; '));
-    throw err;
+  // the one setting an import reads, and only to choose a precision: the bot's other settings
+  // (a Discord id, QUEUE_MAX, …) are none of its business, right or wrong
+  let providers: readonly string[] = [];
+  if (dtype === undefined) {
+    loadDotenv({ quiet: true });
+    const parsed = executionProviderList.safeParse(process.env.EXECUTION_PROVIDERS || undefined);
+    if (!parsed.success)
+      throw new UsageError(`EXECUTION_PROVIDERS ${parsed.error.issues[0]?.message} (or give --dtype)`);
+    providers = parsed.data;
   }
   return {
     file,

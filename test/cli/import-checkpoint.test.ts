@@ -166,6 +166,28 @@ describe('npm run import-checkpoint', () => {
       expect(existsSync(path.join(work, 'x'))).toBe(false);
     }
   }, 70_000);
+
+  it("reads EXECUTION_PROVIDERS alone from the bot's settings, and only when --dtype is not given", async () => {
+    const cwd = path.join(work, 'with-env');
+    mkdirSync(cwd);
+    // the bot's own settings, wrong, must not stop an import; the providers choose its precision
+    const bot = 'QUEUE_MAX=0\nDISCORD_APPLICATION_ID=123\n';
+    writeFileSync(path.join(cwd, '.env'), `${bot}EXECUTION_PROVIDERS=cuda,cpu\n`);
+    const half = await importCheckpoint([TINY_CHECKPOINT, '--out', 'half'], { cwd });
+    expect(half.stderr).not.toContain('QUEUE_MAX');
+    expect(half.status).toBe(0);
+    expect(half.stdout).toContain(`into half (fp16)`);
+
+    writeFileSync(path.join(cwd, '.env'), `${bot}EXECUTION_PROVIDERS=quantum\n`);
+    const bad = await importCheckpoint([TINY_CHECKPOINT, '--out', 'bad'], { cwd });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe(
+      'hiresbot import-checkpoint: EXECUTION_PROVIDERS must be a comma list of cpu, cuda, tensorrt, dml, coreml, webgpu (unknown: quantum) (or give --dtype)\n',
+    );
+    const given = await importCheckpoint([TINY_CHECKPOINT, '--dtype', 'fp32', '--out', 'given'], { cwd });
+    expect(given.status).toBe(0);
+    expect(given.stdout).toContain(`into given (fp32)`);
+  }, 120_000);
 });
 
 describe('npm run generate --model FILE.safetensors', () => {
