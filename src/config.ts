@@ -69,18 +69,27 @@ function credentialsDecode(url: string): boolean {
 }
 
 function urlVar(protocols: string[]) {
+  const starts = protocols.map((p) => `${p}//`);
   return optionalString
-    .refine(
-      (v) => {
-        if (v === undefined) return true;
-        try {
-          return protocols.includes(new URL(v).protocol);
-        } catch {
-          return false;
+    .superRefine((v, ctx) => {
+      if (v === undefined) return;
+      let protocol: string | undefined;
+      try {
+        protocol = new URL(v).protocol;
+      } catch {
+        // the right scheme, yet no URL: a password's own #, ? or / ends the host early
+        if (starts.some((s) => v.toLowerCase().startsWith(s))) {
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              'does not read as a URL: write a # ? / or @ in the user name or password as %23 %3F %2F %40, and a port as 1 to 65535',
+          });
+          return;
         }
-      },
-      { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
-    )
+      }
+      if (protocol === undefined || !protocols.includes(protocol))
+        ctx.addIssue({ code: 'custom', message: `must be a URL starting with ${starts.join(' or ')}` });
+    })
     .refine((v) => v === undefined || credentialsDecode(v), {
       message: 'has a % in its user name or password that is not %XX: write a % there as %25',
     });

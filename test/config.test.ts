@@ -134,6 +134,22 @@ describe('loadConfig', () => {
     expect(problems).toEqual(['DATABASE_URL must be a URL starting with postgres:// or postgresql://']);
   });
 
+  it('a postgres:// URL that does not parse says why, not that it must start with postgres://', () => {
+    const message =
+      'DATABASE_URL does not read as a URL: write a # ? / or @ in the user name or password as %23 %3F %2F %40, and a port as 1 to 65535';
+    for (const url of [
+      'postgres://u:SECRET#pw@127.0.0.1:1/db',
+      'postgresql://u:a?b@h/db',
+      'postgres://u@h:99999/db',
+    ])
+      expect(problemsOf({ DATABASE_URL: url }), url).toEqual([message]);
+    // written as the message says, each is taken
+    expect(problemsOf({ DATABASE_URL: 'postgres://u:SECRET%23pw@127.0.0.1:1/db' })).toEqual([]);
+    expect(problemsOf({ REDIS_URL: 'redis://:p#w@h:6379' })).toEqual([
+      'REDIS_URL does not read as a URL: write a # ? / or @ in the user name or password as %23 %3F %2F %40, and a port as 1 to 65535',
+    ]);
+  });
+
   it('never echoes a secret pasted into another variable, whole, inside a value or cut', () => {
     const token = 'MTA5ODc2NTQzMjEwOTg3NjU0.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB';
     const problems = problemsOf({
