@@ -59,6 +59,9 @@ export function resolveModelDir(dir: string): ModelDirLookup {
   return { ok: false, reason: candidates.length === 0 ? 'empty' : 'several', candidates };
 }
 
+/** How many of several models a refusal names. */
+const SEVERAL_NAMED = 5;
+
 /**
  * Why `where` gives no model, in one line; `setting` is what named it (MODEL_DIR for the bot,
  * --model for the CLI), so both say the same.
@@ -69,7 +72,11 @@ export function noModelReason(
   setting: string,
 ): string {
   if (found.reason === 'several') {
-    return `${setting} (${where}) holds several models (${found.candidates.join(', ')}): set ${setting} to one of them.`;
+    // a folder of many models (a whole /tmp, say) named in full would fill the screen
+    const named = found.candidates.slice(0, SEVERAL_NAMED);
+    const more = found.candidates.length - named.length;
+    const list = `${named.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+    return `${setting} (${where}) holds several models (${list}): set ${setting} to one of them.`;
   }
   return `No Stable Diffusion model in ${where}${existsSync(where) ? '' : ' (folder not found)'}: drop an SD 1.x .safetensors checkpoint or an SD 1.5 ONNX folder (with unet/model.onnx) into ${where}/ — see README "Get a model", or set ${setting}.`;
 }

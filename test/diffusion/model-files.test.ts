@@ -2,13 +2,13 @@
 // ever, /dev/zero never ends) and name the file in every error about its contents.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { modelHash } from '../../src/diffusion/model/model-hash.ts';
 import { loadSdModel, ModelLoadError } from '../../src/diffusion/model/sd-model.ts';
-import { resolveModelDir } from '../../src/diffusion/model-dir.ts';
+import { noModelReason, resolveModelDir } from '../../src/diffusion/model-dir.ts';
 import { writeTinyModel } from '../support/tiny-model.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'hiresbot-model-files-'));
@@ -108,5 +108,18 @@ describe('MODEL_DIR holding model folders', () => {
     writeTinyModel(path.join(models, 'tiny'), { layout: 'optimum' });
     symlinkSync(path.join(root, 'deleted-model'), path.join(models, 'gone'));
     expect(resolveModelDir(models)).toEqual({ ok: true, kind: 'onnx', dir: path.join(models, 'tiny') });
+  });
+
+  it('a folder of many models names the first five and counts the rest', () => {
+    const models = path.join(root, `models${count++}`);
+    mkdirSync(models);
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    for (const n of names) writeFileSync(path.join(models, `${n}.safetensors`), '');
+    const found = resolveModelDir(models);
+    if (found.ok) throw new Error('seven checkpoints are not one model');
+    const five = names.slice(0, 5).map((n) => path.join(models, `${n}.safetensors`));
+    expect(noModelReason(found, models, 'MODEL_DIR')).toBe(
+      `MODEL_DIR (${models}) holds several models (${five.join(', ')} and 2 more): set MODEL_DIR to one of them.`,
+    );
   });
 });
