@@ -71,5 +71,5 @@ export function writeFilesReplacing(files: readonly (readonly [string, Uint8Arra
     }
   }
   // renames within one folder: they do not fail for want of space
-  files.forEach(([file], i) => renameSync(written[i] as string, file));
+  for (const [i, [file]] of files.entries()) renameSync(written[i] as string, file);
 }
