@@ -27,9 +27,10 @@ function parse(argv: string[]): { file: string; vae?: string; dtype: Precision; 
   if (!file) throw new UsageError('a checkpoint file is required (FILE.safetensors)');
   if (extra.length > 0) throw new UsageError(`one checkpoint at a time (also got ${extra.join(', ')})`);
   if (!values.out) throw new UsageError('--out DIR is required (the folder to write)');
-  const dtype = values.dtype;
+  // any case, as MODEL_DTYPE takes it
+  const dtype = values.dtype?.toLowerCase();
   if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16') {
-    throw new UsageError(`--dtype must be fp32 or fp16 (got "${dtype}")`);
+    throw new UsageError(`--dtype must be fp32 or fp16 (got "${values.dtype}")`);
   }
   // the one setting an import reads, and only to choose a precision: the bot's other settings
   // (a Discord id, QUEUE_MAX, …) are none of its business, right or wrong

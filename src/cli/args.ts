@@ -64,10 +64,13 @@ const FLAGS = {
   out: { type: 'string' },
 } as const;
 
+/** A decimal number as people write one: Number() alone also reads 0x10, 0b11 and 0o7. */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
 function number(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n))
+  if (!DECIMAL.test(raw) || !Number.isFinite(n))
     throw new UsageError(`--${flag} must be a number (got "${raw}")`);
   return n;
 }
@@ -155,9 +158,10 @@ export function parseCliArgs(
       '--model DIR is required (a Stable Diffusion ONNX folder or .safetensors checkpoint)',
     );
   }
-  const dtype = values.dtype;
+  // any case, as MODEL_DTYPE takes it
+  const dtype = values.dtype?.toLowerCase();
   if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16') {
-    throw new UsageError(`--dtype must be fp32 or fp16 (got "${dtype}")`);
+    throw new UsageError(`--dtype must be fp32 or fp16 (got "${values.dtype}")`);
   }
   if (values.prompt === undefined && values['prompt-file'] === undefined) {
     throw new UsageError('--prompt TEXT or --prompt-file FILE is required');

@@ -72,3 +72,24 @@ describe('--denoise lists', () => {
     expect(() => parseCliArgs([...mid, '--denoise', values(250)])).toThrow(/give at most 246$/);
   });
 });
+
+describe('numbers and names as people write them', () => {
+  const base = ['--model', 'm', '--prompt', 'p', '--out', 'o'];
+
+  it('takes decimal numbers only: 0x10, 0b11 and 0o7 are not a seed of 16, 3 or 7', () => {
+    for (const raw of ['0x10', '0b11', '0o7', '1_000', 'Infinity'])
+      expect(() => parseCliArgs([...base, '--seed', raw]), raw).toThrow(
+        new UsageError(`--seed must be a number (got "${raw}")`),
+      );
+    expect(parseCliArgs([...base, '--seed', '16']).request.seed).toBe(16);
+    expect(parseCliArgs([...base, '--cfg', '7.5']).request.cfg).toBe(7.5);
+    expect(parseCliArgs([...base, '--cfg', '.5e1']).request.cfg).toBe(5);
+  });
+
+  it('takes --dtype in any case, as MODEL_DTYPE does', () => {
+    expect(parseCliArgs([...base, '--dtype', 'FP16']).dtype).toBe('fp16');
+    expect(() => parseCliArgs([...base, '--dtype', 'bf16'])).toThrow(
+      new UsageError('--dtype must be fp32 or fp16 (got "bf16")'),
+    );
+  });
+});
