@@ -2,6 +2,7 @@
 // Nothing here runs at import time: callers pass the environment they want read.
 import path from 'node:path';
 import { z } from 'zod';
+import { decimal } from './decimal.ts';
 import {
   DEVICE_PROVIDERS,
   EXECUTION_PROVIDERS,
@@ -16,8 +17,8 @@ function numericVar(min: number, max: number, fallback: number, whole: boolean) 
     .trim()
     .default(String(fallback))
     .transform((raw, ctx) => {
-      const n = Number(raw);
-      if (raw === '' || !Number.isFinite(n) || (whole && !Number.isInteger(n)) || n < min || n > max) {
+      const n = decimal(raw);
+      if (n === undefined || (whole && !Number.isInteger(n)) || n < min || n > max) {
         ctx.addIssue({
           code: 'custom',
           message: `must be a ${whole ? 'whole number' : 'number'} from ${min} to ${max}`,

@@ -125,6 +125,13 @@ describe('loadConfig', () => {
     expect(problemsOf({ MODEL_CACHE_DIR: 'models/cache' })).toEqual([]);
   });
 
+  it('takes numbers in decimal only: ENGINE_WORKERS=0x2 is not 2', () => {
+    expect(problemsOf({ ENGINE_WORKERS: '0x2' })).toEqual([
+      'ENGINE_WORKERS must be a whole number from 1 to 16 (got "0x2")',
+    ]);
+    expect(problemsOf({ ENGINE_WORKERS: '2', MAX_STEPS: '1e2' })).toEqual([]);
+  });
+
   it('reports every bad variable at once', () => {
     expect(problemsOf({ MAX_STEPS: 'many', LOG_LEVEL: 'loud', DISCORD_GUILD_ID: '42' })).toHaveLength(3);
   });

@@ -3,6 +3,7 @@
  * the flag, for exit code 2.
  */
 import { parseArgs } from 'node:util';
+import { decimal } from '../decimal.ts';
 import { sheetCapacity } from '../diffusion/compare-sheet.ts';
 import {
   CLI_LIMITS,
@@ -64,14 +65,10 @@ const FLAGS = {
   out: { type: 'string' },
 } as const;
 
-/** A decimal number as people write one: Number() alone also reads 0x10, 0b11 and 0o7. */
-const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
-
 function number(flag: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!DECIMAL.test(raw) || !Number.isFinite(n))
-    throw new UsageError(`--${flag} must be a number (got "${raw}")`);
+  const n = decimal(raw);
+  if (n === undefined) throw new UsageError(`--${flag} must be a number (got "${raw}")`);
   return n;
 }
 
