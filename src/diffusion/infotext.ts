@@ -4,6 +4,7 @@
  * what A1111's PNG Info shows and get the same job.
  */
 
+import { decimal } from '../decimal.ts';
 import { ParamScan } from './infotext-params.ts';
 import {
   type GenerationRequest,
@@ -116,8 +117,9 @@ export function parseInfotextFields(text: string): {
 function numberParam(params: Map<string, string>, key: string, option: string): number | undefined {
   const v = params.get(key);
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v === '' || !Number.isFinite(n)) throw new RequestError(option, `must be a number (got "${v}")`);
+  // decimal, as A1111's int() and float() read it: never 0x10 for 16
+  const n = decimal(v);
+  if (n === undefined) throw new RequestError(option, `must be a number (got "${v}")`);
   return n;
 }
 

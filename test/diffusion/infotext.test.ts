@@ -134,6 +134,15 @@ describe('parseInfotext', () => {
     expect(parseInfotextFields('just words: here').prompt).toBe('just words: here');
   });
 
+  it('reads numbers in decimal, as A1111 does: a pasted Steps: 0x10 is unusable, not 16', () => {
+    const { request, unusable } = parseInfotext('x\nSteps: 0x10, Seed: 12, Size: 512x512');
+    expect(unusable.map(({ key, error }) => [key, error.message])).toEqual([
+      ['Steps', 'steps must be a number (got "0x10")'],
+    ]);
+    expect(request.steps).toBeUndefined();
+    expect(request.seed).toBe(12);
+  });
+
   it('reports an upscaler that is not a latent mode as unusable, naming the option, and reads the rest', () => {
     const { request, unusable } = parseInfotext(
       'x\nSteps: 20, Seed: 1, Size: 512x512, Hires upscaler: R-ESRGAN 4x+',
