@@ -301,27 +301,59 @@ function secretValuesIn(env: NodeJS.ProcessEnv): string[] {
   return secrets;
 }
 
+/** A secret this short is a word a harmless value may hold ("a", "postgres"): only all of it is hidden. */
+const SHORT_SECRET = 6;
+
 /**
- * Whether showing `value` would show a secret: it holds one, or is a long enough piece of one
- * (a token pasted into the wrong variable, whole or cut).
+ * Whether showing `value` would show a secret: it is one, holds one that is not short, or is a
+ * long enough piece of one (a token pasted into the wrong variable, whole or cut). Any case: a
+ * setting may have lowercased it.
  */
 function revealsSecret(value: string, secrets: string[]): boolean {
-  const v = value.trim();
-  return secrets.some((secret) => v.includes(secret) || (v.length >= 8 && secret.includes(v)));
+  const v = value.trim().toLowerCase();
+  return secrets.some((raw) => {
+    const secret = raw.toLowerCase();
+    return (
+      v === secret ||
+      (secret.length >= SHORT_SECRET && v.includes(secret)) ||
+      (v.length >= 8 && secret.includes(v))
+    );
+  });
+}
+
+/** `text` with every place that would show a secret cut out: the secrets, and the value's revealing pieces. */
+function scrubbed(text: string, value: string, secrets: string[]): string {
+  // a short piece cannot be cut out of words ("a"): the value that is all of it is not shown anyway
+  const pieces = [...secrets, ...value.split(/[\s,]+/).filter((p) => revealsSecret(p, secrets))].filter(
+    (p) => p.length >= SHORT_SECRET,
+  );
+  let out = text;
+  for (const piece of pieces.sort((a, b) => b.length - a.length)) {
+    out = out.replace(new RegExp(piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), '…');
+  }
+  return out;
+}
+
+/**
+ * One problem line for a variable: its name, what is wrong, and what it holds, unless that (or a
+ * piece of the message that repeats it) would show a secret of the environment.
+ */
+export function problemLine(env: NodeJS.ProcessEnv, name: string, message: string): string {
+  const raw = env[name];
+  if (raw === undefined) return `${name} ${message}`;
+  const secrets = secretValuesIn(env);
+  if (SECRET_VARS.has(name)) return `${name} ${scrubbed(message, raw, [...secrets, raw.trim()])}`;
+  if (revealsSecret(raw, secrets)) return `${name} ${scrubbed(message, raw, secrets)}`;
+  return `${name} ${message} (got "${raw}")`;
 }
 
 /** Reads and validates the settings; throws a ConfigError listing every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    const secrets = secretValuesIn(env);
-    const problems = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0]);
-      const raw = env[name];
-      const shown =
-        raw === undefined || SECRET_VARS.has(name) || revealsSecret(raw, secrets) ? '' : ` (got "${raw}")`;
-      return `${name} ${issue.message}${shown}`;
-    });
+    const problems = parsed.error.issues.map((issue) =>
+      problemLine(env, String(issue.path[0]), issue.message),
+    );
     throw new ConfigError(problems);
   }
   const e = parsed.data;

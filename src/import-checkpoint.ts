@@ -8,7 +8,7 @@ import { importCheckpoint, removeUnfinishedImports } from './checkpoint/import.t
 import type { Precision } from './checkpoint/onnx-net.ts';
 import { choosePrecision } from './checkpoint/precision.ts';
 import { progressBar } from './checkpoint/progress-bar.ts';
-import { executionProviderList } from './config.ts';
+import { executionProviderList, problemLine } from './config.ts';
 
 const USAGE =
   'usage: npm run import-checkpoint -- FILE.safetensors [--vae VAE.safetensors] [--dtype fp32|fp16] --out DIR';
@@ -39,7 +39,9 @@ function parse(argv: string[]): { file: string; vae?: string; dtype: Precision; 
     loadDotenv({ quiet: true });
     const parsed = executionProviderList.safeParse(process.env.EXECUTION_PROVIDERS || undefined);
     if (!parsed.success)
-      throw new UsageError(`EXECUTION_PROVIDERS ${parsed.error.issues[0]?.message} (or give --dtype)`);
+      throw new UsageError(
+        `${problemLine(process.env, 'EXECUTION_PROVIDERS', parsed.error.issues[0]?.message ?? 'is not valid')} (or give --dtype)`,
+      );
     providers = parsed.data;
   }
   return {

@@ -181,6 +181,29 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('never echoes a secret that a message repeats, in any case, and still shows values beside a short password', () => {
+    const token = 'MTA5ODc2NTQzMjEwOTg3NjU0.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB';
+    // EXECUTION_PROVIDERS names the unknown entries, lowercased, in its message
+    expect(
+      problemsOf({
+        DATABASE_URL: 'postgres://bot:hunter2-db-password@h/db',
+        EXECUTION_PROVIDERS: 'cpu,hunter2-db-password',
+      }),
+    ).toEqual([
+      'EXECUTION_PROVIDERS must be a comma list of cpu, cuda, tensorrt, dml, coreml, webgpu (unknown: …)',
+    ]);
+    expect(problemsOf({ DISCORD_TOKEN: token, EXECUTION_PROVIDERS: `webgpu,${token}` })).toEqual([
+      'EXECUTION_PROVIDERS must be a comma list of cpu, cuda, tensorrt, dml, coreml, webgpu (unknown: …)',
+    ]);
+    // a one-letter password is in most words: only the value that is all of it is hidden
+    expect(
+      problemsOf({ DATABASE_URL: 'postgres://postgres:a@h/db', QUEUE_MAX: 'many', MAX_STEPS: 'a' }),
+    ).toEqual([
+      'QUEUE_MAX must be a whole number from 1 to 10000 (got "many")',
+      'MAX_STEPS must be a whole number from 1 to 150',
+    ]);
+  });
+
   it('names a URL whose password has a bare % (the drivers died with "URI malformed"), without echoing it', () => {
     const problems = problemsOf({
       DATABASE_URL: 'postgres://u:s3cr%zzet@h/db',

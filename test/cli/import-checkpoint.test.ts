@@ -182,7 +182,7 @@ describe('npm run import-checkpoint', () => {
     const bad = await importCheckpoint([TINY_CHECKPOINT, '--out', 'bad'], { cwd });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toBe(
-      'hiresbot import-checkpoint: EXECUTION_PROVIDERS must be a comma list of cpu, cuda, tensorrt, dml, coreml, webgpu (unknown: quantum) (or give --dtype)\n',
+      'hiresbot import-checkpoint: EXECUTION_PROVIDERS must be a comma list of cpu, cuda, tensorrt, dml, coreml, webgpu (unknown: quantum) (got "quantum") (or give --dtype)\n',
     );
     const given = await importCheckpoint([TINY_CHECKPOINT, '--dtype', 'fp32', '--out', 'given'], { cwd });
     expect(given.status).toBe(0);
