@@ -15,7 +15,6 @@ import {
   resolveSeed,
   validateRequest,
 } from '../diffusion/request.ts';
-import { normalizeClipText } from '../diffusion/tokenizer/normalize.ts';
 import { UserError } from '../user-error.ts';
 import { readPastedInfotext, sameModelHash } from './paste.ts';
 import type { GuildSettings } from './settings.ts';
@@ -137,12 +136,13 @@ export function parseDenoiseList(text: string): Result<number[]> {
 /**
  * The first blocked word the prompt contains as the text encoder reads it (after A1111's emphasis
  * parsing and CLIP's clean-up: `ns()fw` and `ＮＳＦＷ` are `nsfw` to the model), compared whole-word
- * and ignoring case. The words are cleaned up the same way.
+ * and ignoring case. The words are read the same way.
  */
 export function findBlockedWord(prompt: string, blocked: readonly string[]): string | undefined {
   const read = promptAsRead(prompt);
   return blocked.find((word) => {
-    const w = normalizeClipText(word);
+    // read as a prompt too: an entry written with emphasis ("[word]", "(word:1.2)") is its words
+    const w = promptAsRead(word);
     if (w === '') return false;
     const escaped = w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     return new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'u').test(read);

@@ -234,6 +234,10 @@ describe('blocked words', () => {
     ['über alles', ['über'], 'über'],
     ['nothing here', ['gore', 'blood'], undefined],
     ['multi word phrase here', ['word phrase'], 'word phrase'],
+    // an entry written as a prompt is read as one: its emphasis is not part of the word
+    ['a [loli] cat', ['[loli]'], '[loli]'],
+    ['(masterpiece:1.2), 1girl', ['(masterpiece:1.2)'], '(masterpiece:1.2)'],
+    ['a masterpiece', ['((masterpiece))'], '((masterpiece))'],
   ])('findBlockedWord(%j, %j) = %j', (text, words, found) => {
     expect(findBlockedWord(text, words)).toBe(found);
   });
