@@ -7,6 +7,7 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
   renameSync,
@@ -70,6 +71,12 @@ export function writeFilesReplacing(files: readonly (readonly [string, Uint8Arra
       throw new Error(`cannot write ${file} (${codeOf(err)})`, { cause: err });
     }
   }
-  // renames within one folder: they do not fail for want of space
+  // a rename within one folder does not fail for want of space, only onto something that is not
+  // a file: looked for before the first, so that none is renamed when one would fail
+  const blocked = files.find(([file]) => existsSync(file) && !lstatSync(file).isFile());
+  if (blocked) {
+    for (const t of written) rmSync(t, { force: true });
+    throw new Error(`cannot write ${blocked[0]} (EISDIR: something that is not a file is there)`);
+  }
   for (const [i, [file]] of files.entries()) renameSync(written[i] as string, file);
 }
