@@ -16,10 +16,19 @@ export interface StopTarget {
  * process, tsx's CLI relaying its own). A repeat must not cut the shutdown short (Node's default
  * action once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
  */
+/**
+ * The longest a shutdown may take. Each of its steps has a deadline of its own, but a database
+ * that stops answering mid-statement held the process for good: a service manager's SIGTERM must
+ * end it. Past this the process exits (status 1); jobs left half-settled are put right by the
+ * next start's recovery, as after a crash.
+ */
+export const STOP_DEADLINE_MS = 30_000;
+
 export function onStopSignal(
   log: Logger,
   shutdown: (signal: NodeJS.Signals) => Promise<void>,
   target: StopTarget = process,
+  deadlineMs = STOP_DEADLINE_MS,
 ): void {
   let state: 'running' | 'stopping' | 'stopped' = 'running';
   const stop = async (signal: NodeJS.Signals) => {
@@ -31,12 +40,21 @@ export function onStopSignal(
     }
     state = 'stopping';
     log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      if (state !== 'stopping') return;
+      state = 'stopped';
+      log.error({ signal, deadlineMs }, 'did not stop in time (a server that does not answer?); exiting');
+      void flushLogs(log).then(() => target.exit(1));
+    }, deadlineMs);
     let failure: unknown;
     try {
       await shutdown(signal);
     } catch (err) {
       failure = err ?? new Error('shutdown failed');
     }
+    clearTimeout(deadline);
+    // the deadline has ended the process already
+    if (state !== 'stopping') return;
     // ended before its last line is written: a repeat from here on writes nothing after it
     state = 'stopped';
     if (failure === undefined) log.info('stopped');

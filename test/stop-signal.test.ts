@@ -92,3 +92,28 @@ it('a shutdown that fails says so last and exits with 1; a shard also stops when
   onStopSignal(logged().log, () => Promise.resolve(), plain.target);
   expect(plain.events.listenerCount('disconnect')).toBe(0);
 });
+
+it('a shutdown that never ends (a database that stopped answering) is cut at the deadline: exit 1, once', async () => {
+  const t = target();
+  const { msgs, log } = logged();
+  let release!: () => void;
+  onStopSignal(
+    log,
+    () =>
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    t.target,
+    50,
+  );
+  t.events.emit('SIGTERM');
+  await t.done;
+  expect(msgs).toEqual(['shutting down', 'did not stop in time (a server that does not answer?); exiting']);
+  expect(t.exits).toEqual([1]);
+  // the shutdown ending later writes nothing more and exits no second time
+  release();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.events.emit('SIGTERM');
+  expect(msgs).toHaveLength(2);
+  expect(t.exits).toEqual([1]);
+});
