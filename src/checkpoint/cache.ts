@@ -76,7 +76,7 @@ async function stillFits(dir: string, file: string, o: CachedImportOptions): Pro
   return true;
 }
 
-/** Removes `.<name>.importing-<pid>-…` and `.old-` folders that a killed process left. */
+/** Removes `.<name>.importing-<pid>-…` and `.old-` folders that a killed process left (see left-behind.ts). */
 function removeAbandoned(cacheDir: string): void {
   for (const entry of readdirSync(cacheDir)) {
     const m = /^\..+\.(?:importing|old)-(\d+)-[0-9a-f]+$/.exec(entry);

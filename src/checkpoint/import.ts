@@ -103,7 +103,10 @@ function checkParentIsFolder(out: string): void {
   }
 }
 
-/** Removes the temporary folders that killed imports into `out` left beside it (SIGKILL, power loss). */
+/**
+ * Removes the temporary folders that killed imports into `out` left beside it (SIGKILL,
+ * power loss): those abandoned for a while (see left-behind.ts), never another live import's.
+ */
 function removeLeftBehind(out: string): void {
   const parent = path.dirname(out);
   const prefix = temporaryPrefix(out);

@@ -19,6 +19,7 @@ import { defaultPrecision } from '../../src/checkpoint/precision.ts';
 import { progressBar } from '../../src/checkpoint/progress-bar.ts';
 import { modelIdentity, readCheckpointSource } from '../../src/diffusion/model/model-identity.ts';
 import { resolveModelDir } from '../../src/diffusion/model-dir.ts';
+import { LONG_AGO_MS, makeTemporaryFolder } from '../support/leftovers.ts';
 import { rewriteTiny, TINY_CHECKPOINT, TINY_VAE } from '../support/safetensors.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'hiresbot-ckpt-cache-'));
@@ -83,18 +84,22 @@ describe('the import cache', () => {
     // under Docker the bot is always PID 1: the last container's leftovers carry our own pid
     const ourPidBefore = path.join(cacheDir, `.mine.importing-${process.pid}-0b1d`);
     const oldSwap = path.join(cacheDir, `.mine.old-${process.pid}-0b1e`);
+    // a pid alive here may be writing it, however long it has been quiet
     const alive = path.join(cacheDir, `.mine.importing-${process.ppid}-def`);
+    for (const dir of [dead, ourPidBefore, oldSwap, alive]) makeTemporaryFolder(dir, LONG_AGO_MS);
+    // written lately: another container's live import (each is PID 1, and its pid is not ours to see)
+    const freshDead = path.join(cacheDir, '.mine.importing-999999999-f1e5');
     const ours = path.join(cacheDir, `.mine.importing-${process.pid}-f00d`);
-    for (const dir of [dead, ourPidBefore, oldSwap, alive, ours]) mkdirSync(dir);
-    const hourAgo = new Date(Date.now() - 3_600_000);
-    for (const dir of [ourPidBefore, oldSwap]) utimesSync(dir, hourAgo, hourAgo);
+    for (const dir of [freshDead, ours]) makeTemporaryFolder(dir, 0);
+    // a long part being written: its top folder is old, the file being written is not
+    const writing = path.join(cacheDir, '.mine.importing-999999999-b0d1');
+    const weights = makeTemporaryFolder(writing, LONG_AGO_MS);
+    utimesSync(weights, new Date(), new Date());
     await importCached(file, { cacheDir, dtype: 'fp32' });
     const left = readdirSync(cacheDir);
     for (const gone of [dead, ourPidBefore, oldSwap]) expect(left).not.toContain(path.basename(gone));
-    // one made since this process started is this process's own (another thread's import)
-    for (const kept of [alive, ours]) expect(left).toContain(path.basename(kept));
-    rmSync(alive, { recursive: true });
-    rmSync(ours, { recursive: true });
+    for (const kept of [alive, freshDead, ours, writing]) expect(left).toContain(path.basename(kept));
+    for (const kept of [alive, freshDead, ours, writing]) rmSync(kept, { recursive: true });
   });
 });
 

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../../src/diffusion/png-text.ts';
+import { LONG_AGO_MS, makeTemporaryFolder } from '../support/leftovers.ts';
 import { TINY_CHECKPOINT, TINY_VAE } from '../support/safetensors.ts';
 import { importCheckpoint, generate as run } from './run-cli.ts';
 
@@ -120,8 +121,9 @@ describe('npm run import-checkpoint', () => {
     mkdirSync(parent);
     const dead = path.join(parent, '.m.importing-999999999-0a1b2c3d');
     const other = path.join(parent, '.other.importing-999999999-0a1b2c3d');
-    mkdirSync(path.join(dead, 'unet'), { recursive: true });
-    mkdirSync(other);
+    for (const dir of [dead, other]) makeTemporaryFolder(dir, LONG_AGO_MS);
+    // written lately: maybe another container's live import (PID 1 each, its pids not ours to see)
+    makeTemporaryFolder(path.join(parent, '.m.importing-999999999-f1e5f1e5'), 0);
     const result = await importCheckpoint(
       [TINY_CHECKPOINT, '--dtype', 'fp32', '--out', path.join(parent, 'm')],
       {
@@ -130,7 +132,11 @@ describe('npm run import-checkpoint', () => {
     );
     expect(result.status).toBe(0);
     // only the leftovers of this --out: another folder's are not this import's to judge
-    expect(readdirSync(parent).sort()).toEqual(['.other.importing-999999999-0a1b2c3d', 'm']);
+    expect(readdirSync(parent).sort()).toEqual([
+      '.m.importing-999999999-f1e5f1e5',
+      '.other.importing-999999999-0a1b2c3d',
+      'm',
+    ]);
   });
 
   it('an --out under a file is refused before any work, naming the file (not a cleanup error)', async () => {

@@ -1,20 +1,12 @@
 // onnxruntime's optimised graphs saved on the first load and used on the next (CPU provider).
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  utimesSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSdModel, type SdModel } from '../../src/diffusion/model/sd-model.ts';
 import { Pipeline } from '../../src/diffusion/pipeline.ts';
 import { DEFAULT_REQUEST } from '../../src/diffusion/request.ts';
+import { LONG_AGO_MS, makeTemporaryFolder } from '../support/leftovers.ts';
 import { writeTinyModel } from '../support/tiny-model.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'hiresbot-optimized-'));
@@ -79,18 +71,20 @@ describe('the optimised-graph cache', () => {
     await reloaded.release();
   });
 
-  it('removes temporary saves a killed process left (a gone pid, or ours from before this process started)', async () => {
+  it('removes temporary saves a killed process left (quiet for long, its pid gone or ours from before this process)', async () => {
     const unet = path.join(cache, 'unet');
     const key = '0123456789abcdef01234567';
-    const hourAgo = new Date(Date.now() - 3_600_000);
     const left = [`${key}.tmp-999999999-dead01`, `${key}.tmp-${process.pid}-docker`];
-    // the parent's save may be running (its pid is alive); one of ours made now is our own
-    const kept = [`${key}.tmp-${process.ppid}-alive1`, `${key}.tmp-${process.pid}-mine01`];
-    for (const name of [...left, ...kept]) mkdirSync(path.join(unet, name));
-    utimesSync(path.join(unet, `${key}.tmp-${process.pid}-docker`), hourAgo, hourAgo);
+    // the parent's save may be running (its pid is alive), however quiet
+    const keptOld = [`${key}.tmp-${process.ppid}-alive1`];
+    // written lately: a save of another container (PID 1 each, its pids not ours to see) or ours
+    const keptFresh = [`${key}.tmp-999999999-fresh1`, `${key}.tmp-${process.pid}-mine01`];
+    for (const name of [...left, ...keptOld]) makeTemporaryFolder(path.join(unet, name), LONG_AGO_MS);
+    for (const name of keptFresh) makeTemporaryFolder(path.join(unet, name), 0);
     const model = await loadSdModel(modelDir, { optimizedDir: cache });
     await model.release();
     const after = readdirSync(unet);
+    const kept = [...keptOld, ...keptFresh];
     for (const name of left) expect(after).not.toContain(name);
     for (const name of kept) expect(after).toContain(name);
     for (const name of kept) rmSync(path.join(unet, name), { recursive: true });

@@ -128,7 +128,10 @@ function forgetOlder(cacheDir: string, kept: string, file: string): void {
   }
 }
 
-/** Removes the temporary folders of saves that a killed process left (onnxruntime's graph, a UNet's size). */
+/**
+ * Removes the temporary folders of saves that a killed process left (onnxruntime's graph, a UNet's
+ * size), once abandoned for a while (see left-behind.ts).
+ */
 function removeLeftBehind(cacheDir: string): void {
   let entries: string[];
   try {
