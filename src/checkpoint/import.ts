@@ -6,7 +6,7 @@
  * end, so a failure (a truncated file, a wrong shape, a full disk) leaves nothing half-written.
  * Weights stream from the file to the external data one tensor at a time.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   cpSync,
   existsSync,
@@ -83,12 +83,20 @@ export function removeUnfinishedImports(): void {
   unfinished.clear();
 }
 
+/** Longest `out` name kept whole in the temporary name (the whole stays under 255 bytes). */
+const NAME_KEPT = 100;
+
 /**
  * `.<out's name>.importing-`, then `<pid>-<hex>`: beside `out`, so that the final rename stays on
- * one file system. The name is cut so that the whole stays under the usual 255-byte limit.
+ * one file system. A longer name is cut and followed by `~` and a hash of the whole name, so that
+ * names sharing their first 100 characters never sweep each other's folders (a cut name is longer
+ * than any whole one, so the two kinds never meet either).
  */
 function temporaryPrefix(out: string): string {
-  return `.${path.basename(out).slice(0, 100)}.importing-`;
+  const name = path.basename(out);
+  if (name.length <= NAME_KEPT) return `.${name}.importing-`;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `.${name.slice(0, NAME_KEPT)}~${hash}.importing-`;
 }
 
 /** Refuses an `out` under a file before any work (the hashing alone reads the whole checkpoint). */
@@ -104,7 +112,7 @@ function checkParentIsFolder(out: string): void {
 }
 
 /**
- * Removes the temporary folders that killed imports into `out` left beside it (SIGKILL,
+ * Removes the temporary folders that killed imports into exactly `out` left beside it (SIGKILL,
  * power loss): those abandoned for a while (see left-behind.ts), never another live import's.
  */
 function removeLeftBehind(out: string): void {

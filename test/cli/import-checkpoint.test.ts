@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../../src/diffusion/png-text.ts';
-import { LONG_AGO_MS, makeTemporaryFolder } from '../support/leftovers.ts';
+import { backdate, LONG_AGO_MS, makeTemporaryFolder } from '../support/leftovers.ts';
 import { TINY_CHECKPOINT, TINY_VAE } from '../support/safetensors.ts';
 import { importCheckpoint, generate as run } from './run-cli.ts';
 
@@ -137,6 +137,53 @@ describe('npm run import-checkpoint', () => {
       '.other.importing-999999999-0a1b2c3d',
       'm',
     ]);
+  });
+
+  it('never sweeps what an import into another --out left, though the names share 100 characters', async () => {
+    const parent = path.join(work, 'long-names');
+    mkdirSync(parent);
+    const shared = 'm'.repeat(100);
+    const [alpha, beta] = [`${shared}-alpha`, `${shared}-beta`];
+    // an import into alpha killed part-way (SIGKILL: nothing cleans up), quiet for long since
+    let killedAt: string[] = [];
+    const killed = await importCheckpoint(
+      [TINY_CHECKPOINT, '--dtype', 'fp32', '--out', path.join(parent, alpha)],
+      {
+        cwd: work,
+        onSpawn: (child) => {
+          const poll = setInterval(() => {
+            killedAt = readdirSync(parent);
+            if (killedAt.length > 0) {
+              clearInterval(poll);
+              child.kill('SIGKILL');
+            }
+          }, 2);
+          child.on('exit', () => clearInterval(poll));
+        },
+      },
+    );
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killedAt).toHaveLength(1);
+    const leftover = killedAt[0] as string;
+    backdate(path.join(parent, leftover), LONG_AGO_MS);
+
+    const intoBeta = await importCheckpoint(
+      [TINY_CHECKPOINT, '--dtype', 'fp32', '--out', path.join(parent, beta)],
+      {
+        cwd: work,
+      },
+    );
+    expect(intoBeta.status).toBe(0);
+    expect(readdirSync(parent).sort()).toEqual([leftover, beta]);
+    // the next import into alpha itself does remove it
+    const intoAlpha = await importCheckpoint(
+      [TINY_CHECKPOINT, '--dtype', 'fp32', '--out', path.join(parent, alpha)],
+      {
+        cwd: work,
+      },
+    );
+    expect(intoAlpha.status).toBe(0);
+    expect(readdirSync(parent).sort()).toEqual([alpha, beta]);
   });
 
   it('an --out under a file is refused before any work, naming the file (not a cleanup error)', async () => {
