@@ -34,6 +34,14 @@ export function isExpiredToken(err: unknown): boolean {
   return err instanceof DiscordAPIError && (err.code === 50027 || err.code === 10015);
 }
 
+/**
+ * Discord's answer to a second acknowledgement. Sent for the bot's only one, it means Discord took
+ * it and its answer was lost (a 5xx after it acted, and discord.js retried): the reply exists.
+ */
+export function isAlreadyAcknowledged(err: unknown): boolean {
+  return err instanceof DiscordAPIError && err.code === 40060;
+}
+
 /** Where a job's messages go. */
 export interface ReplyTarget {
   /** Edits the job's reply; resolves with its message id. */

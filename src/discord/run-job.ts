@@ -20,7 +20,13 @@ import { errorForLog } from './log-error.ts';
 import { renderUserError } from './render/errors.ts';
 import { initialProgress, type JobView, renderStatus } from './render/status.ts';
 import { DEFAULT_UPLOAD_LIMIT } from './render/uploads.ts';
-import { type ReplyTarget, toEditOptions, tokenTarget, toSendOptions } from './reply.ts';
+import {
+  isAlreadyAcknowledged,
+  type ReplyTarget,
+  toEditOptions,
+  tokenTarget,
+  toSendOptions,
+} from './reply.ts';
 import { requesterOf } from './requester.ts';
 import type { JobHandle, JobKind, RecoveredJob } from './services.ts';
 
@@ -84,10 +90,14 @@ export async function startJob(
     try {
       await interaction.deferReply();
     } catch (err) {
-      const late = await submitting;
-      if (!('handle' in late)) throw err;
-      const cancelled = await cancelUnanswered(late.handle.jobId, requester.userId, err, ctx);
-      throw new JobError(late.handle.jobId, err, cancelled);
+      if (!isAlreadyAcknowledged(err)) {
+        const late = await submitting;
+        if (!('handle' in late)) throw err;
+        const cancelled = await cancelUnanswered(late.handle.jobId, requester.userId, err, ctx);
+        throw new JobError(late.handle.jobId, err, cancelled);
+      }
+      // the "thinking…" reply exists (its answer was lost): discord.js is told, and it is filled in
+      interaction.deferred = true;
     }
     settled = await submitting;
     if ('error' in settled) {
@@ -120,8 +130,13 @@ export async function startJob(
       ? (await interaction.editReply(toEditOptions(first))).id
       : (await interaction.reply({ ...toSendOptions(first), withResponse: true })).resource?.message?.id;
   } catch (err) {
-    const cancelled = await cancelUnanswered(handle.jobId, requester.userId, err, ctx);
-    throw new JobError(handle.jobId, err, cancelled);
+    if (!isAlreadyAcknowledged(err)) {
+      const cancelled = await cancelUnanswered(handle.jobId, requester.userId, err, ctx);
+      throw new JobError(handle.jobId, err, cancelled);
+    }
+    // Discord posted the reply but its answer was lost: the member sees it, so the job is followed
+    // through the token like any other (the reply's id comes with the first edit)
+    interaction.replied = true;
   }
   try {
     await followTracked(ctx, {
@@ -157,8 +172,9 @@ function followTracked(ctx: CommandContext, o: FollowOptions): Promise<void> {
 
 /**
  * The member never saw the job (Discord refused the acknowledgement or the first reply, e.g. a
- * late one: 10062 Unknown interaction): it is cancelled through the job service, which refunds
- * it, rather than run and charged with nobody told. Returns whether the cancel went through.
+ * late one: 10062 Unknown interaction; not 40060, which says it was taken): it is cancelled
+ * through the job service, which refunds it, rather than run and charged with nobody told.
+ * Returns whether the cancel went through.
  */
 async function cancelUnanswered(
   jobId: string,

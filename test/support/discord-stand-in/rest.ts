@@ -64,6 +64,8 @@ export class Rest {
     string,
     { token: string; status: number; code: number; message: string }
   >();
+  /** route template → requests for that token still to carry out and then answer 500. */
+  private readonly lostAnswers = new Map<string, { token: string; times: number }>();
 
   constructor(private readonly o: RestOptions) {
     this.define();
@@ -90,6 +92,19 @@ export class Rest {
     }
     if (failure) this.failures.set(route, failure);
     else this.failures.delete(route);
+  }
+
+  /**
+   * The next `times` requests to `route` for the interaction `token` are carried out, then
+   * answered 500, as when Discord's answer is lost after it acted: discord.js retries a request
+   * that already took effect (a second acknowledgement gets 40060). `undefined` ends it.
+   */
+  loseAnswers(route: string, lost: { token: string; times: number } | undefined): void {
+    if (!this.routes.some((r) => `${r.method} ${r.template}` === route)) {
+      throw new Error(`stand-in: no route ${route}`);
+    }
+    if (lost) this.lostAnswers.set(route, { ...lost });
+    else this.lostAnswers.delete(route);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -121,6 +136,11 @@ export class Rest {
       }
       payload = await match.route.handler(ctx);
       if (payload === undefined) status = 204;
+      const lost = this.lostAnswers.get(`${match.route.method} ${match.route.template}`);
+      if (lost && lost.times > 0 && match.params.token === lost.token) {
+        lost.times--;
+        throw new HttpError(500, 0, '500: Internal Server Error');
+      }
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       status = err.status;
