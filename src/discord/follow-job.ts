@@ -124,14 +124,42 @@ export async function followJob(o: FollowOptions): Promise<void> {
       delivered = messageId;
     } catch (err) {
       // the reply is gone (deleted by a moderator), Discord refuses its edits, or its token has
-      // expired: the result still reaches the member, as a message in the channel
-      if (!(err instanceof TokenTooOld) && !isExpiredToken(err))
-        log.warn({ err: errorForLog(err), jobId }, 'final edit failed; posting the result in the channel');
+      // expired: the result still reaches the member, as a message in the channel; unless Discord
+      // applied the edit and only its answer was lost (the reply shows the result already)
+      if (!(err instanceof TokenTooOld) && !isExpiredToken(err)) {
+        delivered = await replyShowing(target, payload, o);
+        if (delivered === undefined)
+          log.warn({ err: errorForLog(err), jobId }, 'final edit failed; posting the result in the channel');
+      }
     }
     if (delivered === undefined) delivered = await target.post(forChannel(payload, o.ownerId), messageId);
     if (end.type === 'done') await o.services.recordMessages(jobId, [delivered]);
   } catch (err) {
     // what the member is told depends on how the job settled: a finished job was charged
     throw new JobError(jobId, err, end.type !== 'done' && end.refunded);
+  }
+}
+
+/**
+ * The reply's id if it already shows this final state (its text and the same files): a final edit
+ * whose answer was lost after Discord applied it. Undefined when it is gone, shows something else,
+ * or cannot be read: then the result is posted.
+ */
+async function replyShowing(
+  target: ReplyTarget,
+  p: ReplyPayload,
+  o: Pick<FollowOptions, 'jobId' | 'log'>,
+): Promise<string | undefined> {
+  try {
+    const reply = await target.original();
+    if (!reply || reply.content.trim() !== p.content.trim()) return undefined;
+    const { attachments } = reply;
+    const same =
+      attachments.length === p.files.length &&
+      p.files.every((f, k) => attachments[k]?.filename === f.name && attachments[k]?.size === f.data.length);
+    return same ? reply.id : undefined;
+  } catch (err) {
+    o.log.warn({ err: errorForLog(err), jobId: o.jobId }, 'could not read the reply back');
+    return undefined;
   }
 }

@@ -3,12 +3,14 @@
  * the interaction's reply while its token lives (15 minutes), a new channel message after that.
  */
 import {
+  type APIMessage,
   AttachmentBuilder,
   type BaseMessageOptions,
   type Client,
   DiscordAPIError,
   InteractionWebhook,
   MessageFlags,
+  Routes,
 } from 'discord.js';
 import type { ReplyPayload } from './render/payload.ts';
 
@@ -42,10 +44,19 @@ export function isAlreadyAcknowledged(err: unknown): boolean {
   return err instanceof DiscordAPIError && err.code === 40060;
 }
 
+/** The job's reply as Discord holds it: what the member sees. */
+export interface ShownReply {
+  id: string;
+  content: string;
+  attachments: { filename: string; size: number }[];
+}
+
 /** Where a job's messages go. */
 export interface ReplyTarget {
   /** Edits the job's reply; resolves with its message id. */
   edit(p: ReplyPayload): Promise<string>;
+  /** Reads the job's reply back; undefined when it is gone (10008 Unknown Message). */
+  original(): Promise<ShownReply | undefined>;
   /** Posts a new message in the job's channel (the reply's token has expired), as a reply to `replyTo`. */
   post(p: ReplyPayload, replyTo?: string): Promise<string>;
   /** Whether the token is (about to be) too old to edit with. */
@@ -71,6 +82,21 @@ export function tokenTarget(o: {
     async edit(p) {
       const message = await webhook.editMessage('@original', toEditOptions(p));
       return message.id;
+    },
+    async original() {
+      try {
+        const m = (await o.client.rest.get(Routes.webhookMessage(o.applicationId, o.token, '@original'), {
+          auth: false,
+        })) as APIMessage;
+        return {
+          id: m.id,
+          content: m.content,
+          attachments: m.attachments.map((a) => ({ filename: a.filename, size: a.size })),
+        };
+      } catch (err) {
+        if (err instanceof DiscordAPIError && err.code === 10008) return undefined;
+        throw err;
+      }
     },
     async post(p, replyTo) {
       const channel = await o.client.channels.fetch(o.channelId);

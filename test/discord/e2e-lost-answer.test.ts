@@ -5,7 +5,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { jobs } from '../../src/db/schema.ts';
-import { BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
+import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
 import {
   botFolder,
@@ -37,6 +37,7 @@ afterAll(async () => {
 const db = () => real.services.database.db;
 const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
 const CALLBACK = 'POST /interactions/:id/:token/callback';
+const EDIT = 'PATCH /webhooks/:app/:token/messages/:message';
 
 /** The job's row once it is done, with its result recorded. */
 async function doneJob(jobId: string) {
@@ -101,4 +102,52 @@ describe('the first reply taken by Discord, its answer lost', () => {
     },
     120_000,
   );
+});
+
+describe('edits of the reply applied by Discord, their answers lost', () => {
+  it('the result reaches the reply: it is recorded there, not posted again in the channel, charged once', async () => {
+    const i = standIn.slash(GUILD, ALICE, 'imagine', {
+      prompt: 'twice',
+      seed: 22,
+      size: '256x256',
+      steps: 4,
+    });
+    // every edit of the reply (and each of discord.js's retries) is applied, then answered 500
+    standIn.rest.loseAnswers(EDIT, { token: i.token, times: 1_000 });
+    try {
+      const queued = await replyWhen(standIn, i, (m) => m.content.includes('job `'));
+      const jobId = jobIdOf(queued);
+      const row = await doneJob(jobId);
+      const reply = standIn.original(i) as StoredMessage;
+      expect(reply.content).toContain('**Done**');
+      expect((await imagesOf(standIn, reply)).map((x) => `${x.filename} ${x.width}x${x.height}`)).toEqual([
+        '22-base.png 256x256',
+        '22-hires.png 512x512',
+      ]);
+      expect(row.resultMessageIds).toEqual([reply.id]);
+      // the final edit was answered 500, as every edit was
+      expect(
+        standIn
+          .requests({ token: i.token })
+          .filter((r) => r.route === EDIT)
+          .map((r) => r.status),
+      ).toContain(500);
+      expect(standIn.requests({ token: i.token }).some((r) => r.route === EDIT && r.status !== 500)).toBe(
+        false,
+      );
+      // one delivery: no channel post, no follow-up
+      const posts = standIn
+        .requests()
+        .filter(
+          (r) => r.route === 'POST /channels/:channel/messages' || r.route === 'POST /webhooks/:app/:token',
+        )
+        .filter((r) => String((r.body as { content?: string } | null)?.content).includes(jobId));
+      expect(posts).toEqual([]);
+      const rows = (await ledgerOf(db(), GUILD, ALICE)).filter((r) => r.jobId === jobId);
+      expect(rows.map((r) => r.kind)).toEqual(['reserve', 'commit']);
+      expect(spent(rows)).toBe(row.cost);
+    } finally {
+      standIn.rest.loseAnswers(EDIT, undefined);
+    }
+  }, 120_000);
 });
