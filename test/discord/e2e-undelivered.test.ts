@@ -104,14 +104,16 @@ describe('a first reply Discord refuses', () => {
 });
 
 describe('a result whose reply cannot be edited', () => {
-  it('a reply deleted while drawing: the images go to the channel, charged once, no "nothing was charged"', async () => {
+  it('a reply deleted mid-job: the images go to the channel, charged once, no "nothing was charged"', async () => {
     const i = standIn.slash(GUILD, ALICE, 'imagine', {
       prompt: 'deleted mid-job',
       seed: 3,
       size: '256x256',
       steps: 30,
     });
-    const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'));
+    // acted on as soon as the reply names the job: on a fast machine a job ends before its first
+    // progress edit (2 s), so waiting for "Drawing" could miss it; every later edit meets the failure
+    const drawing = await replyWhen(standIn, i, (m) => jobIdOf(m) !== undefined);
     const jobId = jobIdOf(drawing);
     // a moderator deletes it
     (standIn.message(drawing.id) as StoredMessage).deleted = true;
@@ -156,7 +158,9 @@ describe('a result whose reply cannot be edited', () => {
       size: '256x256',
       steps: 30,
     });
-    const drawing = await replyWhen(standIn, i, (m) => m.content.includes('**Drawing**'));
+    // acted on as soon as the reply names the job: on a fast machine a job ends before its first
+    // progress edit (2 s), so waiting for "Drawing" could miss it; every later edit meets the failure
+    const drawing = await replyWhen(standIn, i, (m) => jobIdOf(m) !== undefined);
     const jobId = jobIdOf(drawing);
     const edits = 'PATCH /webhooks/:app/:token/messages/:message';
     standIn.rest.failWith(edits, {
