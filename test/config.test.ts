@@ -245,3 +245,9 @@ describe('.env.example', () => {
     expect(() => loadConfig(env)).not.toThrow();
   });
 });
+
+it('refuses a number of 200,000 digits with junk after it at once (the first pattern split the digits every way)', () => {
+  const raw = `${'1'.repeat(200_000)}x`;
+  expect(problemsOf({ QUEUE_MAX: raw })).toHaveLength(1);
+  expect(problemsOf({ QUEUE_MAX: '12', ENSD: '1.', MAX_STEPS: '1e2' })).toEqual([]);
+});
