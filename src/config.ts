@@ -1,8 +1,10 @@
 // Every setting of the bot, read once from the environment (and `.env`), validated, typed.
 // Nothing here runs at import time: callers pass the environment they want read.
+
 import path from 'node:path';
 import { z } from 'zod';
 import { decimal } from './decimal.ts';
+import { escapeRegExp } from './escape-regexp.ts';
 import {
   DEVICE_PROVIDERS,
   EXECUTION_PROVIDERS,
@@ -329,7 +331,7 @@ function scrubbed(text: string, value: string, secrets: string[]): string {
   );
   let out = text;
   for (const piece of pieces.sort((a, b) => b.length - a.length)) {
-    out = out.replace(new RegExp(piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), '…');
+    out = out.replace(new RegExp(escapeRegExp(piece), 'gi'), '…');
   }
   return out;
 }

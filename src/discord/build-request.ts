@@ -15,6 +15,7 @@ import {
   resolveSeed,
   validateRequest,
 } from '../diffusion/request.ts';
+import { escapeRegExp } from '../escape-regexp.ts';
 import { UserError } from '../user-error.ts';
 import { readPastedInfotext, sameModelHash } from './paste.ts';
 import type { GuildSettings } from './settings.ts';
@@ -144,7 +145,7 @@ export function findBlockedWord(prompt: string, blocked: readonly string[]): str
     // read as a prompt too: an entry written with emphasis ("[word]", "(word:1.2)") is its words
     const w = promptAsRead(word);
     if (w === '') return false;
-    const escaped = w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const escaped = escapeRegExp(w);
     return new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'u').test(read);
   });
 }
