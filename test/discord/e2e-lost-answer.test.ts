@@ -10,6 +10,7 @@ import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.
 import {
   botFolder,
   imagesOf,
+  jobIdOf,
   ledgerOf,
   type RealBot,
   replyWhen,
@@ -35,7 +36,6 @@ afterAll(async () => {
 });
 
 const db = () => real.services.database.db;
-const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
 const CALLBACK = 'POST /interactions/:id/:token/callback';
 const EDIT = 'PATCH /webhooks/:app/:token/messages/:message';
 

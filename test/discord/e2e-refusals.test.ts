@@ -16,6 +16,7 @@ import {
   hasContent,
   imagesOf,
   isFinished,
+  jobIdOf,
   ledgerOf,
   mentionsOfEveryMessage,
   type RealBot,
@@ -53,7 +54,6 @@ const db = () => real.services.database.db;
 const EPHEMERAL = 64;
 const answerTo = (i: Injected) => replyWhen(standIn, i, hasContent, 'an answer');
 const done = (i: Injected) => replyWhen(standIn, i, isFinished, 'the final edit');
-const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
 
 describe('refusals are ephemeral and charge nothing on the real ledger', () => {
   it('a bound a crafted interaction slipped past Discord, and a bad denoise list', async () => {

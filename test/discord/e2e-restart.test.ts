@@ -6,11 +6,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { jobs } from '../../src/db/schema.ts';
 import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
-import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
+import { DiscordStandIn } from '../support/discord-stand-in.ts';
 import {
   botFolder,
   imagesOf,
   isFinished,
+  jobIdOf,
   ledgerOf,
   type RealBot,
   replyWhen,
@@ -38,7 +39,6 @@ afterAll(async () => {
 });
 
 const start = () => startRealBot(standIn, { ...folder.env, DISCORD_GUILD_ID: GUILD });
-const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
 
 describe('a restart with jobs in flight', () => {
   it('the next start finishes the running and the waiting job in their own replies', async () => {

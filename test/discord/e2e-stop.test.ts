@@ -9,7 +9,7 @@ import { jobs } from '../../src/db/schema.ts';
 import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
 import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
-import { botFolder, imagesOf, ledgerOf, replyWhen } from '../support/real-bot.ts';
+import { botFolder, imagesOf, jobIdOf, ledgerOf, replyWhen } from '../support/real-bot.ts';
 
 let standIn: DiscordStandIn;
 let folder: ReturnType<typeof botFolder>;
@@ -41,8 +41,6 @@ async function start(): Promise<BotProcess> {
   await vi.waitFor(() => expect(standIn.connectedClients).toBe(1), { timeout: 10_000 });
   return p;
 }
-
-const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
 
 describe('npm start stopped with work in its last seconds', () => {
   it('a stop the moment a job is done: its reply still gets the images, recorded, charged once', async () => {

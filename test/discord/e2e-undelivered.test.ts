@@ -10,6 +10,7 @@ import {
   botFolder,
   hasContent,
   imagesOf,
+  jobIdOf,
   ledgerOf,
   type RealBot,
   replyWhen,
@@ -35,7 +36,6 @@ afterAll(async () => {
 });
 
 const db = () => real.services.database.db;
-const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
 
 /** A job's row once it has ended (a member's newest job when no id is known). */
 async function endedJob(which: { jobId: string } | { userId: string; besides: string[] }) {

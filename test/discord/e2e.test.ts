@@ -14,6 +14,7 @@ import {
   hasContent,
   imagesOf,
   isFinished,
+  jobIdOf,
   ledgerOf,
   mentionsOfEveryMessage,
   type RealBot,
@@ -48,7 +49,6 @@ afterAll(async () => {
 
 const db = () => real.services.database.db;
 const done = (i: Injected) => replyWhen(standIn, i, isFinished, 'the final edit');
-const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
 const requester = (userId: string) => ({
   guildId: GUILD,
   channelId: CHANNEL,

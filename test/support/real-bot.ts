@@ -76,6 +76,9 @@ export async function startRealBot(standIn: DiscordStandIn, env: Record<string, 
 
 // --- reading what the bot did ------------------------------------------------------------------
 
+/** The job id a status or result message names (`job \`abc\``). */
+export const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
+
 /** The interaction's reply once it satisfies `check`. */
 export function replyWhen(
   standIn: DiscordStandIn,
