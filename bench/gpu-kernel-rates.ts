@@ -126,3 +126,14 @@ export async function measureGpuKernelRates(
     convTflops: await tflops(convChain(dtype, sizes), providers, runs),
   };
 }
+
+/**
+ * Throws onnxruntime's reason when `providers` cannot start: one small MatMul on them and nothing
+ * else. The model loader falls back to the CPU instead, so without this check a GPU bench on a
+ * host without the GPU's Vulkan part times the CPU for minutes of a lent GPU.
+ */
+export async function checkProvidersStart(
+  providers: ort.InferenceSession.SessionOptions['executionProviders'],
+): Promise<void> {
+  await tflops(matmulChain('fp32', { n: 8, conv: { channels: 8, side: 8 }, chain: 1 }), providers, 1);
+}

@@ -197,7 +197,14 @@ export function gpuTable(r: GpuResult): string {
       rows: imported.map(([d, ms]) => ({ name: d, value: fmt(ms / 1000, 1) })),
     });
   }
-  sections.push(...profileSections(r.profile, `Ours, ${r.variants?.[0] ? variantName(r.variants[0]) : ''}`));
+  // an older file's profile has no dtype: it is the first variant's
+  const layout = r.variants?.[0]?.layout ?? '';
+  sections.push(
+    ...profileSections(
+      r.profile?.map((p) => (p.dtype ? p : { ...p, dtype: r.variants?.[0]?.dtype })),
+      `Ours, ${r.providers?.join(',') ?? ''}${layout ? ` ${layout}` : ''}`,
+    ),
+  );
   sections.push(...failedSections(r.failed, 'FAILED (the phases after them still ran)'));
   if (r.leftOut?.length) {
     sections.push({ title: 'Left out for time', rows: r.leftOut.map((p) => ({ name: p, value: '' })) });

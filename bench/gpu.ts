@@ -14,8 +14,9 @@ import {
   providerEntry,
   type SdModel,
 } from '../src/diffusion/model/sd-model.ts';
+import { GPU_PROVIDERS, inGroup } from '../src/providers.ts';
 import { orWriteDown } from './failures.ts';
-import { type GpuKernelRates, measureGpuKernelRates } from './gpu-kernel-rates.ts';
+import { checkProvidersStart, type GpuKernelRates, measureGpuKernelRates } from './gpu-kernel-rates.ts';
 import { benchRequest } from './job.ts';
 import { profileUnet, type StepProfile } from './op-profile.ts';
 import { progress } from './progress.ts';
@@ -77,7 +78,7 @@ export interface GpuResult {
   /** The provider's own MatMul and convolution rates, per precision, with the first layout's options. */
   kernelRates?: GpuKernelRates[];
   torchCuda?: TorchCuda;
-  /** The first variant's step by operator, per latent side (`--profile`). */
+  /** The first layout's step by operator, per precision and latent side (`--profile`). */
   profile?: StepProfile[];
   /** Phases left out for time. */
   leftOut?: string[];
@@ -113,6 +114,20 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
     await orWriteDown(out, name, run);
     o.save(out);
   };
+  const load = (layout?: string): LoadOptions => ({
+    executionProviders: o.providers,
+    intraOpThreads: o.threads,
+    ...(layout ? { providerOptions: { [WEBGPU]: { preferredLayout: layout } } } : {}),
+  });
+  // onnxruntime falls back to the CPU where a GPU provider cannot start: every phase would then time
+  // the CPU, for minutes of a lent GPU, under the GPU's name
+  const onGpu = o.providers.filter((name) => inGroup(GPU_PROVIDERS, name));
+  progress(`checking that [${onGpu.join(', ')}] start`);
+  await checkProvidersStart(onGpu.map((name) => providerEntry(name, load(o.layouts[0])))).catch(
+    (err: Error) => {
+      throw new Error(`[${onGpu.join(', ')}] cannot start, so nothing would run on the GPU: ${err.message}`);
+    },
+  );
   const dirs = new Set<Precision>([...o.dtypes, 'fp32']);
   for (const dtype of dirs) {
     const dir = o.modelDir(dtype);
@@ -125,11 +140,6 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
   o.save(out);
 
   const plan = o.latents.map((latent) => ({ latent, steps: 2 + o.warmSteps }));
-  const load = (layout?: string): LoadOptions => ({
-    executionProviders: o.providers,
-    intraOpThreads: o.threads,
-    ...(layout ? { providerOptions: { [WEBGPU]: { preferredLayout: layout } } } : {}),
-  });
   const layouts = o.providers.includes(WEBGPU) ? o.layouts : [undefined];
   // the first variant's model, warm from its timing, stays loaded for the whole job and the
   // accuracy check: each new load costs a lent GPU seconds of session creation and shader builds.
@@ -237,7 +247,12 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
 
   if (o.profile) {
     await phase('profile by operator', async () => {
-      out.profile = await profileUnet(o.modelDir(first), load(layouts[0]), o.latents, 'profile');
+      // every precision: the default (fp32 on webgpu) and the one that trails PyTorch furthest
+      out.profile = [];
+      for (const dtype of o.dtypes) {
+        const steps = await profileUnet(o.modelDir(dtype), load(layouts[0]), o.latents, `profile ${dtype}`);
+        out.profile.push(...steps.map((step) => ({ ...step, dtype })));
+      }
     });
   }
   for (const dtype of others) for (const layout of layouts) await timeVariant(dtype, layout, false);

@@ -20,6 +20,8 @@ export interface OpTime {
 
 export interface StepProfile {
   latent: number;
+  /** The model's precision, where a run profiles more than one (--only gpu). */
+  dtype?: string;
   /** The profiled run's wall time. */
   stepMs: number;
   /** 'gpu': the provider's GPU timestamps; 'cpu': onnxruntime's node kernel times. */
@@ -200,6 +202,7 @@ export function profileSections(
     });
     const source =
       p.source === 'gpu' ? 'GPU timestamps' : p.source === 'cpu' ? 'CPU kernel times' : 'no kernel events';
-    return { title: `${what}, ${p.latent}×${p.latent} step by operator (${source}), ms`, rows };
+    const dtype = p.dtype ? ` ${p.dtype}` : '';
+    return { title: `${what}${dtype}, ${p.latent}×${p.latent} step by operator (${source}), ms`, rows };
   });
 }

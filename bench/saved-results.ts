@@ -113,6 +113,8 @@ export function checkedProfiles(profiles: unknown, where: string): StepProfile[]
       throw bad(`entry ${i} has no whole latent side`);
     if (!time(p.stepMs) || !time(p.kernelMs)) throw bad(`entry ${i} needs finite stepMs and kernelMs ≥ 0`);
     if (!['gpu', 'cpu', 'none'].includes(p.source as string)) throw bad(`entry ${i} has an unknown source`);
+    if (p.dtype !== undefined && p.dtype !== 'fp16' && p.dtype !== 'fp32')
+      throw bad(`entry ${i} has a dtype other than fp16 or fp32`);
     if (!Array.isArray(p.ops)) throw bad(`entry ${i} has no ops list`);
     let sum = 0;
     for (const o of p.ops as Partial<OpTime>[]) {

@@ -109,6 +109,45 @@ it("shows the provider's own kernel rates, and each step's TFLOPS as a share of 
   expect(gpuTable({ ...result, variants: [v] })).toContain('fp16 NHWC (loaded on cpu): session creation');
 });
 
+it('stops in seconds, importing nothing, when the GPU provider cannot start', () => {
+  // no Vulkan driver manifest, on any machine: onnxruntime would fall back to the CPU and every
+  // phase would time the CPU under the GPU's name (an H100 host without libglvnd did, 8 minutes)
+  const model = path.join(dir, 'nogpu-fp32');
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'bench/index.ts',
+      '--only',
+      'gpu',
+      '--providers',
+      'webgpu,cpu',
+      '--checkpoint',
+      'test/fixtures/sd1-tiny-checkpoint/model.safetensors',
+      '--model',
+      model,
+      '--out',
+      path.join(dir, 'nogpu.json'),
+    ],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        VK_ICD_FILENAMES: '/nonexistent/icd.json',
+        VK_DRIVER_FILES: '/nonexistent/icd.json',
+      },
+    },
+  );
+  expect(run.status, run.stderr).toBe(2);
+  expect(run.stderr).toMatch(
+    /\nnpm run bench: --only gpu: \[webgpu\] cannot start, so nothing would run on the GPU: Failed to get a WebGPU adapter: [^\n]+\n$/,
+  );
+  expect(existsSync(model)).toBe(false);
+  expect(existsSync(modelDirOf(model, 'fp16'))).toBe(false);
+});
+
 it('refuses flags it cannot run, in one line, before importing anything', () => {
   const textFile = path.join(dir, 'notes.safetensors');
   writeFileSync(textFile, 'not a checkpoint');

@@ -199,3 +199,35 @@ it('a GPU run’s table shows its profile, and --from refuses a profile that is 
   expect(table).toMatch(/kernels in all \/ the step's wall time\s+60\.0 \/ 120\.0\s+50 % busy/);
   expect(() => checkedGpuResult({ providers: ['webgpu'], profile: {} })).toThrow(/not a GPU results file/);
 });
+
+it('a GPU run profiles each precision under its own title; an older file’s profile is its first variant’s', () => {
+  const step = (dtype: string | undefined, ms: number) => ({
+    latent: 128,
+    stepMs: 2 * ms,
+    source: 'gpu' as const,
+    kernelMs: ms,
+    ...(dtype ? { dtype } : {}),
+    ops: [{ op: 'Conv', ms, kernels: 98 }],
+  });
+  const fp16 = {
+    dtype: 'fp16' as const,
+    layout: 'NHWC',
+    timing: { label: '', loadedOn: ['webgpu'], loadMs: 1, textEncodeMs: 1, shapes: [] },
+  };
+  const table = gpuTable({
+    providers: ['webgpu'],
+    variants: [fp16],
+    profile: [step('fp16', 400), step('fp32', 500)],
+  });
+  expect(table).toMatch(
+    /Ours, webgpu NHWC fp16, 128×128 step by operator[^\n]*\n(.*\n){1,3}.*400\.0 \/ 800\.0/,
+  );
+  expect(table).toMatch(
+    /Ours, webgpu NHWC fp32, 128×128 step by operator[^\n]*\n(.*\n){1,3}.*500\.0 \/ 1000\.0/,
+  );
+  const older = gpuTable({ providers: ['webgpu'], variants: [fp16], profile: [step(undefined, 400)] });
+  expect(older).toContain('Ours, webgpu NHWC fp16, 128×128 step by operator');
+  expect(() => checkedGpuResult({ providers: ['webgpu'], profile: [step('fp8', 1)] })).toThrow(
+    /gpu\.profile: entry 0 has a dtype other than fp16 or fp32/,
+  );
+});
