@@ -16,6 +16,8 @@ import {
   readCheckpointSource,
   type SourceFile,
 } from '../diffusion/model/model-identity.ts';
+import { writeRefusal } from '../write-error.ts';
+import { CheckpointError } from './checkpoint-error.ts';
 import { IMPORTER_VERSION, type ImportProgress, importCheckpoint, removeQuietly } from './import.ts';
 import type { Precision } from './onnx-net.ts';
 
@@ -86,7 +88,12 @@ function removeAbandoned(cacheDir: string): void {
 }
 
 export async function importCached(file: string, o: CachedImportOptions): Promise<CachedImport> {
-  mkdirSync(o.cacheDir, { recursive: true });
+  try {
+    mkdirSync(o.cacheDir, { recursive: true });
+  } catch (err) {
+    const refusal = writeRefusal(err, o.cacheDir, 'MODEL_CACHE_DIR');
+    throw refusal ? new CheckpointError(refusal, { cause: err }) : err;
+  }
   removeAbandoned(o.cacheDir);
   const name = cacheFolderName(file, o.dtype, o.vae);
   const dir = path.join(o.cacheDir, name);
@@ -99,6 +106,7 @@ export async function importCached(file: string, o: CachedImportOptions): Promis
     await importCheckpoint(file, fresh, {
       dtype: o.dtype,
       vae: o.vae,
+      outSetting: 'MODEL_CACHE_DIR',
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     });
     if (existsSync(dir)) renameSync(dir, old);
@@ -106,6 +114,9 @@ export async function importCached(file: string, o: CachedImportOptions): Promis
   } catch (err) {
     // another process may have put a fitting import in place while this one ran
     if (existsSync(fresh) && (await stillFits(dir, file, o))) return { dir, imported: false };
+    // the temporary name means nothing to the user: the folder it would have become does
+    if (err instanceof CheckpointError && err.message.includes(fresh))
+      throw new CheckpointError(err.message.replaceAll(fresh, dir), { cause: err.cause });
     throw err;
   } finally {
     removeQuietly(fresh);

@@ -27,6 +27,7 @@ import {
   type SourceFile,
 } from '../diffusion/model/model-identity.ts';
 import { GraphBuilder } from '../diffusion/model/onnx-graph.ts';
+import { writeRefusal } from '../write-error.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 import { buildClipGraph } from './clip-graph.ts';
 import { ExternalDataFile } from './external-data.ts';
@@ -61,6 +62,8 @@ export interface ImportOptions {
   /** The LoRA / textual-inversion seam (see weights.ts). */
   patch?: WeightPatch;
   onProgress?: (p: ImportProgress) => void;
+  /** The option or variable that chose `out`, for a full disk's message (default --out). */
+  outSetting?: string;
   /** Hashes already known (the cache computed them to decide): skips hashing again. */
   sha256?: { model?: string; vae?: string };
 }
@@ -232,6 +235,8 @@ export async function importCheckpoint(
     path.dirname(out),
     `${temporaryPrefix(out)}${process.pid}-${randomBytes(4).toString('hex')}`,
   );
+  /** The file being written, as it will be named in `out`. */
+  let writing = out;
   try {
     checkSd1Checkpoint(ckpt);
     if (options.vae) {
@@ -268,16 +273,19 @@ export async function importCheckpoint(
       stage = part;
       const dir = path.join(tmp, part);
       mkdirSync(dir);
+      writing = path.join(out, part, 'model.onnx_data');
       const sink = new ExternalDataFile(path.join(dir, 'model.onnx_data'));
       try {
         const g = new GraphBuilder(sink);
         build(new Net(g, weights, options.dtype, what), structure);
+        writing = path.join(out, part, 'model.onnx');
         g.write(dir, part, 17);
       } finally {
         sink.close();
       }
     }
     options.onProgress?.({ stage, done: total, total });
+    writing = out;
     writeConfigs(tmp, structure);
     cpSync(TOKENIZER_DIR, path.join(tmp, 'tokenizer'), { recursive: true });
     writeJson(path.join(tmp, CHECKPOINT_SOURCE_FILE), { ...source, structure });
@@ -286,7 +294,10 @@ export async function importCheckpoint(
     return { dir: out, source, structure };
   } catch (err) {
     removeQuietly(tmp);
-    throw err;
+    // a full disk (or the like) names the file as it would have been called in `out`
+    const named = (err as NodeJS.ErrnoException).path?.replace(tmp, out) ?? writing;
+    const refusal = writeRefusal(err, named, options.outSetting ?? '--out', path.dirname(out));
+    throw refusal ? new CheckpointError(refusal, { cause: err }) : err;
   } finally {
     unfinished.delete(tmp);
     ckpt.close();

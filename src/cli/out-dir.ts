@@ -16,6 +16,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { writeRefusal } from '../write-error.ts';
 import { UsageError } from './usage-error.ts';
 
 function codeOf(err: unknown): string {
@@ -68,7 +69,9 @@ export function writeFilesReplacing(files: readonly (readonly [string, Uint8Arra
       written.push(temp);
     } catch (err) {
       for (const t of [...written, temp]) rmSync(t, { force: true });
-      throw new Error(`cannot write ${file} (${codeOf(err)})`, { cause: err });
+      throw new Error(writeRefusal(err, file, '--out') ?? `cannot write ${file} (${codeOf(err)})`, {
+        cause: err,
+      });
     }
   }
   // a rename within one folder does not fail for want of space, only onto something that is not

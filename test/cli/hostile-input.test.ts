@@ -161,7 +161,9 @@ describe('--out', () => {
     const before = readFileSync(path.join(out, 'base.png'));
     expect(before.length).toBeGreaterThan(4096); // so that a 4 KiB file limit cuts it
     const result = await generate([...big, '--seed', '8', '--out', out], 4);
-    expect(result.stderr).toBe(`hiresbot generate: cannot write ${path.join(out, 'base.png')} (EFBIG)\n`);
+    expect(result.stderr).toBe(
+      `hiresbot generate: ${path.join(out, 'base.png')} is over the file size limit (ulimit -f): raise the limit\n`,
+    );
     expect(result.status).toBe(1);
     expect(readFileSync(path.join(out, 'base.png')).equals(before)).toBe(true);
     expect(readdirSync(out).sort()).toEqual(['base.png', 'upscaled.png']);
@@ -179,7 +181,9 @@ describe('--out', () => {
     expect(before.base.length).toBeLessThan(4096);
     expect(before.up.length).toBeGreaterThan(4096);
     const result = await generate([...pair, '--seed', '8', '--out', out], 4);
-    expect(result.stderr).toBe(`hiresbot generate: cannot write ${path.join(out, 'upscaled.png')} (EFBIG)\n`);
+    expect(result.stderr).toBe(
+      `hiresbot generate: ${path.join(out, 'upscaled.png')} is over the file size limit (ulimit -f): raise the limit\n`,
+    );
     expect(result.status).toBe(1);
     expect(readFileSync(path.join(out, 'base.png')).equals(before.base)).toBe(true);
     expect(readFileSync(path.join(out, 'upscaled.png')).equals(before.up)).toBe(true);

@@ -196,6 +196,21 @@ describe('npm run import-checkpoint', () => {
     expect(result.stderr).toBe(`hiresbot import-checkpoint: ${out}: ${file} is not a folder\n`);
   });
 
+  it('a full disk part-way is one line naming the file, and leaves nothing behind', async () => {
+    const parent = path.join(work, 'full-disk');
+    mkdirSync(parent);
+    const out = path.join(parent, 'm');
+    // a 4 KiB file size limit stops the first weights file as a full disk would
+    const args = [TINY_CHECKPOINT, '--dtype', 'fp32', '--out', out];
+    const result = await importCheckpoint(args, { cwd: work, ulimitFileKb: 4 });
+    expect(result.status).toBe(1);
+    const file = path.join(out, 'text_encoder', 'model.onnx_data');
+    expect(result.stderr.trim().split('\n').at(-1)).toBe(
+      `hiresbot import-checkpoint: ${file} is over the file size limit (ulimit -f): raise the limit`,
+    );
+    expect(readdirSync(parent)).toEqual([]);
+  });
+
   it('an --out name of 250 characters imports (the temporary name beside it is cut to fit)', async () => {
     const parent = path.join(work, 'long-out');
     const out = path.join(parent, 'm'.repeat(250));
@@ -280,5 +295,28 @@ describe('npm run generate --model FILE.safetensors', () => {
         true,
       );
     }
+  });
+
+  it('a full disk while importing into the cache is one line naming the cache folder, not its temporary name', async () => {
+    const cwd = path.join(work, 'full-cache');
+    mkdirSync(cwd);
+    const args = [
+      '--model',
+      TINY_CHECKPOINT,
+      '--prompt',
+      'fox',
+      '--seed',
+      '3',
+      '--steps',
+      '2',
+      '--out',
+      'out',
+    ];
+    const result = await run(args, { cwd, ulimitFileKb: 4 });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n').at(-1)).toMatch(
+      /^hiresbot generate: data\/model-cache\/model-[0-9a-f]{8}-fp32\/text_encoder\/model\.onnx_data is over the file size limit \(ulimit -f\): raise the limit$/,
+    );
+    expect(readdirSync(path.join(cwd, 'data', 'model-cache'))).toEqual([]);
   });
 });

@@ -28,7 +28,12 @@ export function generate(args: string[], options: { cwd: string; ulimitFileKb?: 
 /** `npm run import-checkpoint -- …`. */
 export function importCheckpoint(
   args: string[],
-  options: { cwd: string; timeoutMs?: number; onSpawn?: (child: ChildProcess) => void },
+  options: {
+    cwd: string;
+    timeoutMs?: number;
+    ulimitFileKb?: number;
+    onSpawn?: (child: ChildProcess) => void;
+  },
 ): Promise<CliRun> {
   // as package.json runs it: node --import tsx (signals reach it directly)
   return run(importer, args, { ...options, viaNode: true });
