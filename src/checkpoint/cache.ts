@@ -26,6 +26,8 @@ export interface CachedImportOptions {
   dtype: Precision;
   vae?: string | undefined;
   onProgress?: (p: ImportProgress) => void;
+  /** Told once why a cached import is done again when it is found damaged. */
+  onNote?: (message: string) => void;
 }
 
 export interface CachedImport {
@@ -58,11 +60,31 @@ function readSource(dir: string): CheckpointSource | undefined {
   }
 }
 
+/**
+ * What is wrong with the files of a cached import (a truncated or deleted weights file would fail
+ * at every load with onnxruntime's own message): undefined when each has the size it was written
+ * with. A folder from before the list was kept cannot be checked and counts as damaged.
+ */
+function damage(dir: string, source: CheckpointSource): string | undefined {
+  if (!source.files) return 'it has no list of its files';
+  for (const [file, size] of Object.entries(source.files)) {
+    const found = statSync(path.join(dir, file), { throwIfNoEntry: false });
+    if (!found?.isFile()) return `${file} is missing`;
+    if (found.size !== size) return `${file} has ${found.size} bytes, not the ${size} it was written with`;
+  }
+  return undefined;
+}
+
 /** Whether the cached folder still fits; refreshes a touched file's recorded mtime if its bytes match. */
 async function stillFits(dir: string, file: string, o: CachedImportOptions): Promise<boolean> {
   const source = readSource(dir);
   if (!source || source.importer !== IMPORTER_VERSION || source.dtype !== o.dtype) return false;
   if (Boolean(source.vae) !== Boolean(o.vae)) return false;
+  const damaged = damage(dir, source);
+  if (damaged) {
+    o.onNote?.(`the cached import ${dir} is damaged (${damaged}): importing it again`);
+    return false;
+  }
   const pairs: [SourceFile, string][] = [[source.model, file]];
   if (source.vae && o.vae) pairs.push([source.vae, o.vae]);
   let touched = false;

@@ -154,6 +154,17 @@ function writeJson(file: string, value: unknown): void {
   writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** Every file under `dir` (its path relative to `dir`, `/`-separated) and its size. */
+function fileSizes(dir: string): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    sizes[path.relative(dir, file).split(path.sep).join('/')] = statSync(file).size;
+  }
+  return sizes;
+}
+
 /** Bytes of the tensors the graphs will read: the total for the progress bar. */
 function tensorBytes(ckpt: SafetensorsFile, vae: SafetensorsFile | undefined): number {
   let total = 0;
@@ -288,7 +299,8 @@ export async function importCheckpoint(
     writing = out;
     writeConfigs(tmp, structure);
     cpSync(TOKENIZER_DIR, path.join(tmp, 'tokenizer'), { recursive: true });
-    writeJson(path.join(tmp, CHECKPOINT_SOURCE_FILE), { ...source, structure });
+    // written last, with what it describes: the cache finds a damaged folder by these sizes
+    writeJson(path.join(tmp, CHECKPOINT_SOURCE_FILE), { ...source, structure, files: fileSizes(tmp) });
     await nextTurn();
     renameSync(tmp, out);
     return { dir: out, source, structure };

@@ -45,6 +45,7 @@ export async function modelFolder(
     cacheDir: o.cacheDir,
     dtype,
     vae: o.vae,
+    onNote: o.log ?? ((m) => o.progress?.write(`${m}\n`)),
     ...(o.progress ? { onProgress: progressBar(o.progress, `importing ${found.file} (${dtype})`) } : {}),
   });
   if (result.imported) {

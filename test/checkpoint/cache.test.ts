@@ -7,6 +7,7 @@ import {
   readdirSync,
   rmSync,
   statSync,
+  truncateSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -77,6 +78,26 @@ describe('the import cache', () => {
     const vae = await importCached(file, { cacheDir, dtype: 'fp32', vae: TINY_VAE });
     expect(new Set([fp16.dir, vae.dir, path.join(cacheDir, cacheFolderName(file, 'fp32'))]).size).toBe(3);
     expect(path.basename(vae.dir)).toMatch(/^mine-[0-9a-f]{8}-fp32\+vae$/);
+  });
+
+  it('imports again, saying so once, when a file of the cached import was cut short or deleted', async () => {
+    const notes: string[] = [];
+    const o = { cacheDir, dtype: 'fp32' as const, onNote: (m: string) => notes.push(m) };
+    const dir = path.join(cacheDir, cacheFolderName(file, 'fp32'));
+    const weights = path.join(dir, 'unet', 'model.onnx_data');
+    const size = statSync(weights).size;
+    truncateSync(weights, 100);
+    expect((await importCached(file, o)).imported).toBe(true);
+    expect(statSync(weights).size).toBe(size);
+    expect((await importCached(file, o)).imported).toBe(false);
+    rmSync(path.join(dir, 'vae_decoder', 'model.onnx'));
+    expect((await importCached(file, o)).imported).toBe(true);
+    expect(statSync(path.join(dir, 'vae_decoder', 'model.onnx')).isFile()).toBe(true);
+    const again = 'importing it again';
+    expect(notes).toEqual([
+      `the cached import ${dir} is damaged (unet/model.onnx_data has 100 bytes, not the ${size} it was written with): ${again}`,
+      `the cached import ${dir} is damaged (vae_decoder/model.onnx is missing): ${again}`,
+    ]);
   });
 
   it('removes what an import killed half-way left behind, but not a running one’s', async () => {

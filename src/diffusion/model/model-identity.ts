@@ -31,6 +31,8 @@ export interface CheckpointSource {
   dtype: 'fp32' | 'fp16';
   model: SourceFile & { oldHash: string };
   vae: SourceFile | null;
+  /** Every other file of the folder (path relative to it, `/`-separated) and its size when imported. */
+  files?: Record<string, number>;
 }
 
 export interface ModelIdentity {
