@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     // a server named by a setting cannot be reached, or the checkpoint it names cannot be
     // imported: a start-up problem like a bad setting
     if (err instanceof UnavailableError || err instanceof CheckpointError) fail([err.message]);
+    if (err instanceof ConfigError) fail(err.problems); // a setting only the disk shows wrong (PGLITE_DIR)
     throw err;
   });
   // a worker has no gateway session: it answers the jobs it runs through Discord's REST API (and

@@ -1,6 +1,6 @@
 // `npm start` on a fresh machine: no .env, no token, no model → one friendly line per missing piece.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -202,6 +202,18 @@ describe('npm start with a DATABASE_URL or REDIS_URL that leads nowhere', () => 
     );
     expect(out.stdout + out.stderr).not.toContain('s3cret-pw');
     expect(out.stdout + out.stderr).not.toContain('Failed query');
+  });
+
+  it('a PGLITE_DIR holding other files: one line naming it, and nothing written among them', async () => {
+    const cwd = readyFolder('PGLITE_DIR=mine');
+    mkdirSync(path.join(cwd, 'mine', 'photos'), { recursive: true });
+    writeFileSync(path.join(cwd, 'mine', 'notes.txt'), 'mine');
+    const out = await run(cwd);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toBe(
+      `hiresbot cannot start:\n  - PGLITE_DIR ${path.join(cwd, 'mine')} holds other files (notes.txt, photos), not a PGlite database: name a new or empty folder\n`,
+    );
+    expect(readdirSync(path.join(cwd, 'mine')).sort()).toEqual(['notes.txt', 'photos']);
   });
 
   it('a REDIS_URL server that never answers: one line naming it, within 10 s, no ioredis stack', async () => {

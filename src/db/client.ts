@@ -13,7 +13,9 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { ConfigError } from '../config.ts';
 import { addressOf, CONNECT_TIMEOUT_S, connectFailureReason, UnavailableError } from '../unavailable.ts';
+import { pgliteDirRefusal } from './pglite-dir.ts';
 import { withPreparedStatements } from './pglite-statements.ts';
 import { type Upkeep, upkeep } from './pglite-upkeep.ts';
 import * as schema from './schema.ts';
@@ -97,7 +99,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     };
   }
   const dir = options.pgliteDir ?? 'data/pglite';
-  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
+  if (!dir.startsWith('memory://')) {
+    const refusal = pgliteDirRefusal(dir);
+    if (refusal) throw new ConfigError([refusal]);
+    mkdirSync(dir, { recursive: true });
+  }
   // (bytea parameters go in binary: withPreparedStatements)
   const client = await PGlite.create(dir);
   const db = drizzlePglite(withPreparedStatements(client), { schema });
