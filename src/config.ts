@@ -98,6 +98,15 @@ function urlVar(protocols: string[]) {
     });
 }
 
+/** Whether the URL's host is an IPv6 literal (`[::1]`): postgres-js splits it at its colons. */
+function namesIpv6(url: string): boolean {
+  try {
+    return new URL(url).hostname.startsWith('[');
+  } catch {
+    return false; // not a URL at all is the other check's to say
+  }
+}
+
 /** More shards than a bot in 25 million servers needs: a bound before any process is started. */
 export const MAX_SHARDS = 10_000;
 
@@ -169,7 +178,10 @@ const envFields = z.object({
   ENGINE_WORKERS: intVar(1, 16, 1),
   GPU_DEVICE_IDS: deviceIdList,
   ENGINE_WARMUP: enumVar(['auto', 'on', 'off'] as const, 'auto'),
-  DATABASE_URL: urlVar(['postgres:', 'postgresql:']),
+  DATABASE_URL: urlVar(['postgres:', 'postgresql:']).refine((v) => v === undefined || !namesIpv6(v), {
+    message:
+      'names an IPv6 address in brackets, which the PostgreSQL driver cannot connect to: use a host name for it (e.g. localhost) or an IPv4 address',
+  }),
   PGLITE_DIR: z.string().trim().min(1).default('data/pglite'),
   REDIS_URL: urlVar(['redis:', 'rediss:']),
   REDIS_PREFIX: z

@@ -157,6 +157,14 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses an IPv6 address in DATABASE_URL, which the driver cannot connect to, without echoing the URL', () => {
+    const message =
+      'DATABASE_URL names an IPv6 address in brackets, which the PostgreSQL driver cannot connect to: use a host name for it (e.g. localhost) or an IPv4 address';
+    for (const url of ['postgres://user@[::1]:5432/db', 'postgresql://u:pw-Secret@[fd00::5]/db'])
+      expect(problemsOf({ DATABASE_URL: url }), url).toEqual([message]);
+    expect(problemsOf({ DATABASE_URL: 'postgres://user@localhost:5432/db' })).toEqual([]);
+  });
+
   it('never echoes a secret pasted into another variable, whole, inside a value or cut', () => {
     const token = 'MTA5ODc2NTQzMjEwOTg3NjU0.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB';
     const problems = problemsOf({
