@@ -73,6 +73,17 @@ describe('npm start without configuration', () => {
     );
   });
 
+  it('refuses a PGLITE_DIR under /proc in one line (mkdir there spun for ever)', () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+    writeTinyModel(path.join(cwd, 'models', 'tiny-sd'), { layout: 'optimum' });
+    writeFileSync(path.join(cwd, '.env'), 'DISCORD_TOKEN=abc.def.ghi\nPGLITE_DIR=/proc/hiresbot/db\n');
+    const run = start(cwd);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(
+      "hiresbot cannot start:\n  - PGLITE_DIR /proc/hiresbot/db is under /proc, the kernel's own file system, where no folder can be made: choose another folder\n",
+    );
+  });
+
   it('a gateway or a worker without DATABASE_URL: one line naming both variables', () => {
     const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
     // a gateway loads no model, so none is asked for

@@ -16,6 +16,7 @@ import {
   readCheckpointSource,
   type SourceFile,
 } from '../diffusion/model/model-identity.ts';
+import { kernelFolderRefusal } from '../kernel-folder.ts';
 import { writeRefusal } from '../write-error.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 import { IMPORTER_VERSION, type ImportProgress, importCheckpoint, removeQuietly } from './import.ts';
@@ -110,6 +111,8 @@ function removeAbandoned(cacheDir: string): void {
 }
 
 export async function importCached(file: string, o: CachedImportOptions): Promise<CachedImport> {
+  const kernel = kernelFolderRefusal(o.cacheDir, 'MODEL_CACHE_DIR');
+  if (kernel) throw new CheckpointError(kernel);
   try {
     mkdirSync(o.cacheDir, { recursive: true });
   } catch (err) {

@@ -27,6 +27,7 @@ import {
   type SourceFile,
 } from '../diffusion/model/model-identity.ts';
 import { GraphBuilder } from '../diffusion/model/onnx-graph.ts';
+import { kernelFolderRefusal } from '../kernel-folder.ts';
 import { writeRefusal } from '../write-error.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 import { buildClipGraph } from './clip-graph.ts';
@@ -238,6 +239,8 @@ export async function importCheckpoint(
   // typed arrays are written as they lie in memory; ONNX wants little-endian
   if (endianness() !== 'LE') throw new CheckpointError('importing checkpoints needs a little-endian machine');
   if (existsSync(out)) throw new CheckpointError(`${out} already exists: remove it or choose another folder`);
+  const kernel = kernelFolderRefusal(out, options.outSetting ?? '--out');
+  if (kernel) throw new CheckpointError(kernel);
   const ckpt = SafetensorsFile.open(file);
   let vae: SafetensorsFile | undefined;
   checkParentIsFolder(out);

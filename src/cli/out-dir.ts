@@ -16,6 +16,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { kernelFolderRefusal } from '../kernel-folder.ts';
 import { writeRefusal } from '../write-error.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -29,6 +30,8 @@ function tempNameFor(file: string): string {
 
 /** Creates `dir` if need be and proves it writable by writing and removing a probe file. */
 export function prepareOutDir(dir: string): void {
+  const kernel = kernelFolderRefusal(dir, '--out');
+  if (kernel) throw new UsageError(kernel);
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${dir} must be a folder`);
   try {
     mkdirSync(dir, { recursive: true });

@@ -14,6 +14,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { ConfigError } from '../config.ts';
+import { kernelFolderRefusal } from '../kernel-folder.ts';
 import { addressOf, CONNECT_TIMEOUT_S, connectFailureReason, UnavailableError } from '../unavailable.ts';
 import { pgliteDirRefusal } from './pglite-dir.ts';
 import { withPreparedStatements } from './pglite-statements.ts';
@@ -100,7 +101,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   const dir = options.pgliteDir ?? 'data/pglite';
   if (!dir.startsWith('memory://')) {
-    const refusal = pgliteDirRefusal(dir);
+    const refusal = kernelFolderRefusal(dir, 'PGLITE_DIR') ?? pgliteDirRefusal(dir);
     if (refusal) throw new ConfigError([refusal]);
     mkdirSync(dir, { recursive: true });
   }

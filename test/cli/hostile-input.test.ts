@@ -154,6 +154,14 @@ describe('--out', () => {
     );
   });
 
+  it('under /proc or /sys, also through a link (/dev/fd), is refused at once (mkdir under /proc spun for ever)', async () => {
+    const kernel =
+      "is under /proc, the kernel's own file system, where no folder can be made: choose another folder";
+    for (const out of ['/proc/hiresbot/images', '/dev/fd/hiresbot']) {
+      expectUsageError(await generate([...noModel, '--out', out]), `--out ${out} ${kernel}`);
+    }
+  });
+
   it('on a full disk keeps the previous images whole and leaves no temporary file', async () => {
     const out = path.join(work, 'full');
     const big = [...small, '--width', '256', '--height', '256', '--hires-scale', '1', '--prompt', 'fox'];

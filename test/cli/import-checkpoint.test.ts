@@ -211,6 +211,15 @@ describe('npm run import-checkpoint', () => {
     expect(readdirSync(parent)).toEqual([]);
   });
 
+  it('an --out under /proc is refused in one line (mkdir there spun for ever)', async () => {
+    const out = '/proc/hiresbot/m';
+    const result = await importCheckpoint([TINY_CHECKPOINT, '--dtype', 'fp32', '--out', out], { cwd: work });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      `hiresbot import-checkpoint: --out ${out} is under /proc, the kernel's own file system, where no folder can be made: choose another folder\n`,
+    );
+  });
+
   it('an --out name of 250 characters imports (the temporary name beside it is cut to fit)', async () => {
     const parent = path.join(work, 'long-out');
     const out = path.join(parent, 'm'.repeat(250));
@@ -318,5 +327,17 @@ describe('npm run generate --model FILE.safetensors', () => {
       /^hiresbot generate: data\/model-cache\/model-[0-9a-f]{8}-fp32\/text_encoder\/model\.onnx_data is over the file size limit \(ulimit -f\): raise the limit$/,
     );
     expect(readdirSync(path.join(cwd, 'data', 'model-cache'))).toEqual([]);
+  });
+
+  it('a MODEL_CACHE_DIR under /proc is refused in one line before any work (mkdir there spun for ever)', async () => {
+    const cwd = path.join(work, 'proc-cache');
+    mkdirSync(cwd);
+    writeFileSync(path.join(cwd, '.env'), 'MODEL_CACHE_DIR=/proc/hiresbot/cache\n');
+    const args = ['--model', TINY_CHECKPOINT, '--prompt', 'fox', '--steps', '2', '--out', 'out'];
+    const result = await run(args, { cwd });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      "hiresbot generate: MODEL_CACHE_DIR /proc/hiresbot/cache is under /proc, the kernel's own file system, where no folder can be made: choose another folder\n",
+    );
   });
 });
