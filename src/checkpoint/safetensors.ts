@@ -40,8 +40,25 @@ export interface TensorEntry {
   byteLength: number;
 }
 
-/** The reference reader's limit (`MAX_HEADER_SIZE`): a bigger header is not a real checkpoint. */
-const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * Bounds far above any real checkpoint (an SD 1.5 header is about 100 KB for some 1,200 tensors;
+ * SDXL's about 2,500), checked before the header is parsed: the reference reader's 100 MB let a
+ * 27 MB header of a million tiny tensors take 861 MB of memory to parse. 16 MiB leaves room for
+ * the largest `__metadata__` (training tags).
+ */
+export const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+export const MAX_TENSORS = 20_000;
+
+/** The reference reader's own limit (`MAX_HEADER_SIZE`): past it, not a safetensors file at all. */
+const REFERENCE_MAX_HEADER_BYTES = 100_000_000;
+
+/** How many tensor entries the header text holds, at most: its `"data_offsets"` keys. */
+function entriesIn(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf('"data_offsets"'); at !== -1; at = text.indexOf('"data_offsets"', at + 1))
+    count++;
+  return count;
+}
 
 /** The first bytes of a pickle (protocol 2+) or of torch's zip container: `.ckpt`/`.pt` content. */
 function looksPickled(head: Uint8Array): boolean {
@@ -54,6 +71,10 @@ export function pickleRefusal(file: string): CheckpointError {
   return new CheckpointError(
     `${file} is a pickled PyTorch checkpoint (.ckpt/.pt): loading one can run any code it carries, so hiresbot does not read it; use the model's .safetensors file (most model pages offer one) or convert it to .safetensors`,
   );
+}
+
+function notSafetensors(file: string, err: unknown): CheckpointError {
+  return new CheckpointError(`${file} is not a safetensors file (${(err as Error).message})`, { cause: err });
 }
 
 function readFully(fd: number, length: number, position: number): Uint8Array {
@@ -158,8 +179,13 @@ export class SafetensorsFile {
     if (head.length < 8) throw new CheckpointError(`${file} is too short to be a safetensors file`);
     if (looksPickled(head)) throw pickleRefusal(file);
     const headerBytes = new DataView(head.buffer).getBigUint64(0, true);
-    if (headerBytes > BigInt(MAX_HEADER_BYTES)) {
+    if (headerBytes > BigInt(REFERENCE_MAX_HEADER_BYTES)) {
       throw new CheckpointError(`${file} is not a safetensors file (header length ${headerBytes} bytes)`);
+    }
+    if (headerBytes > BigInt(MAX_HEADER_BYTES)) {
+      throw new CheckpointError(
+        `${file}: its header is ${headerBytes} bytes, more than the ${MAX_HEADER_BYTES} any real checkpoint needs (an SD 1.5 header is about 100 KB): not read`,
+      );
     }
     const n = Number(headerBytes);
     if (8 + n > size) {
@@ -167,15 +193,24 @@ export class SafetensorsFile {
         `${file} is truncated: its header needs ${n} bytes, the file has ${size - 8}`,
       );
     }
+    let text: string;
     let json: unknown;
     try {
-      const text = new TextDecoder('utf-8', { fatal: true }).decode(readFully(fd, n, 8));
+      text = new TextDecoder('utf-8', { fatal: true }).decode(readFully(fd, n, 8));
       if (!text.startsWith('{')) throw new Error('the header does not start with "{"');
+    } catch (err) {
+      throw notSafetensors(file, err);
+    }
+    const entries = entriesIn(text);
+    if (entries > MAX_TENSORS) {
+      throw new CheckpointError(
+        `${file}: its header lists ${entries} tensors, more than the ${MAX_TENSORS} any real checkpoint has (SD 1.5 has about 1,200): not read`,
+      );
+    }
+    try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new CheckpointError(`${file} is not a safetensors file (${(err as Error).message})`, {
-        cause: err,
-      });
+      throw notSafetensors(file, err);
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) {
       throw new CheckpointError(`${file} is not a safetensors file (its header is not a JSON object)`);

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/checkpoint/checkpoint-error.ts';
 import { importCheckpoint } from '../../src/checkpoint/import.ts';
+import { SafetensorsFile } from '../../src/checkpoint/safetensors.ts';
 import {
   type RawTensor,
   rewriteTiny,
@@ -195,6 +196,32 @@ describe('a damaged file is refused naming the tensor', () => {
     buf.writeBigUInt64LE(2n ** 40n);
     writeFileSync(file, buf);
     expect(await refusal(file)).toBe(`${file} is not a safetensors file (header length 1099511627776 bytes)`);
+  });
+
+  it('a header bigger than any real checkpoint needs, or of more tensors than any has, before it is parsed', async () => {
+    // a 27 MB header of a million one-byte tensors took 861 MB of memory to parse
+    const big = fileIn('big-header.safetensors');
+    const length = Buffer.alloc(16);
+    length.writeBigUInt64LE(16_777_217n); // 16 MiB + 1
+    writeFileSync(big, length);
+    expect(await refusal(big)).toBe(
+      `${big}: its header is 16777217 bytes, more than the 16777216 any real checkpoint needs (an SD 1.5 header is about 100 KB): not read`,
+    );
+    const tiny = (n: number) =>
+      Object.fromEntries(
+        Array.from({ length: n }, (_, i) => [`t${i}`, { dtype: 'U8', shape: [1], data_offsets: [i, i + 1] }]),
+      );
+    const many = fileIn('many-tensors.safetensors');
+    writeHeaderAndData(many, tiny(20_001), new Uint8Array(20_001));
+    expect(await refusal(many)).toBe(
+      `${many}: its header lists 20001 tensors, more than the 20000 any real checkpoint has (SD 1.5 has about 1,200): not read`,
+    );
+    // as many as the bound: read (then refused as no Stable Diffusion checkpoint)
+    const enough = fileIn('enough-tensors.safetensors');
+    writeHeaderAndData(enough, tiny(20_000), new Uint8Array(20_000));
+    const opened = SafetensorsFile.open(enough);
+    expect(opened.tensors.size).toBe(20_000);
+    opened.close();
   });
 
   it("a CLIP vocabulary other than the tokenizer's 49408 tokens, fewer than 77 positions, a UNet not putting out 4 channels", async () => {
