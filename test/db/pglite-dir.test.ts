@@ -18,6 +18,15 @@ it('opens an empty folder, then again the PGlite database it made there', async 
   await again.close();
 }, 60_000);
 
+it("opens a mount point's empty folder (lost+found) or one holding only a .gitkeep", async () => {
+  const dir = path.join(work, 'volume');
+  mkdirSync(path.join(dir, 'lost+found'), { recursive: true });
+  writeFileSync(path.join(dir, '.gitkeep'), '');
+  const db = await openDatabase({ pgliteDir: dir });
+  expect(db.kind).toBe('pglite');
+  await db.close();
+}, 60_000);
+
 it('refuses a folder holding other files, or a file, naming PGLITE_DIR', async () => {
   const dir = path.join(work, 'mine');
   mkdirSync(dir);
