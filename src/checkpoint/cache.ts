@@ -61,14 +61,16 @@ function readSource(dir: string): CheckpointSource | undefined {
   }
 }
 
+/** How a cached folder compares: 'unlisted' fits but, made before the list, cannot be checked. */
+type Fit = 'fits' | 'unlisted' | 'no';
+
 /**
  * What is wrong with the files of a cached import (a truncated or deleted weights file would fail
  * at every load with onnxruntime's own message): undefined when each has the size it was written
- * with. A folder from before the list was kept cannot be checked and counts as damaged.
+ * with.
  */
-function damage(dir: string, source: CheckpointSource): string | undefined {
-  if (!source.files) return 'it has no list of its files';
-  for (const [file, size] of Object.entries(source.files)) {
+function damage(dir: string, files: Record<string, number>): string | undefined {
+  for (const [file, size] of Object.entries(files)) {
     const found = statSync(path.join(dir, file), { throwIfNoEntry: false });
     if (!found?.isFile()) return `${file} is missing`;
     if (found.size !== size) return `${file} has ${found.size} bytes, not the ${size} it was written with`;
@@ -76,29 +78,37 @@ function damage(dir: string, source: CheckpointSource): string | undefined {
   return undefined;
 }
 
-/** Whether the cached folder still fits; refreshes a touched file's recorded mtime if its bytes match. */
-async function stillFits(dir: string, file: string, o: CachedImportOptions): Promise<boolean> {
+/**
+ * Whether the cached folder still fits; refreshes a touched file's recorded mtime if its bytes
+ * match. `note` is told why a damaged folder does not.
+ */
+async function fitOf(
+  dir: string,
+  file: string,
+  o: CachedImportOptions,
+  note?: (message: string) => void,
+): Promise<Fit> {
   const source = readSource(dir);
-  if (!source || source.importer !== IMPORTER_VERSION || source.dtype !== o.dtype) return false;
-  if (Boolean(source.vae) !== Boolean(o.vae)) return false;
-  const damaged = damage(dir, source);
+  if (!source || source.importer !== IMPORTER_VERSION || source.dtype !== o.dtype) return 'no';
+  if (Boolean(source.vae) !== Boolean(o.vae)) return 'no';
+  const damaged = source.files && damage(dir, source.files);
   if (damaged) {
-    o.onNote?.(`the cached import ${dir} is damaged (${damaged}): importing it again`);
-    return false;
+    note?.(`the cached import ${dir} is damaged (${damaged}): importing it again`);
+    return 'no';
   }
   const pairs: [SourceFile, string][] = [[source.model, file]];
   if (source.vae && o.vae) pairs.push([source.vae, o.vae]);
   let touched = false;
   for (const [recorded, current] of pairs) {
     if (sameStat(recorded, current)) continue;
-    if ((await sha256File(current)) !== recorded.sha256) return false;
+    if ((await sha256File(current)) !== recorded.sha256) return 'no';
     const { size, mtimeMs } = statSync(current);
     Object.assign(recorded, { file: path.resolve(current), size, mtimeMs });
     touched = true;
   }
   // the whole file as read (the structure too), with the new size and mtime
   if (touched) writeFileSync(path.join(dir, CHECKPOINT_SOURCE_FILE), `${JSON.stringify(source, null, 2)}\n`);
-  return true;
+  return source.files ? 'fits' : 'unlisted';
 }
 
 /** Removes `.<name>.importing-<pid>-…` and `.old-` folders that a killed process left (see left-behind.ts). */
@@ -122,7 +132,11 @@ export async function importCached(file: string, o: CachedImportOptions): Promis
   removeAbandoned(o.cacheDir);
   const name = cacheFolderName(file, o.dtype, o.vae);
   const dir = path.join(o.cacheDir, name);
-  if (await stillFits(dir, file, o)) return { dir, imported: false };
+  const fit = await fitOf(dir, file, o, o.onNote);
+  if (fit === 'fits') return { dir, imported: false };
+  // imported again to list its files; if that cannot be done (a read-only or full cache), it
+  // served until now and still does
+  if (fit === 'unlisted') o.onNote?.(`the cached import ${dir} has no list of its files: importing it again`);
 
   const suffix = `${process.pid}-${Date.now().toString(16)}`;
   const fresh = path.join(o.cacheDir, `.${name}.importing-${suffix}`);
@@ -138,11 +152,17 @@ export async function importCached(file: string, o: CachedImportOptions): Promis
     renameSync(fresh, dir);
   } catch (err) {
     // another process may have put a fitting import in place while this one ran
-    if (existsSync(fresh) && (await stillFits(dir, file, o))) return { dir, imported: false };
+    if (existsSync(fresh) && (await fitOf(dir, file, o)) === 'fits') return { dir, imported: false };
     // the temporary name means nothing to the user: the folder it would have become does
-    if (err instanceof CheckpointError && err.message.includes(fresh))
-      throw new CheckpointError(err.message.replaceAll(fresh, dir), { cause: err.cause });
-    throw err;
+    const named =
+      err instanceof CheckpointError && err.message.includes(fresh)
+        ? new CheckpointError(err.message.replaceAll(fresh, dir), { cause: err.cause })
+        : err;
+    if (fit === 'unlisted' && (await fitOf(dir, file, o)) === 'unlisted') {
+      o.onNote?.(`could not import ${dir} again (${(named as Error).message}): using it as it is`);
+      return { dir, imported: false };
+    }
+    throw named;
   } finally {
     removeQuietly(fresh);
     removeQuietly(old);

@@ -329,6 +329,31 @@ describe('npm run generate --model FILE.safetensors', () => {
     expect(readdirSync(path.join(cwd, 'data', 'model-cache'))).toEqual([]);
   });
 
+  it('an import from before the list of files is still used when it cannot be imported again (a full or read-only cache)', async () => {
+    const cwd = path.join(work, 'unlisted-cache');
+    mkdirSync(cwd);
+    const args = ['--model', TINY_CHECKPOINT, '--prompt', 'fox', '--seed', '3', '--steps', '2'];
+    const size = ['--width', '64', '--height', '64'];
+    expect((await run([...args, ...size, '--out', 'a'], { cwd })).status).toBe(0);
+    const [name] = readdirSync(path.join(cwd, 'data', 'model-cache'));
+    const dir = path.join('data', 'model-cache', `${name}`);
+    const json = path.join(cwd, dir, 'checkpoint.json');
+    const { files: _, ...unlisted } = JSON.parse(readFileSync(json, 'utf8'));
+    writeFileSync(json, JSON.stringify(unlisted));
+    // the PNGs fit in 200 KB, the import's 13 MB text encoder does not
+    const result = await run([...args, ...size, '--out', 'b'], { cwd, ulimitFileKb: 200 });
+    expect(result.status).toBe(0);
+    expect(result.stderr.split('\n').filter((line) => !line.startsWith('importing '))).toEqual([
+      `the cached import ${dir} has no list of its files: importing it again`,
+      `could not import ${dir} again (${dir}/text_encoder/model.onnx_data is over the file size limit (ulimit -f): raise the limit): using it as it is`,
+      '',
+    ]);
+    expect(
+      readFileSync(path.join(cwd, 'b', 'base.png')).equals(readFileSync(path.join(cwd, 'a', 'base.png'))),
+    ).toBe(true);
+    expect(readdirSync(path.join(cwd, 'data', 'model-cache'))).toEqual([name]);
+  });
+
   it('a MODEL_CACHE_DIR under /proc is refused in one line before any work (mkdir there spun for ever)', async () => {
     const cwd = path.join(work, 'proc-cache');
     mkdirSync(cwd);
