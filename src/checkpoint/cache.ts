@@ -6,7 +6,7 @@
  * a killed process left half-way are removed the next time.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { leftBehind } from '../diffusion/model/left-behind.ts';
 import { sha256File } from '../diffusion/model/model-hash.ts';
@@ -17,6 +17,7 @@ import {
   type SourceFile,
 } from '../diffusion/model/model-identity.ts';
 import { kernelFolderRefusal } from '../kernel-folder.ts';
+import { makeFolder } from '../make-folder.ts';
 import { writeRefusal } from '../write-error.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 import { IMPORTER_VERSION, type ImportProgress, importCheckpoint, removeQuietly } from './import.ts';
@@ -124,7 +125,7 @@ export async function importCached(file: string, o: CachedImportOptions): Promis
   const kernel = kernelFolderRefusal(o.cacheDir, 'MODEL_CACHE_DIR');
   if (kernel) throw new CheckpointError(kernel);
   try {
-    mkdirSync(o.cacheDir, { recursive: true });
+    makeFolder(o.cacheDir);
   } catch (err) {
     const refusal = writeRefusal(err, o.cacheDir, 'MODEL_CACHE_DIR');
     throw refusal ? new CheckpointError(refusal, { cause: err }) : err;

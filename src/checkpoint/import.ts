@@ -28,6 +28,7 @@ import {
 } from '../diffusion/model/model-identity.ts';
 import { GraphBuilder } from '../diffusion/model/onnx-graph.ts';
 import { kernelFolderRefusal } from '../kernel-folder.ts';
+import { makeFolder } from '../make-folder.ts';
 import { writeRefusal } from '../write-error.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 import { buildClipGraph } from './clip-graph.ts';
@@ -281,7 +282,7 @@ export async function importCheckpoint(
     };
 
     unfinished.add(tmp);
-    mkdirSync(tmp, { recursive: true });
+    makeFolder(tmp);
     for (const [part, what, build] of PARTS) {
       await nextTurn();
       stage = part;

@@ -8,7 +8,6 @@ import {
   existsSync,
   fsyncSync,
   lstatSync,
-  mkdirSync,
   openSync,
   renameSync,
   rmSync,
@@ -17,6 +16,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { kernelFolderRefusal } from '../kernel-folder.ts';
+import { makeFolder } from '../make-folder.ts';
 import { writeRefusal } from '../write-error.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -34,7 +34,7 @@ export function prepareOutDir(dir: string): void {
   if (kernel) throw new UsageError(kernel);
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--out ${dir} must be a folder`);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeFolder(dir);
   } catch (err) {
     throw new UsageError(`--out ${dir} cannot be created (${codeOf(err)})`, { cause: err });
   }

@@ -211,6 +211,17 @@ describe('npm run import-checkpoint', () => {
     expect(readdirSync(parent)).toEqual([]);
   });
 
+  it('an --out on a read-only mount is one line naming it (Node said ENOENT for the folder being made)', async () => {
+    const mount = path.join(work, 'read-only');
+    mkdirSync(mount);
+    const out = path.join(mount, 'sd');
+    const result = await importCheckpoint([TINY_CHECKPOINT, '--out', out], { cwd: work, readOnly: mount });
+    expect(result.status).toBe(1);
+    expect(result.stderr.split('\n').at(-2)).toBe(
+      `hiresbot import-checkpoint: ${mount} is read-only (writing ${out}): choose another --out`,
+    );
+  });
+
   it('an --out under /proc is refused in one line (mkdir there spun for ever)', async () => {
     const out = '/proc/hiresbot/m';
     const result = await importCheckpoint([TINY_CHECKPOINT, '--dtype', 'fp32', '--out', out], { cwd: work });

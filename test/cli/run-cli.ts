@@ -32,6 +32,7 @@ export function importCheckpoint(
     cwd: string;
     timeoutMs?: number;
     ulimitFileKb?: number;
+    readOnly?: string;
     onSpawn?: (child: ChildProcess) => void;
   },
 ): Promise<CliRun> {
@@ -50,6 +51,11 @@ function run(
   options: {
     cwd: string;
     ulimitFileKb?: number;
+    /**
+     * A folder that the process sees as an empty read-only mount: a tmpfs mounted in a mount
+     * namespace of its own (`unshare`), gone with the process, the host's mounts untouched.
+     */
+    readOnly?: string;
     timeoutMs?: number;
     viaNode?: boolean;
     onSpawn?: (child: ChildProcess) => void;
@@ -59,11 +65,21 @@ function run(
   const [runner, entryArgs] = options.viaNode
     ? [process.execPath, ['--import', tsxLoader, entry, ...args]]
     : [tsx, [entry, ...args]];
-  const [command, argv] =
-    options.ulimitFileKb === undefined
-      ? [runner, entryArgs]
-      : ['bash', ['-c', `ulimit -f ${options.ulimitFileKb} && exec "$0" "$@"`, runner, ...entryArgs]];
-  const child = spawn(command, argv, {
+  const wrapped = (script: string, ...before: string[]) => [
+    ...before,
+    'bash',
+    '-c',
+    `${script} && exec "$0" "$@"`,
+    runner,
+    ...entryArgs,
+  ];
+  const [command, ...argv] =
+    options.readOnly !== undefined
+      ? wrapped(`mount -t tmpfs -o ro tmpfs '${options.readOnly}'`, 'unshare', '--map-root-user', '--mount')
+      : options.ulimitFileKb !== undefined
+        ? wrapped(`ulimit -f ${options.ulimitFileKb}`)
+        : [runner, ...entryArgs];
+  const child = spawn(command as string, argv, {
     cwd: options.cwd,
     env: { PATH, HOME },
     timeout: options.timeoutMs ?? 120_000,
