@@ -11,9 +11,12 @@ const KERNEL_ROOTS = ['/proc', '/sys'];
 /** `dir` with its deepest existing ancestor's links resolved (the rest does not exist yet). */
 function realPathOf(dir: string): string {
   const missing: string[] = [];
-  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+  // neither path.resolve nor the JS realpath: both drop `a/..` as text, where the kernel (and so
+  // mkdir) takes `..` after following the link `a` (/dev/fd/.. is /proc/self)
+  const absolute = path.isAbsolute(dir) ? dir : `${process.cwd()}/${dir}`;
+  for (let at = absolute; ; at = path.dirname(at)) {
     try {
-      return path.join(realpathSync(at), ...missing);
+      return path.join(realpathSync.native(at), ...missing);
     } catch {
       if (at === path.dirname(at)) return path.resolve(dir);
       missing.unshift(path.basename(at));

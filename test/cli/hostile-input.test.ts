@@ -154,10 +154,11 @@ describe('--out', () => {
     );
   });
 
-  it('under /proc or /sys, also through a link (/dev/fd), is refused at once (mkdir under /proc spun for ever)', async () => {
+  it('under /proc or /sys, also through a link (/dev/fd, /dev/fd/..), is refused at once (mkdir under /proc spun for ever)', async () => {
     const kernel =
       "is under /proc, the kernel's own file system, where no folder can be made: choose another folder";
-    for (const out of ['/proc/hiresbot/images', '/dev/fd/hiresbot']) {
+    // /dev/fd/.. is /proc/self to the kernel, though /dev by the text
+    for (const out of ['/proc/hiresbot/images', '/dev/fd/hiresbot', '/dev/fd/../hiresbot']) {
       expectUsageError(await generate([...noModel, '--out', out]), `--out ${out} ${kernel}`);
     }
   });
