@@ -107,8 +107,15 @@ async function fitOf(
     Object.assign(recorded, { file: path.resolve(current), size, mtimeMs });
     touched = true;
   }
-  // the whole file as read (the structure too), with the new size and mtime
-  if (touched) writeFileSync(path.join(dir, CHECKPOINT_SOURCE_FILE), `${JSON.stringify(source, null, 2)}\n`);
+  // the whole file as read (the structure too), with the new size and mtime: it only spares the
+  // next start a hash, so a cache that cannot be written (read-only, full) is used as it is
+  if (touched) {
+    try {
+      writeFileSync(path.join(dir, CHECKPOINT_SOURCE_FILE), `${JSON.stringify(source, null, 2)}\n`);
+    } catch {
+      // hashed again next time
+    }
+  }
   return source.files ? 'fits' : 'unlisted';
 }
 

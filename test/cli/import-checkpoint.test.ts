@@ -9,6 +9,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -363,6 +364,36 @@ describe('npm run generate --model FILE.safetensors', () => {
       readFileSync(path.join(cwd, 'b', 'base.png')).equals(readFileSync(path.join(cwd, 'a', 'base.png'))),
     ).toBe(true);
     expect(readdirSync(path.join(cwd, 'data', 'model-cache'))).toEqual([name]);
+  });
+
+  it('a read-only cache is used for a checkpoint copied anew (a new mtime, the same bytes)', async () => {
+    const cwd = path.join(work, 'read-only-cache');
+    const model = path.join(cwd, 'model.safetensors');
+    mkdirSync(cwd);
+    copyFileSync(TINY_CHECKPOINT, model);
+    const args = [
+      '--model',
+      model,
+      '--prompt',
+      'fox',
+      '--seed',
+      '3',
+      '--steps',
+      '2',
+      '--width',
+      '64',
+      '--height',
+      '64',
+    ];
+    expect((await run([...args, '--out', 'a'], { cwd })).status).toBe(0);
+    utimesSync(model, new Date(), new Date(Date.now() + 5000));
+    const cache = path.join(cwd, 'data', 'model-cache');
+    const result = await run([...args, '--out', 'b'], { cwd, readOnly: cache });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(
+      readFileSync(path.join(cwd, 'b', 'base.png')).equals(readFileSync(path.join(cwd, 'a', 'base.png'))),
+    ).toBe(true);
   });
 
   it('a MODEL_CACHE_DIR under /proc is refused in one line before any work (mkdir there spun for ever)', async () => {

@@ -21,7 +21,10 @@ export interface CliRun {
 }
 
 /** `ulimitFileKb` caps the size of any file the process writes (bash `ulimit -f`): a full disk. */
-export function generate(args: string[], options: { cwd: string; ulimitFileKb?: number }): Promise<CliRun> {
+export function generate(
+  args: string[],
+  options: { cwd: string; ulimitFileKb?: number; readOnly?: string },
+): Promise<CliRun> {
   return run(cli, args, options);
 }
 
@@ -52,7 +55,7 @@ function run(
     cwd: string;
     ulimitFileKb?: number;
     /**
-     * A folder that the process sees as an empty read-only mount: a tmpfs mounted in a mount
+     * A folder that the process sees read-only, as it is: bound onto itself read-only in a mount
      * namespace of its own (`unshare`), gone with the process, the host's mounts untouched.
      */
     readOnly?: string;
@@ -75,7 +78,12 @@ function run(
   ];
   const [command, ...argv] =
     options.readOnly !== undefined
-      ? wrapped(`mount -t tmpfs -o ro tmpfs '${options.readOnly}'`, 'unshare', '--map-root-user', '--mount')
+      ? wrapped(
+          `mount --bind '${options.readOnly}' '${options.readOnly}' && mount -o remount,ro,bind '${options.readOnly}'`,
+          'unshare',
+          '--map-root-user',
+          '--mount',
+        )
       : options.ulimitFileKb !== undefined
         ? wrapped(`ulimit -f ${options.ulimitFileKb}`)
         : [runner, ...entryArgs];
