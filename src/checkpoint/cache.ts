@@ -124,7 +124,12 @@ function removeAbandoned(cacheDir: string): void {
   for (const entry of readdirSync(cacheDir)) {
     const m = /^\..+\.(?:importing|old)-(\d+)-[0-9a-f]+$/.exec(entry);
     const dir = path.join(cacheDir, entry);
-    if (m && leftBehind(dir, Number(m[1]))) rmSync(dir, { recursive: true, force: true });
+    if (!m || !leftBehind(dir, Number(m[1]))) continue;
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // a read-only cache: a leftover costs only its disk space, and the imports beside it still serve
+    }
   }
 }
 

@@ -366,7 +366,7 @@ describe('npm run generate --model FILE.safetensors', () => {
     expect(readdirSync(path.join(cwd, 'data', 'model-cache'))).toEqual([name]);
   });
 
-  it('a read-only cache is used for a checkpoint copied anew (a new mtime, the same bytes)', async () => {
+  it('a read-only cache is used for a checkpoint copied anew (a new mtime, the same bytes), beside a leftover', async () => {
     const cwd = path.join(work, 'read-only-cache');
     const model = path.join(cwd, 'model.safetensors');
     mkdirSync(cwd);
@@ -388,12 +388,16 @@ describe('npm run generate --model FILE.safetensors', () => {
     expect((await run([...args, '--out', 'a'], { cwd })).status).toBe(0);
     utimesSync(model, new Date(), new Date(Date.now() + 5000));
     const cache = path.join(cwd, 'data', 'model-cache');
+    // and what a killed import left there, which cannot be removed now
+    const leftover = path.join(cache, '.model.importing-999999999-abc');
+    makeTemporaryFolder(leftover, LONG_AGO_MS);
     const result = await run([...args, '--out', 'b'], { cwd, readOnly: cache });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(
       readFileSync(path.join(cwd, 'b', 'base.png')).equals(readFileSync(path.join(cwd, 'a', 'base.png'))),
     ).toBe(true);
+    expect(existsSync(leftover)).toBe(true);
   });
 
   it('a MODEL_CACHE_DIR under /proc is refused in one line before any work (mkdir there spun for ever)', async () => {
