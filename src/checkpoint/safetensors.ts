@@ -52,6 +52,29 @@ export const MAX_TENSORS = 20_000;
 /** The reference reader's own limit (`MAX_HEADER_SIZE`): past it, not a safetensors file at all. */
 const REFERENCE_MAX_HEADER_BYTES = 100_000_000;
 
+/**
+ * Values the header may hold in all (tensors, their shapes and offsets, `__metadata__` entries):
+ * 20,000 tensors take about 140,000. A header of 16 MiB of tiny `__metadata__` entries, which
+ * the tensor count does not see, took 650 MB of memory to parse.
+ */
+export const MAX_HEADER_VALUES = 10 * MAX_TENSORS;
+
+/** How many values the header text holds, about: its commas outside strings, plus one. */
+function valuesIn(text: string): number {
+  let count = 1;
+  let inString = false;
+  for (let at = 0; at < text.length; at++) {
+    const c = text.charCodeAt(at);
+    if (inString) {
+      if (c === 0x5c)
+        at++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x2c) count++;
+  }
+  return count;
+}
+
 /** How many tensor entries the header text holds, at most: its `"data_offsets"` keys. */
 function entriesIn(text: string): number {
   let count = 0;
@@ -205,6 +228,12 @@ export class SafetensorsFile {
     if (entries > MAX_TENSORS) {
       throw new CheckpointError(
         `${file}: its header lists ${entries} tensors, more than the ${MAX_TENSORS} any real checkpoint has (SD 1.5 has about 1,200): not read`,
+      );
+    }
+    const values = valuesIn(text);
+    if (values > MAX_HEADER_VALUES) {
+      throw new CheckpointError(
+        `${file}: its header holds ${values} values, more than the ${MAX_HEADER_VALUES} any real checkpoint needs (SD 1.5 about 6,000): not read`,
       );
     }
     try {

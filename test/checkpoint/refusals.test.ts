@@ -216,6 +216,17 @@ describe('a damaged file is refused naming the tensor', () => {
     expect(await refusal(many)).toBe(
       `${many}: its header lists 20001 tensors, more than the 20000 any real checkpoint has (SD 1.5 has about 1,200): not read`,
     );
+    // a few tensors, but 16 MiB of tiny metadata entries (650 MB to parse), quoted commas aside
+    const tags = { ss_tag_frequency: ',,,'.repeat(1_000_000) };
+    const metadata = Object.fromEntries(Array.from({ length: 200_001 }, (_, i) => [`m${i}`, '']));
+    const quoted = fileIn('quoted-commas.safetensors');
+    writeHeaderAndData(quoted, { __metadata__: tags, ...tiny(1) }, new Uint8Array(1));
+    SafetensorsFile.open(quoted).close();
+    const meta = fileIn('many-metadata.safetensors');
+    writeHeaderAndData(meta, { __metadata__: metadata, ...tiny(1) }, new Uint8Array(1));
+    expect(await refusal(meta)).toBe(
+      `${meta}: its header holds 200005 values, more than the 200000 any real checkpoint needs (SD 1.5 about 6,000): not read`,
+    );
     // as many as the bound: read (then refused as no Stable Diffusion checkpoint)
     const enough = fileIn('enough-tensors.safetensors');
     writeHeaderAndData(enough, tiny(20_000), new Uint8Array(20_000));
