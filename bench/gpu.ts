@@ -122,12 +122,16 @@ export async function runGpu(o: GpuOptions): Promise<GpuResult> {
   // onnxruntime falls back to the CPU where a GPU provider cannot start: every phase would then time
   // the CPU, for minutes of a lent GPU, under the GPU's name
   const onGpu = o.providers.filter((name) => inGroup(GPU_PROVIDERS, name));
-  progress(`checking that [${onGpu.join(', ')}] start`);
-  await checkProvidersStart(onGpu.map((name) => providerEntry(name, load(o.layouts[0])))).catch(
-    (err: Error) => {
-      throw new Error(`[${onGpu.join(', ')}] cannot start, so nothing would run on the GPU: ${err.message}`);
-    },
-  );
+  if (onGpu.length > 0) {
+    progress(`checking that [${onGpu.join(', ')}] start`);
+    await checkProvidersStart(onGpu.map((name) => providerEntry(name, load(o.layouts[0])))).catch(
+      (err: Error) => {
+        throw new Error(
+          `[${onGpu.join(', ')}] cannot start, so nothing would run on the GPU: ${err.message}`,
+        );
+      },
+    );
+  }
   const dirs = new Set<Precision>([...o.dtypes, 'fp32']);
   for (const dtype of dirs) {
     const dir = o.modelDir(dtype);

@@ -159,11 +159,15 @@ function writeJson(file: string, value: unknown): void {
 /** Every file under `dir` (its path relative to `dir`, `/`-separated) and its size. */
 function fileSizes(dir: string): Record<string, number> {
   const sizes: Record<string, number> = {};
-  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const file = path.join(entry.parentPath, entry.name);
-    sizes[path.relative(dir, file).split(path.sep).join('/')] = statSync(file).size;
-  }
+  // walked by hand: Dirent.parentPath (readdir's recursive listing) arrived only in Node 20.12
+  const walk = (sub: string) => {
+    for (const entry of readdirSync(path.join(dir, sub), { withFileTypes: true })) {
+      const rel = sub ? `${sub}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(rel);
+      else if (entry.isFile()) sizes[rel] = statSync(path.join(dir, rel)).size;
+    }
+  };
+  walk('');
   return sizes;
 }
 
