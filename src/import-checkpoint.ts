@@ -8,7 +8,8 @@ import { importCheckpoint, removeUnfinishedImports } from './checkpoint/import.t
 import type { Precision } from './checkpoint/onnx-net.ts';
 import { choosePrecision } from './checkpoint/precision.ts';
 import { progressBar } from './checkpoint/progress-bar.ts';
-import { executionProviderList, problemLine } from './config.ts';
+import { executionProviderList } from './config.ts';
+import { problemLine } from './config-secrets.ts';
 
 const USAGE =
   'usage: npm run import-checkpoint -- FILE.safetensors [--vae VAE.safetensors] [--dtype fp32|fp16] --out DIR';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, secretsOf } from '../src/config.ts';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config.ts';
+import { secretsOf } from '../src/config-secrets.ts';
 
 function problemsOf(env: NodeJS.ProcessEnv): string[] {
   try {
