@@ -10,7 +10,7 @@ import type { Db } from '../db/client.ts';
 import { type JobRow, jobs } from '../db/schema.ts';
 import { jobCost } from '../jobs/cost.ts';
 import { answered, databaseUnavailable, NoAnswerError } from '../jobs/db-deadline.ts';
-import { getJob } from '../jobs/job-store.ts';
+import { getJob, recordDelivery } from '../jobs/job-store.ts';
 import { queueState } from '../jobs/pg-queue.ts';
 import { guildDailyUnits, resetUsage, setBlocked, setDailyUnits } from '../jobs/quota.ts';
 import { type QuotaSettings, usage } from '../jobs/quota-standing.ts';
@@ -35,6 +35,7 @@ export interface BackendParts {
 const RECOVERY_FAILURES: ReadonlySet<string> = new Set<FailureReason>([
   'restart-expired',
   'too-many-attempts',
+  'undelivered',
   'requeue-refused',
 ]);
 
@@ -164,7 +165,9 @@ export function createBackend(parts: BackendParts): FrontEndServices {
       return row ? infoOf(row) : undefined;
     },
     async recordMessages(jobId, messageIds) {
-      await db.update(jobs).set({ resultMessageIds: messageIds }).where(eq(jobs.id, jobId));
+      // from then on, no restart draws it again (src/jobs/recovery.ts)
+      await recordDelivery(db, jobId, messageIds);
+      service.delivered(jobId);
     },
     usage: (r) => usage(db, { guildId: r.guildId, userId: r.userId, roleIds: r.roleIds }, quota),
     async queue(r) {

@@ -3,7 +3,7 @@
 // are written and judged by the database's clock, never a bot host's: one host whose clock runs
 // ahead would otherwise take every live job of the others for stale.
 import { randomBytes } from 'node:crypto';
-import { and, eq, inArray, isNotNull, isNull, lt, notInArray, or, type SQL, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNotNull, isNull, lt, not, notInArray, or, type SQL, sql } from 'drizzle-orm';
 import { anyOf, type Db } from '../db/client.ts';
 import type { Value } from '../db/compiled.ts';
 import { type JobRow, jobLatents, jobs } from '../db/schema.ts';
@@ -24,8 +24,11 @@ export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
 /**
  * The statement that ends an unfinished job we own (owner null: a job still waiting in the shared
  * queue, whoever queued it), unrun (one part of a bigger one), returning the job's id: none if it
- * had already ended (or moved to another owner, or was claimed). An ended job needs no interaction
- * token any more: it is cleared (it grants a 15-minute webhook, and a job row lives long after).
+ * had already ended (or moved to another owner, or was claimed). A failed or cancelled job needs
+ * no interaction token any more: it is cleared (it grants a 15-minute webhook, and a job row lives
+ * long after); a done one keeps it until its result is delivered (undelivered, below), so that a
+ * process that redraws it after a crash still edits its reply. The heartbeat is set: from now on
+ * it says the owner is alive and delivering the result.
  */
 export function finishing(
   db: Db,
@@ -43,7 +46,8 @@ export function finishing(
       error: sql`${extra.error ?? null}`,
       // JSON text (as a jsonb column's encoder writes it), or null for none
       timings: sql`${extra.timings ?? null}::jsonb`,
-      interactionToken: null,
+      interactionToken: sql`case when ${status}::text = 'done' then ${jobs.interactionToken} end`,
+      heartbeatAt: sql`now()`,
     })
     .where(and(eq(jobs.id, id), ownedUnfinished(owner)))
     .returning({ id: jobs.id });
@@ -63,6 +67,23 @@ export function latentFor(from: SQL, shape: Value, data: Value<Buffer>): SQL {
     insert into job_latents (job_id, shape, data)
     select id, ${shape}::jsonb, ${data}::bytea from ${from}
     on conflict do nothing`;
+}
+
+/**
+ * A done job whose result no process has recorded as delivered (resultMessageIds): its owner is
+ * delivering it, or died before it could (then recovery draws it again).
+ */
+const undelivered = () => and(eq(jobs.status, 'done'), isNull(jobs.resultMessageIds));
+
+/** How long after it finished an undelivered job is still drawn again: older ones are left be. */
+export const REDRAW_WITHIN_MS = 24 * 3_600_000;
+
+/** Records where a done job's result went; its interaction token is no longer needed. */
+export async function recordDelivery(db: Db, jobId: string, messageIds: string[]): Promise<void> {
+  await db
+    .update(jobs)
+    .set({ resultMessageIds: messageIds, interactionToken: null })
+    .where(eq(jobs.id, jobId));
 }
 
 const ownedUnfinished = (owner: Value | null) =>
@@ -98,7 +119,8 @@ export async function loadLatent(db: Db, jobId: string): Promise<Latent | undefi
 }
 
 /**
- * Tells other processes this one is alive and still holds these jobs (and only these); returns
+ * Tells other processes this one is alive and still holds these jobs (and only these: unfinished,
+ * or done and being delivered); returns
  * the ids of those another process asked to cancel (a cancel whose notification was missed).
  */
 export async function heartbeat(
@@ -110,7 +132,13 @@ export async function heartbeat(
   const rows = await db
     .update(jobs)
     .set({ heartbeatAt: sql`now()` })
-    .where(and(eq(jobs.owner, owner), anyOf(jobs.id, ids), inArray(jobs.status, [...UNFINISHED])))
+    .where(
+      and(
+        eq(jobs.owner, owner),
+        anyOf(jobs.id, ids),
+        or(inArray(jobs.status, [...UNFINISHED]), undelivered()),
+      ),
+    )
     .returning({ id: jobs.id, cancelRequested: jobs.cancelRequested });
   const ours = new Set(rows.map((r) => r.id));
   return {
@@ -141,24 +169,35 @@ export async function releaseJobs(db: Db, owner: string, ids: readonly string[])
 /**
  * Takes over running jobs nobody has sent a heartbeat for in the last `staleMs` (a dead
  * process, or this one when it let a job go), back to `queued` under the new owner, except the
- * ones this process holds; waiting jobs need no owner (the queue is the table). Atomic: a job
- * is claimed by one process. A claimed row's `heartbeatAt` is the database's time of the claim.
+ * ones this process holds; waiting jobs need no owner (the queue is the table). So too the done
+ * jobs whose result was never delivered and whose owner went silent (it died between the end and
+ * the delivery), finished within `redrawWithinMs`: queued again, to be drawn again (the same
+ * images: the request and seed are kept) and delivered; they keep their finishedAt, which marks
+ * them as redraws (their charge stands). Atomic: a job is claimed by one process. A claimed row's
+ * `heartbeatAt` is the database's time of the claim.
  */
 export async function claimStale(
   db: Db,
   owner: string,
   staleMs: number,
   held: readonly string[],
+  redrawWithinMs = REDRAW_WITHIN_MS,
 ): Promise<JobRow[]> {
+  const ms = (n: number) => sql`now() - ${Math.max(0, Math.round(n))} * interval '1 millisecond'`;
   return db
     .update(jobs)
     .set({ owner, status: 'queued', heartbeatAt: sql`now()` })
     .where(
       and(
-        eq(jobs.status, 'running'),
         or(
-          isNull(jobs.heartbeatAt),
-          lt(jobs.heartbeatAt, sql`now() - ${Math.max(0, Math.round(staleMs))} * interval '1 millisecond'`),
+          and(eq(jobs.status, 'running'), or(isNull(jobs.heartbeatAt), lt(jobs.heartbeatAt, ms(staleMs)))),
+          // (the heartbeat's lower bound: a range of jobs_status_heartbeat_idx, not every done job)
+          and(
+            undelivered(),
+            lt(jobs.heartbeatAt, ms(staleMs)),
+            gt(jobs.heartbeatAt, ms(redrawWithinMs)),
+            gt(jobs.finishedAt, ms(redrawWithinMs)),
+          ),
         ),
         held.length > 0 ? sql`not ${anyOf(jobs.id, held)}` : undefined,
       ),
@@ -175,7 +214,10 @@ export async function deleteLatentsBefore(db: Db, before: Date): Promise<number>
   return rows.length;
 }
 
-/** Retention: clears interaction tokens that can no longer be used; returns how many. */
+/**
+ * Retention: clears interaction tokens that can no longer be used (expired, or of an ended job,
+ * but a done one still to deliver); returns how many.
+ */
 export async function clearExpiredTokens(db: Db, now: Date): Promise<number> {
   const rows = await db
     .update(jobs)
@@ -183,7 +225,10 @@ export async function clearExpiredTokens(db: Db, now: Date): Promise<number> {
     .where(
       and(
         isNotNull(jobs.interactionToken),
-        or(lt(jobs.interactionExpiresAt, now), notInArray(jobs.status, [...UNFINISHED])),
+        or(
+          lt(jobs.interactionExpiresAt, now),
+          and(notInArray(jobs.status, [...UNFINISHED]), not(undelivered() as SQL)),
+        ),
       ),
     )
     .returning({ id: jobs.id });

@@ -104,14 +104,16 @@ export async function reservation(
 
 /**
  * The statement that settles a reservation, unless settled already (a refund gives its units back
- * on the day they counted against), when `when` holds; returns the new row's id. Run it under the
- * user's lock (userLock). The ledger keys are the job id's (`<id>:reserve`, …), written here.
+ * on the day they counted against), when `when` holds; returns the new row's id. `afterCommit`:
+ * a refund that may follow a commit (a done job whose images never reached its member, drawn
+ * again after a crash, that then failed: no images, no charge). Run it under the user's lock (userLock). The ledger keys are the job id's (`<id>:reserve`, …), written here.
  */
 export function settlement(
   who: Pick<Who, 'guildId' | 'userId'>,
   jobId: Value,
   outcome: 'commit' | 'refund',
   when: SQL,
+  afterCommit = false,
 ): SQL {
   const keyOf = (kind: string) => sql`(${jobId}::text || ${sql.raw(`':${kind}'`)})`;
   return sql`
@@ -124,19 +126,19 @@ export function settlement(
       and r.guild_id = ${who.guildId} and r.user_id = ${who.userId}
       and not exists (
         select 1 from usage_ledger s
-        where s.idempotency_key in (${keyOf('commit')}, ${keyOf('refund')})
+        where s.idempotency_key in (${afterCommit ? keyOf('refund') : sql`${keyOf('commit')}, ${keyOf('refund')}`})
           and s.guild_id = ${who.guildId} and s.user_id = ${who.userId}
       )
     returning id`;
 }
 
-/** How a job's reservation was settled, if it was. */
+/** How a job's reservation was settled, if it was (a refund after a commit: refunded). */
 export async function settlementOf(
   db: Db,
   scope: QuotaScope,
   jobId: string,
 ): Promise<'commit' | 'refund' | undefined> {
-  const [row] = await db
+  const rows = await db
     .select({ kind: usageLedger.kind })
     .from(usageLedger)
     .where(
@@ -146,7 +148,8 @@ export async function settlementOf(
         inArray(usageLedger.idempotencyKey, [`${jobId}:commit`, `${jobId}:refund`]),
       ),
     );
-  return row?.kind as 'commit' | 'refund' | undefined;
+  if (rows.some((r) => r.kind === 'refund')) return 'refund';
+  return rows[0]?.kind as 'commit' | undefined;
 }
 
 /** Units reserved today for jobs not yet settled (queued or running): not the user's to reset. */

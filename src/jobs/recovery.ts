@@ -4,6 +4,9 @@
  * let go during a database outage), and the retention sweep. Recovery re-queues a job unless it
  * has already been started `maxAttempts` times (each ended by a dead process: it may be what
  * kills them) or was created more than `requeueWithinMs` ago; those are failed and refunded.
+ * A done job whose owner died before it delivered the result is queued again too (a redraw, its
+ * charge kept: the same request and seed give the same images), if it finished within
+ * `redrawWithinMs`, whatever its age; drawn again `maxAttempts` times already, it is refunded.
  *
  * A database outage silences every process's heartbeats alike: once it is back, every job looks
  * stale until its owner's next heartbeat lands, and a recovery pass in between would take the
@@ -56,6 +59,9 @@ const ANSWER_MS = 2_000;
 /** How old a job was when it was claimed, by the database's clock at both ends. */
 const ageAtClaim = (row: JobRow) => (row.heartbeatAt?.getTime() ?? 0) - row.createdAt.getTime();
 
+/** An unfinished job that had finished once: a done job drawn again, its result never delivered. */
+export const isRedraw = (row: Pick<JobRow, 'finishedAt'>): boolean => row.finishedAt !== null;
+
 export async function startRecovery(
   o: JobServiceOptions,
   log: JobServiceLog,
@@ -96,10 +102,23 @@ export async function startRecovery(
     await ping();
     if (!inTouchForStaleMs()) return;
     const rows = await watched(() =>
-      hooks.alone(() => claimStale(o.db, hooks.instanceId, staleMs, hooks.held())),
+      hooks.alone(() => claimStale(o.db, hooks.instanceId, staleMs, hooks.held(), o.redrawWithinMs)),
     );
     for (const row of rows) {
-      if (row.attempts >= maxAttempts) {
+      if (isRedraw(row)) {
+        // started more than maxAttempts times in all, its first run included
+        if (row.attempts > maxAttempts) {
+          log.warn({ jobId: row.id, attempts: row.attempts }, 'a done job could not be delivered: refunded');
+          await hooks.fail(
+            row,
+            'undelivered',
+            `drawn ${row.attempts} times, and each time the bot process stopped before its images went out; refunded`,
+          );
+        } else {
+          log.info({ jobId: row.id }, 'a done job whose images never went out is drawn again');
+          await hooks.adopt(row);
+        }
+      } else if (row.attempts >= maxAttempts) {
         log.warn(
           { jobId: row.id, attempts: row.attempts },
           'a job was started twice and each time its process died: failed',

@@ -25,7 +25,7 @@ import { positionOf, requestCancel } from './pg-queue.ts';
 import { type QueueSignals, startQueueSignals } from './queue-signals.ts';
 import { type Usage, unknownUsage, usage } from './quota-standing.ts';
 import { recordJob } from './recording.ts';
-import { type Recovery, startRecovery } from './recovery.ts';
+import { isRedraw, type Recovery, startRecovery } from './recovery.ts';
 import { outcomeElsewhere, writeOutcome } from './settlement.ts';
 import { checkParent, checkRequest } from './submission-checks.ts';
 import type { JobEvent, JobHandle, JobServiceLog, JobServiceOptions, JobSubmission } from './types.ts';
@@ -48,6 +48,13 @@ interface Running {
   cancelRequested: boolean;
 }
 
+/**
+ * How long a done job stays this process's to deliver when the front end never says it was
+ * (no front end, or its delivery failed): then it is another's, or this one's recovery's, to
+ * draw again (recovery.ts), within the bounds on attempts.
+ */
+const DELIVERY_HOLD_MS = 10 * 60_000;
+
 const QUIET_LOG: JobServiceLog = { info: () => {}, warn: () => {}, error: () => {} };
 
 export class JobService {
@@ -56,6 +63,11 @@ export class JobService {
   private readonly running = new Map<string, Running>();
   /** Jobs whose outcome is known but not yet written (the database may be blinking). */
   private readonly settling = new Map<string, Held>();
+  /**
+   * Jobs done here whose result the front end has not yet recorded as delivered: heartbeated, so
+   * that no other process draws them again while this one delivers; given up after a while.
+   */
+  private readonly delivering = new Map<string, NodeJS.Timeout>();
   private readonly listeners = new Set<(event: JobEvent) => void>();
   private readonly log: JobServiceLog;
   private readonly concurrency: number;
@@ -137,9 +149,25 @@ export class JobService {
     return this.running.get(id)?.held ?? this.settling.get(id) ?? this.waiting.find(id);
   }
 
-  /** Ids of the jobs this process runs or settles: the ones it heartbeats and recovery leaves alone. */
+  /**
+   * Ids of the jobs this process runs, settles or delivers: the ones it heartbeats and recovery
+   * leaves alone.
+   */
   heldIds(): string[] {
-    return [...this.running.keys(), ...this.settling.keys()];
+    return [...this.running.keys(), ...this.settling.keys(), ...this.delivering.keys()];
+  }
+
+  /** The front end recorded where a done job's result went: no longer this process's to deliver. */
+  delivered(jobId: string): void {
+    clearTimeout(this.delivering.get(jobId));
+    this.delivering.delete(jobId);
+  }
+
+  /** A done job this process now delivers (held until `delivered`, or DELIVERY_HOLD_MS). */
+  private deliver(jobId: string): void {
+    const timer = setTimeout(() => this.delivering.delete(jobId), DELIVERY_HOLD_MS);
+    timer.unref();
+    this.delivering.set(jobId, timer);
   }
 
   /**
@@ -167,6 +195,7 @@ export class JobService {
       },
       lost: (ids) => {
         for (const id of ids) {
+          this.delivered(id); // (a done one: delivered meanwhile, or another's to redraw now)
           // its settle then finds another owner and ends the handle as interrupted
           if (this.cancelHere(id))
             this.log.warn({ jobId: id }, 'another process took over a job running here: stopped');
@@ -215,6 +244,7 @@ export class JobService {
     this.stopped = true;
     await this.signals?.stop();
     await this.recovery?.stop();
+    for (const id of [...this.delivering.keys()]) this.delivered(id);
     await this.claimer.idle(); // a job claimed meanwhile is handed back below
     for (const { cancel } of this.running.values()) cancel.abort();
     for (const h of this.waiting.drain()) this.interrupt(h);
@@ -419,7 +449,8 @@ export class JobService {
       );
       return;
     }
-    if (waitedMs > withinMs) {
+    // (a redraw of a done job that never reached its member is bounded by recovery instead)
+    if (waitedMs > withinMs && !isRedraw(row)) {
       // its member gave up long ago (the bot was down, or the queue stood still)
       const message = `waited more than ${Math.round(withinMs / 60_000)} minutes in the queue: not run`;
       this.end(held, { status: 'failed', reason: 'restart-expired', message }).catch((err) =>
@@ -491,7 +522,7 @@ export class JobService {
     try {
       const written = await writeOutcome(
         db,
-        { jobId: h.id, owner, scope, outcome, quota: this.o.quota },
+        { jobId: h.id, owner, scope, outcome, quota: this.o.quota, redraw: isRedraw(h.row) },
         {
           stopped: () => this.stopped,
           forMs: this.o.dbRetryMs,
@@ -504,6 +535,7 @@ export class JobService {
         return false;
       }
       ended = true;
+      if (outcome.status === 'done' && owner !== null) this.deliver(h.id);
       const run = this.running.get(h.id);
       if (outcome.status === 'done' && run?.held === h) {
         // the engine has answered and the outcome is written: its slot takes the next job now,

@@ -30,6 +30,8 @@ export interface OutcomeToWrite {
   scope: QuotaScope;
   outcome: Outcome;
   quota: QuotaSettings;
+  /** A done job drawn again (recovery.ts isRedraw): its commit stands, unless this run fails. */
+  redraw?: boolean;
 }
 
 export interface Written {
@@ -47,7 +49,7 @@ export function writeOutcome(db: Db, w: OutcomeToWrite, retry: RetryOptions): Pr
   const latent = stored && latentValues(stored);
   // quota: only a job that produced images is charged
   const kind = outcome.status === 'done' ? 'commit' : 'refund';
-  const statement = settleStatement(latent !== undefined, kind, owner === null);
+  const statement = settleStatement(latent !== undefined, kind, owner === null, w.redraw === true);
   const values: SettleValues = {
     jobId,
     owner,
@@ -105,8 +107,8 @@ const settleStatements = new Map<string, (db: Db, values: SettleValues) => Promi
  * InitPlan), only if the job moved; the user's standing comes along for the done event (only
  * a done job's event shows the usage).
  */
-function settleStatement(withLatent: boolean, kind: 'commit' | 'refund', queued: boolean) {
-  const key = `${withLatent}:${kind}:${queued}`;
+function settleStatement(withLatent: boolean, kind: 'commit' | 'refund', queued: boolean, redraw: boolean) {
+  const key = `${withLatent}:${kind}:${queued}:${redraw}`;
   let statement = settleStatements.get(key);
   if (!statement) {
     statement = compiled<SettleValues, SettleRow>(
@@ -114,7 +116,7 @@ function settleStatement(withLatent: boolean, kind: 'commit' | 'refund', queued:
         with f as ${finishing(db, slot.jobId, queued ? null : slot.owner, slot.status, slot)},
         ${withLatent ? sql`l as (${latentFor(sql`f`, slot.shape, slot.data)}),` : sql``}
         lk as (select ${userLock(slot.lockKey)} from f),
-        s as (${settlement(slot, slot.jobId, kind, sql`(select count(*) from lk) = 1`)})
+        s as (${settlement(slot, slot.jobId, kind, sql`(select count(*) from lk) = 1`, redraw && kind === 'refund')})
         select (select count(*) from f) as finished, (select count(*) from s) as settled
         ${kind === 'commit' ? sql`, st.* from (${standingSql(slot, slot.day, null)}) st` : sql``}`,
     );

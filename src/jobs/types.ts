@@ -55,6 +55,8 @@ export type FailureReason =
   | 'engine-crashed'
   /** Started twice already, each time followed by a dead process: not tried a third time. */
   | 'too-many-attempts'
+  /** Done, but its process died before delivering it, each of the times it was drawn: refunded. */
+  | 'undelivered'
   | 'restart-expired'
   | 'requeue-refused';
 
@@ -134,6 +136,11 @@ export interface JobServiceOptions {
   maxAttempts?: number;
   /** Recovery re-queues an unfinished job created less than this long ago; older ones fail. */
   requeueWithinMs?: number;
+  /**
+   * Recovery draws again a done job whose owner died before delivering it, if it finished less
+   * than this long ago (default 24 h); older ones are left as they are.
+   */
+  redrawWithinMs?: number;
   retention?: RetentionSettings;
   instanceId?: string;
   log?: JobServiceLog;

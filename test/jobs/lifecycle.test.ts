@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobLatents, jobs } from '../../src/db/schema.ts';
 import type { GenerationRequest } from '../../src/diffusion/request.ts';
+import { recordDelivery } from '../../src/jobs/job-store.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
 import { usage } from '../../src/jobs/quota-standing.ts';
 import type { JobEvent, JobService } from '../../src/jobs/service.ts';
@@ -299,12 +300,14 @@ describe.each(DATABASE_KINDS)('job lifecycle on %s', (kind) => {
     });
     await engine.nextCall();
     const rowsOf = () => t.db.select().from(jobs).where(eq(jobs.guildId, g));
-    // an ended job's token is cleared as it ends; a running one keeps its own
-    expect(Object.fromEntries((await rowsOf()).map((r) => [r.request.prompt, r.interactionToken]))).toEqual({
-      old: null,
-      fresh: null,
-      waiting: 'still-valid',
-    });
+    const tokens = async () =>
+      Object.fromEntries((await rowsOf()).map((r) => [r.request.prompt, r.interactionToken]));
+    // a done job keeps its token until its result is delivered (a redraw after a crash edits its
+    // reply), then it is cleared; a running one keeps its own
+    expect(await tokens()).toEqual({ old: 'still-valid', fresh: 'still-valid', waiting: 'still-valid' });
+    await recordDelivery(t.db, old.jobId, ['m-old']);
+    await recordDelivery(t.db, fresh.jobId, ['m-fresh']);
+    expect(await tokens()).toEqual({ old: null, fresh: null, waiting: 'still-valid' });
     await t.db
       .update(jobLatents)
       .set({ createdAt: new Date(Date.now() - 8 * 86_400_000) })

@@ -78,6 +78,8 @@ function failureText(view: JobView, event: FailedEvent): string {
       return 'the bot restarted and could not pick it up again in time';
     case 'too-many-attempts':
       return 'the bot stopped twice while drawing it, so it was not tried again';
+    case 'undelivered':
+      return 'the bot stopped each time before its images could be sent, so it was not drawn again';
     case 'bad-option':
       // the engine refused the request (a prompt past the chunk cap): its message names the
       // option and says what it accepts, worded for the member
