@@ -66,6 +66,8 @@ export class Rest {
   >();
   /** route template → requests for that token still to carry out and then answer 500. */
   private readonly lostAnswers = new Map<string, { token: string; times: number }>();
+  /** route template → requests for that token left unanswered, and undone, until released. */
+  private readonly holds = new Map<string, { token: string; released: Promise<void>; release: () => void }>();
 
   constructor(private readonly o: RestOptions) {
     this.define();
@@ -107,6 +109,25 @@ export class Rest {
     else this.lostAnswers.delete(route);
   }
 
+  /**
+   * Every request to `route` for the interaction `token` gets no answer, and is not carried out,
+   * until `undefined` is given (Discord stalled): then each is answered 500, still undone. A bot
+   * killed meanwhile has sent its request, and Discord never acted on it.
+   */
+  hold(route: string, token: string | undefined): void {
+    if (!this.routes.some((r) => `${r.method} ${r.template}` === route)) {
+      throw new Error(`stand-in: no route ${route}`);
+    }
+    this.holds.get(route)?.release();
+    this.holds.delete(route);
+    if (token === undefined) return;
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.holds.set(route, { token, released, release });
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://stand-in');
     const at = this.o.state.clock.now();
@@ -133,6 +154,12 @@ export class Rest {
       if (failure && match.params.token === failure.token) {
         ctx.token = failure.token;
         throw new HttpError(failure.status, failure.code, failure.message);
+      }
+      const held = this.holds.get(`${match.route.method} ${match.route.template}`);
+      if (held && match.params.token === held.token) {
+        ctx.token = held.token;
+        await held.released;
+        throw new HttpError(500, 0, '500: Internal Server Error');
       }
       payload = await match.route.handler(ctx);
       if (payload === undefined) status = 204;
