@@ -86,6 +86,8 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       },
       jobTimeoutMs: config.queue.jobTimeoutMs,
       limits: config.limits,
+      // the front end (createBackend, below) records every delivery
+      redrawUndelivered: true,
       log: {
         info: (o, m) => log.info(o, m),
         warn: (o, m) => log.warn(o, m),

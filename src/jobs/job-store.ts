@@ -169,9 +169,9 @@ export async function releaseJobs(db: Db, owner: string, ids: readonly string[])
 /**
  * Takes over running jobs nobody has sent a heartbeat for in the last `staleMs` (a dead
  * process, or this one when it let a job go), back to `queued` under the new owner, except the
- * ones this process holds; waiting jobs need no owner (the queue is the table). So too the done
- * jobs whose result was never delivered and whose owner went silent (it died between the end and
- * the delivery), finished within `redrawWithinMs`: queued again, to be drawn again (the same
+ * ones this process holds; waiting jobs need no owner (the queue is the table). Given
+ * `redrawWithinMs`, so too the done jobs whose result was never delivered and whose owner went
+ * silent (it died between the end and the delivery), finished within it: queued again, to be drawn again (the same
  * images: the request and seed are kept) and delivered; they keep their finishedAt, which marks
  * them as redraws (their charge stands). Atomic: a job is claimed by one process. A claimed row's
  * `heartbeatAt` is the database's time of the claim.
@@ -181,7 +181,7 @@ export async function claimStale(
   owner: string,
   staleMs: number,
   held: readonly string[],
-  redrawWithinMs = REDRAW_WITHIN_MS,
+  redrawWithinMs?: number,
 ): Promise<JobRow[]> {
   const ms = (n: number) => sql`now() - ${Math.max(0, Math.round(n))} * interval '1 millisecond'`;
   return db
@@ -192,12 +192,14 @@ export async function claimStale(
         or(
           and(eq(jobs.status, 'running'), or(isNull(jobs.heartbeatAt), lt(jobs.heartbeatAt, ms(staleMs)))),
           // (the heartbeat's lower bound: a range of jobs_status_heartbeat_idx, not every done job)
-          and(
-            undelivered(),
-            lt(jobs.heartbeatAt, ms(staleMs)),
-            gt(jobs.heartbeatAt, ms(redrawWithinMs)),
-            gt(jobs.finishedAt, ms(redrawWithinMs)),
-          ),
+          redrawWithinMs === undefined
+            ? undefined
+            : and(
+                undelivered(),
+                lt(jobs.heartbeatAt, ms(staleMs)),
+                gt(jobs.heartbeatAt, ms(redrawWithinMs)),
+                gt(jobs.finishedAt, ms(redrawWithinMs)),
+              ),
         ),
         held.length > 0 ? sql`not ${anyOf(jobs.id, held)}` : undefined,
       ),

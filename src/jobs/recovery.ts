@@ -4,9 +4,10 @@
  * let go during a database outage), and the retention sweep. Recovery re-queues a job unless it
  * has already been started `maxAttempts` times (each ended by a dead process: it may be what
  * kills them) or was created more than `requeueWithinMs` ago; those are failed and refunded.
- * A done job whose owner died before it delivered the result is queued again too (a redraw, its
- * charge kept: the same request and seed give the same images), if it finished within
- * `redrawWithinMs`, whatever its age; drawn again `maxAttempts` times already, it is refunded.
+ * With `redrawUndelivered`, a done job whose owner died before it delivered the result is queued
+ * again too (a redraw, its charge kept: the same request and seed give the same images), if it
+ * finished within `redrawWithinMs`, whatever its age; started more than `maxAttempts` times in
+ * all, it is refunded.
  *
  * A database outage silences every process's heartbeats alike: once it is back, every job looks
  * stale until its owner's next heartbeat lands, and a recovery pass in between would take the
@@ -18,7 +19,13 @@
  */
 import { sql } from 'drizzle-orm';
 import type { JobRow } from '../db/schema.ts';
-import { claimStale, clearExpiredTokens, deleteLatentsBefore, heartbeat } from './job-store.ts';
+import {
+  claimStale,
+  clearExpiredTokens,
+  deleteLatentsBefore,
+  heartbeat,
+  REDRAW_WITHIN_MS,
+} from './job-store.ts';
 import type { FailureReason, JobServiceLog, JobServiceOptions } from './types.ts';
 
 export interface RecoveryHooks {
@@ -72,6 +79,7 @@ export async function startRecovery(
   const staleMs = o.staleMs ?? STALE_MS;
   const maxAttempts = o.maxAttempts ?? 2;
   const requeueWithinMs = o.requeueWithinMs ?? 3_600_000;
+  const redrawWithinMs = o.redrawUndelivered ? (o.redrawWithinMs ?? REDRAW_WITHIN_MS) : undefined;
 
   /**
    * Since when every query of ours has been answered, and quickly: from the first good answer
@@ -102,7 +110,7 @@ export async function startRecovery(
     await ping();
     if (!inTouchForStaleMs()) return;
     const rows = await watched(() =>
-      hooks.alone(() => claimStale(o.db, hooks.instanceId, staleMs, hooks.held(), o.redrawWithinMs)),
+      hooks.alone(() => claimStale(o.db, hooks.instanceId, staleMs, hooks.held(), redrawWithinMs)),
     );
     for (const row of rows) {
       if (isRedraw(row)) {

@@ -535,7 +535,7 @@ export class JobService {
         return false;
       }
       ended = true;
-      if (outcome.status === 'done' && owner !== null) this.deliver(h.id);
+      if (outcome.status === 'done' && owner !== null && this.o.redrawUndelivered) this.deliver(h.id);
       const run = this.running.get(h.id);
       if (outcome.status === 'done' && run?.held === h) {
         // the engine has answered and the outcome is written: its slot takes the next job now,

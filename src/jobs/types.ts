@@ -137,9 +137,12 @@ export interface JobServiceOptions {
   /** Recovery re-queues an unfinished job created less than this long ago; older ones fail. */
   requeueWithinMs?: number;
   /**
-   * Recovery draws again a done job whose owner died before delivering it, if it finished less
-   * than this long ago (default 24 h); older ones are left as they are.
+   * A front end records each done job's delivery (recordDelivery, then JobService.delivered):
+   * until then this process holds the job (heartbeats it), and recovery draws again a done job
+   * whose owner died before delivering it. Off, done jobs are not followed past their end.
    */
+  redrawUndelivered?: boolean;
+  /** Of those, the ones that finished less than this long ago (default 24 h); older ones are left be. */
   redrawWithinMs?: number;
   retention?: RetentionSettings;
   instanceId?: string;

@@ -41,6 +41,8 @@ function processes(kind: DatabaseKind) {
         namespace: `redraw-${name}-${g()}`,
         heartbeatMs: o.heartbeatMs ?? 60_000,
         staleMs: o.staleMs ?? 30_000,
+        // as the bot's services run it: a front end records every delivery
+        redrawUndelivered: true,
       });
       made.push(m);
       const events: JobEvent[] = [];
