@@ -106,7 +106,8 @@ export async function reservation(
  * The statement that settles a reservation, unless settled already (a refund gives its units back
  * on the day they counted against), when `when` holds; returns the new row's id. `afterCommit`:
  * a refund that may follow a commit (a done job whose images never reached its member, drawn
- * again after a crash, that then failed: no images, no charge). Run it under the user's lock (userLock). The ledger keys are the job id's (`<id>:reserve`, …), written here.
+ * again after a crash, that then failed: no images, no charge). Run it under the user's lock
+ * (userLock). The ledger keys are the job id's (`<id>:reserve`, …), written here.
  */
 export function settlement(
   who: Pick<Who, 'guildId' | 'userId'>,
@@ -116,10 +117,19 @@ export function settlement(
   afterCommit = false,
 ): SQL {
   const keyOf = (kind: string) => sql`(${jobId}::text || ${sql.raw(`':${kind}'`)})`;
+  // after a commit, an admin's reset of that day (a later row: ledger writes are serialised by
+  // the user's lock) has given the job's units back already: the refund gives back nothing more
+  const units = afterCommit
+    ? sql`case when exists (
+          select 1 from usage_ledger x join usage_ledger c on c.idempotency_key = ${keyOf('commit')}
+          where x.kind = 'reset' and x.guild_id = r.guild_id and x.user_id = r.user_id
+            and x.quota_day = r.quota_day and x.id > c.id
+        ) then 0 else -r.units end`
+    : sql`-r.units`;
   return sql`
     insert into usage_ledger (guild_id, user_id, job_id, kind, units, quota_day, idempotency_key)
     select r.guild_id, r.user_id, ${jobId}, ${outcome}::ledger_kind,
-           ${outcome === 'refund' ? sql`-r.units` : sql`0`}, r.quota_day, ${keyOf(outcome)}
+           ${outcome === 'refund' ? units : sql`0`}, r.quota_day, ${keyOf(outcome)}
     from usage_ledger r
     where ${when}
       and r.idempotency_key = ${keyOf('reserve')} and r.kind = 'reserve'

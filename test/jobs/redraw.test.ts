@@ -2,11 +2,12 @@
 // recovery draws it again, once, whichever of several processes recovers it, without a second
 // charge; a done job delivered, still being delivered by a live process, or finished long ago is
 // left alone; a redraw that fails is refunded.
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
 import { recordDelivery } from '../../src/jobs/job-store.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
+import { resetUsage } from '../../src/jobs/quota.ts';
 import type { JobEvent, JobService } from '../../src/jobs/service.ts';
 import { DATABASE_KINDS, type DatabaseKind, freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { createTestJobService, smallRequest, until } from '../support/job-service.ts';
@@ -140,6 +141,28 @@ describe.each(DATABASE_KINDS)('done jobs never delivered, on %s', (kind) => {
     expect(await p.ledgerOf(jobId)).toEqual([
       ['commit', 0],
       ['refund', -1],
+      ['reserve', 1],
+    ]);
+  });
+
+  it('a redraw that fails after an admin reset that day gave its units back is not refunded twice', async () => {
+    const jobId = await doneThenDead('reset in between');
+    const scope = { guildId: p.g(), userId: 'u1' };
+    // the admin gives back the day's settled usage: this job's, committed
+    await resetUsage(p.db(), scope, { dailyUnits: 100, resetHourUtc: 0 }, 'admin');
+    const b = await p.start('b'); // its start-up pass takes it over
+    (await b.engine.nextCall()).fail('out of memory');
+    await until(() => b.events.some((e) => e.type === 'failed' && e.jobId === jobId));
+    // used 0 after the reset, and still 0: a second −cost would leave the member over budget
+    const [day] = await p
+      .db()
+      .select({ used: sql<number>`coalesce(sum(${usageLedger.units}), 0)`.mapWith(Number) })
+      .from(usageLedger)
+      .where(and(eq(usageLedger.guildId, scope.guildId), eq(usageLedger.userId, scope.userId)));
+    expect(day?.used).toBe(0);
+    expect(await p.ledgerOf(jobId)).toEqual([
+      ['commit', 0],
+      ['refund', 0],
       ['reserve', 1],
     ]);
   });
