@@ -199,6 +199,10 @@ export async function claimStale(
                 lt(jobs.heartbeatAt, ms(staleMs)),
                 gt(jobs.heartbeatAt, ms(redrawWithinMs)),
                 gt(jobs.finishedAt, ms(redrawWithinMs)),
+                // heartbeated since it finished (finishing sets both): a row ended before redraws
+                // existed stopped its heartbeat before its end, its token cleared and its
+                // delivery never held; whether it went out is unknown, so it is not drawn again
+                sql`${jobs.heartbeatAt} >= ${jobs.finishedAt}`,
               ),
         ),
         held.length > 0 ? sql`not ${anyOf(jobs.id, held)}` : undefined,

@@ -60,10 +60,13 @@ const jobAndLedger = (jobId: string) =>
     return { row: row as JobRow, ledger: ledger.map((r: LedgerRow) => [r.kind, r.units]) };
   });
 
-/** Its owner's last heartbeat a minute ago, as a crash a minute back leaves it. */
+/** Its owner's last heartbeat a minute ago, as a crash a minute back leaves it (just after its end). */
 const silentForAMinute = (jobId: string) =>
   withDatabase((db) =>
-    db.update(jobs).set({ heartbeatAt: sql`now() - interval '1 minute'` }).where(eq(jobs.id, jobId)),
+    db
+      .update(jobs)
+      .set({ heartbeatAt: sql`now() - interval '1 minute'`, finishedAt: sql`now() - interval '1 minute'` })
+      .where(eq(jobs.id, jobId)),
   );
 
 /** The edits of the reply that carried a finished job's text, answered by Discord. */

@@ -67,11 +67,11 @@ function processes(kind: DatabaseKind) {
         .map((l) => [l.kind, l.units / (job?.cost ?? Number.NaN)] as const)
         .sort();
     },
-    /** The owner's heartbeat as a dead process leaves it: `ago` in the past. */
+    /** The owner's heartbeat as a dead process leaves it: `ago` in the past, as is its end. */
     async silence(jobId: string, ago = "interval '1 minute'") {
       await t.db
         .update(jobs)
-        .set({ heartbeatAt: sql.raw(`now() - ${ago}`) })
+        .set({ heartbeatAt: sql.raw(`now() - ${ago}`), finishedAt: sql.raw(`now() - ${ago}`) })
         .where(eq(jobs.id, jobId));
     },
     async row(jobId: string) {
@@ -199,6 +199,24 @@ describe.each(DATABASE_KINDS)('done jobs never delivered, on %s', (kind) => {
     expect(b.engine.calls).toHaveLength(0);
     expect((await p.row(delivered))?.status).toBe('done');
     expect((await p.row(ancient))?.status).toBe('done');
+  });
+
+  it('a done job from before redraws existed (its heartbeat stopped before its end) is left alone', async () => {
+    const jobId = await doneThenDead('ended by the old version');
+    // as the version before leaves it: the running job's last heartbeat, then its end, token cleared
+    await p
+      .db()
+      .update(jobs)
+      .set({
+        heartbeatAt: sql`now() - interval '2 hours'`,
+        finishedAt: sql`now() - interval '2 hours' + interval '3 seconds'`,
+        interactionToken: null,
+      })
+      .where(eq(jobs.id, jobId));
+    const b = await p.start('b');
+    await b.service.recover();
+    expect(b.engine.calls).toHaveLength(0);
+    expect(await p.row(jobId)).toMatchObject({ status: 'done', attempts: 1 });
   });
 
   it('a done job its live process is still delivering is not taken from it', async () => {

@@ -85,8 +85,12 @@ describe('a GPU worker killed between the end of a job and its delivery', () => 
     standIn.rest.hold(EDITS, undefined);
     const [crashed] = await t.db.select().from(jobs).where(eq(jobs.id, jobId));
     expect(crashed).toMatchObject({ status: 'done', resultMessageIds: null, owner: victim.instance });
-    // (a crash a minute ago: the next recovery passes take it, not one 30 s from now)
-    await t.db.update(jobs).set({ heartbeatAt: sql`now() - interval '1 minute'` }).where(eq(jobs.id, jobId));
+    // (a crash a minute ago, just after its end: the next recovery passes take it, not one 30 s
+    // from now)
+    await t.db
+      .update(jobs)
+      .set({ heartbeatAt: sql`now() - interval '1 minute'`, finishedAt: sql`now() - interval '1 minute'` })
+      .where(eq(jobs.id, jobId));
 
     const delivered = await replyWhen(standIn, i, isFinished, 'the redrawn job', 180_000);
     expect(delivered.id).toBe(named.id);
