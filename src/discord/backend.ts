@@ -14,6 +14,7 @@ import { getJob, recordDelivery } from '../jobs/job-store.ts';
 import { queueState } from '../jobs/pg-queue.ts';
 import { guildDailyUnits, resetUsage, setBlocked, setDailyUnits } from '../jobs/quota.ts';
 import { type QuotaSettings, usage } from '../jobs/quota-standing.ts';
+import { retrying } from '../jobs/retry.ts';
 import type { FailureReason, JobService } from '../jobs/service.ts';
 import type { ModelInfo } from './build-request.ts';
 import { loadGuildSettings, updateGuildSettings } from './guild-settings-store.ts';
@@ -76,6 +77,9 @@ async function beforeAck<T>(what: string, read: Promise<T>): Promise<T> {
   }
 }
 const ACK_READ_MS = 2_000;
+
+/** How long a delivery's record is retried: well within the job's delivery hold (service.ts). */
+const RECORD_RETRY_MS = 60_000;
 
 /**
  * Call before the job service starts: jobs it recovers at start are kept until the bot
@@ -165,8 +169,11 @@ export function createBackend(parts: BackendParts): FrontEndServices {
       return row ? infoOf(row) : undefined;
     },
     async recordMessages(jobId, messageIds) {
-      // from then on, no restart draws it again (src/jobs/recovery.ts)
-      await recordDelivery(db, jobId, messageIds);
+      // from then on, no restart draws it again (src/jobs/recovery.ts): retried through a blink,
+      // for the images are out already, and an unrecorded job is drawn and posted again
+      await retrying('recording a delivery', () => recordDelivery(db, jobId, messageIds), {
+        forMs: RECORD_RETRY_MS,
+      });
       service.delivered(jobId);
     },
     usage: (r) => usage(db, { guildId: r.guildId, userId: r.userId, roleIds: r.roleIds }, quota),

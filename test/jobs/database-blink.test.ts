@@ -1,7 +1,7 @@
 // PostgreSQL goes away mid-job (a private server, stopped and started again): every job still
 // ends done or refunded, no dispatch slot is lost, the ledger balances job by job, and no other
 // process takes over (and runs again) a job whose process lived through the outage.
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { type Database, openDatabase } from '../../src/db/client.ts';
@@ -86,6 +86,29 @@ describe('a PostgreSQL blink', () => {
     expect(await b.result).toMatchObject({ type: 'done' });
     await expectBalanced([a.jobId, b.jobId]);
     expect(engine.calls).toHaveLength(2); // nothing ran twice
+  });
+
+  it('a delivery recorded during a short outage is recorded once the database is back', async () => {
+    await setUp({ dbRetryMs: 60_000 });
+    const backend = createBackend({
+      config: loadConfig({}),
+      db: database.db,
+      jobs: service,
+      quota: { dailyUnits: 50, resetHourUtc: 0 },
+      model: () => ({ name: 'tiny', hash: '0123456789' }),
+    });
+    const a = await submit('u1', 'delivered in a blink');
+    (await engine.nextCall()).finish();
+    expect(await a.result).toMatchObject({ type: 'done' });
+    await pg.stop();
+    // the front end has posted the images; its record of them meets the outage (unrecorded, the
+    // job would be drawn and posted again once its delivery hold ran out)
+    const recording = backend.recordMessages(a.jobId, ['m1']);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await pg.start();
+    await recording;
+    const [row] = await database.db.select().from(jobs).where(eq(jobs.id, a.jobId));
+    expect(row?.resultMessageIds).toEqual(['m1']);
   });
 
   it('a longer outage: bookkeeping gives up, slots are released, and recovery finishes every job after', async () => {
