@@ -89,11 +89,21 @@ const RECORD_RETRY_MS = 60_000;
 export function createBackend(parts: BackendParts): FrontEndServices {
   const { db, jobs: service, quota } = parts;
   const listeners = new Set<(job: RecoveredJob) => void>();
-  /** Handed over before the bot subscribed; `ended`: recovery failed it, nobody holds its events. */
-  const unclaimed: { job: RecoveredJob; ended: boolean }[] = [];
+  /**
+   * Handed over before the bot subscribed; `ended`: recovery failed it, nobody holds its events;
+   * `settledHere`: it ended here meanwhile (its channel keeps the events, the result to deliver).
+   */
+  const unclaimed: { job: RecoveredJob; ended: boolean; settledHere: boolean }[] = [];
 
   const handOver = (job: RecoveredJob, ended: boolean) => {
-    if (listeners.size === 0) unclaimed.push({ job, ended });
+    if (listeners.size === 0) {
+      const kept = { job, ended, settledHere: false };
+      unclaimed.push(kept);
+      // (interrupted: another process holds it now and answers; its stale progress is not shown)
+      void job.events.result.then((end) => {
+        kept.settledHere = end.type !== 'interrupted';
+      });
+    }
     for (const l of listeners) l(job);
   };
 
@@ -226,9 +236,10 @@ export function createBackend(parts: BackendParts): FrontEndServices {
     mayReport: (jobId) => service.mayReport(jobId),
     onRecovered(listener) {
       listeners.add(listener);
-      // jobs recovered before anyone listened: still held here, or ended by recovery
-      for (const { job, ended } of unclaimed.splice(0)) {
-        if (ended || service.watch(job.info.jobId)) listener(job);
+      // jobs recovered before anyone listened: still held here, ended here since (a redraw at
+      // start-up can be done before the bot has logged in), or ended by recovery
+      for (const { job, ended, settledHere } of unclaimed.splice(0)) {
+        if (ended || settledHere || service.watch(job.info.jobId)) listener(job);
       }
       return () => listeners.delete(listener);
     },

@@ -4,7 +4,10 @@
 // left alone; a redraw that fails is refunded.
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
+import { createBackend } from '../../src/discord/backend.ts';
+import type { FrontEndServices, RecoveredJob } from '../../src/discord/services.ts';
 import { recordDelivery } from '../../src/jobs/job-store.ts';
 import type { Limiters } from '../../src/jobs/limiters.ts';
 import { resetUsage } from '../../src/jobs/quota.ts';
@@ -35,7 +38,10 @@ function processes(kind: DatabaseKind) {
   return {
     db: () => t.db,
     g,
-    async start(name: string, o: { heartbeatMs?: number; staleMs?: number } = {}) {
+    async start(
+      name: string,
+      o: { heartbeatMs?: number; staleMs?: number; beforeStart?: (s: JobService) => void } = {},
+    ) {
       const engine = new StandInEngine();
       const m = createTestJobService(t.db, engine, {
         instanceId: `${name}-${g()}`,
@@ -48,6 +54,7 @@ function processes(kind: DatabaseKind) {
       made.push(m);
       const events: JobEvent[] = [];
       m.service.on((e) => events.push(e));
+      o.beforeStart?.(m.service);
       await m.service.start();
       return { ...m, engine, events, stop: () => m.service.stop() };
     },
@@ -165,6 +172,32 @@ describe.each(DATABASE_KINDS)('done jobs never delivered, on %s', (kind) => {
       ['refund', 0],
       ['reserve', 1],
     ]);
+  });
+
+  it('a redraw done before the front end listens is still handed to it, to deliver', async () => {
+    const jobId = await doneThenDead('done before the login');
+    let backend: FrontEndServices | undefined;
+    // the bot's order: the backend, then the job service (its start-up pass draws the job
+    // again), then the bot logs in and listens
+    const b = await p.start('b', {
+      beforeStart: (service) => {
+        backend = createBackend({
+          config: loadConfig({}),
+          db: p.db(),
+          jobs: service,
+          quota: { dailyUnits: 100, resetHourUtc: 0 },
+          model: () => ({ name: 'tiny', hash: '0123456789' }),
+        });
+      },
+    });
+    (await b.engine.nextCall()).finish();
+    await until(() => b.events.some((e) => e.type === 'done' && e.jobId === jobId));
+    const handed: RecoveredJob[] = [];
+    backend?.onRecovered((job) => handed.push(job));
+    expect(handed.map((j) => j.info.jobId)).toEqual([jobId]);
+    expect((await handed[0]?.events.result)?.type).toBe('done');
+    // delivered, as the bot would (else a later case's recovery draws it again)
+    await backend?.recordMessages(jobId, ['m1']);
   });
 
   it('drawn again and undelivered each time past maxAttempts: refunded, not drawn again', async () => {
