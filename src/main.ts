@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { config as loadDotenv } from 'dotenv';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
+import { removeUnfinishedImports } from './checkpoint/import.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { secretsOf } from './config-secrets.ts';
 import { startBot } from './discord/bot.ts';
@@ -46,13 +47,40 @@ async function main(): Promise<void> {
     });
     return;
   }
-  const services = await startServices(config, log).catch((err: unknown) => {
+  // A stop asked for while the bot starts (a service manager's early SIGTERM, a Ctrl-C during a
+  // minutes-long checkpoint import) is not left to kill the process mid-start: what an import was
+  // writing is removed at once (the import then gives up), what the start got up is stopped; once
+  // the services are up, the stop waits for the connection to Discord, then stops it all
+  let stopping = false;
+  let servicesUp = false;
+  let stopStarted: (() => Promise<void>) | undefined;
+  let markStarted = () => {};
+  const started = new Promise<void>((resolve) => {
+    markStarted = resolve;
+  });
+  const starting = startServices(config, log);
+  onStopSignal(log, async () => {
+    stopping = true;
+    if (!servicesUp) {
+      removeUnfinishedImports();
+      await (await starting.catch(() => undefined))?.stop();
+      return;
+    }
+    await started;
+    await stopStarted?.();
+  });
+  // the stop ends the process from here on
+  const stopped = () => new Promise<never>(() => {});
+  const services = await starting.catch((err: unknown) => {
+    if (stopping) return stopped();
     // a server named by a setting cannot be reached, or the checkpoint it names cannot be
     // imported: a start-up problem like a bad setting
     if (err instanceof UnavailableError || err instanceof CheckpointError) fail([err.message]);
     if (err instanceof ConfigError) fail(err.problems); // a setting only the disk shows wrong (PGLITE_DIR)
     throw err;
   });
+  if (stopping) return stopped();
+  servicesUp = true;
   // a worker has no gateway session: it answers the jobs it runs through Discord's REST API (and
   // takes no commands, so has none to stop)
   const bot: { stopCommands?(): void; settle(timeoutMs: number): Promise<number>; stop(): Promise<void> } =
@@ -63,7 +91,7 @@ async function main(): Promise<void> {
       await services.stop();
       throw err;
     });
-  onStopSignal(log, async () => {
+  stopStarted = async () => {
     // no new commands (each is answered "the bot is restarting"), then the job service: it
     // interrupts the running jobs and has their replies told that they are queued again (through
     // the client, still up) before it hands them back; the results already out of the engine are
@@ -77,7 +105,8 @@ async function main(): Promise<void> {
       },
     });
     await bot.stop();
-  });
+  };
+  markStarted();
 }
 
 main().catch((err: unknown) => {

@@ -28,15 +28,19 @@ afterAll(async () => {
   folder?.remove();
 });
 
-async function start(): Promise<BotProcess> {
-  const p = startBotProcess(folder.dir, {
+function launch(): BotProcess {
+  bot = startBotProcess(folder.dir, {
     ...folder.env,
     DISCORD_TOKEN: standIn.token,
     DISCORD_API_URL: standIn.apiUrl,
     DISCORD_GUILD_ID: GUILD,
     LOG_LEVEL: 'info',
   });
-  bot = p;
+  return bot;
+}
+
+async function start(): Promise<BotProcess> {
+  const p = launch();
   await p.waitForLog(['slash commands registered', 'slash commands unchanged']);
   await vi.waitFor(() => expect(standIn.connectedClients).toBe(1), { timeout: 10_000 });
   return p;
@@ -74,6 +78,22 @@ describe('npm start stopped with work in its last seconds', () => {
     } finally {
       await database.close();
     }
+  }, 240_000);
+
+  it('a stop while the bot still starts waits for the start to end, then stops cleanly', async () => {
+    // Discord answers the start's command check after 3 s (a rate limit): connected, still starting
+    standIn.rest.rateLimit('GET /applications/:app/guilds/:guild/commands', 1, 3);
+    const p = launch();
+    await p.waitForLog('connected to Discord');
+    // (a process with no handler yet is killed by the signal: exit code null)
+    expect(await p.stop('SIGTERM')).toBe(0);
+    bot = undefined;
+    const said = p.lines().map((l) => l.msg);
+    expect(said).toContain('shutting down');
+    // the start ended (its commands checked) before the stop ran, and the stop ended it all
+    const checked = said.findIndex((m) => m.startsWith('slash commands'));
+    expect(checked).toBeGreaterThan(said.indexOf('shutting down'));
+    expect(said.at(-1)).toBe('stopped');
   }, 240_000);
 
   it('a command sent while the bot shuts down is answered "the bot is restarting", ephemerally', async () => {
