@@ -81,6 +81,11 @@ export const jobs = pgTable(
     // the fair claim counts each user's jobs that ran while the oldest waiting job waited: the
     // user beside the time, so those are counted from the index alone
     index('jobs_finished_at_user_idx').on(t.finishedAt, t.userId).where(sql`${t.startedAt} is not null`),
+    // restart recovery's redraws: the done jobs whose delivery was never recorded (a few at most),
+    // by heartbeat; without it each pass read every job that finished in the last day
+    index('jobs_undelivered_heartbeat_idx')
+      .on(t.heartbeatAt)
+      .where(sql`${t.status} = 'done' and ${t.resultMessageIds} is null`),
   ],
 );
 export type JobRow = typeof jobs.$inferSelect;

@@ -1,0 +1,1 @@
+CREATE INDEX "jobs_undelivered_heartbeat_idx" ON "jobs" USING btree ("heartbeat_at") WHERE "jobs"."status" = 'done' and "jobs"."result_message_ids" is null;
