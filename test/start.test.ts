@@ -1,6 +1,6 @@
 // `npm start` on a fresh machine: no .env, no token, no model → one friendly line per missing piece.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -204,6 +204,27 @@ describe('npm start stopped while it imports its checkpoint', () => {
     // a clean end (a process with no handler is killed by the signal: code null), nothing left
     expect(code, out).toBe(0);
     expect(importing()).toEqual([]);
+    expect(out).not.toContain('model loaded');
+  }, 120_000);
+  it('does not begin the import when stopped before it (a checkpoint import may take minutes)', async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+    mkdirSync(path.join(cwd, 'models'));
+    copyFileSync(TINY_CHECKPOINT, path.join(cwd, 'models', 'baka.safetensors'));
+    writeFileSync(
+      path.join(cwd, '.env'),
+      'DISCORD_TOKEN=abc.def.ghi\nDISCORD_API_URL=http://127.0.0.1:9/api\n',
+    );
+    const bot = startBotProcess(cwd, {});
+    // the database is up: the checkpoint's hashing and import come next
+    await bot.waitForLog('database ready (migrations applied)', 60_000);
+    bot.child.kill('SIGTERM');
+    const code = await bot.exited;
+    const out = bot.output();
+    expect(code, out).toBe(0);
+    // nothing imported after the stop: with a real checkpoint that went past the stop's deadline
+    const cache = path.join(cwd, 'data', 'model-cache');
+    const cached = existsSync(cache) ? readdirSync(cache) : [];
+    expect(cached.filter((n) => n !== '.optimized')).toEqual([]);
     expect(out).not.toContain('model loaded');
   }, 120_000);
 });

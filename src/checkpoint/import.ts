@@ -79,11 +79,20 @@ export interface ImportResult {
 /** The temporary folders this process's imports are writing (removed at once on SIGINT/SIGTERM). */
 const unfinished = new Set<string>();
 
+/** Set once the process is stopping: an import not yet writing (hashing, or still to come) gives up too. */
+let stopping = false;
+
+function giveUpIfStopping(): void {
+  if (stopping) throw new CheckpointError('the import was stopped: the process is stopping');
+}
+
 /**
- * Removes every temporary folder an import of this process is writing: for a signal handler, which
- * then exits. It runs between parts (each part's graph is written synchronously), see `nextTurn`.
+ * Removes every temporary folder an import of this process is writing, and stops every import
+ * from going on or starting: for a signal handler, which then exits. It runs between parts (each
+ * part's graph is written synchronously), see `nextTurn`, or between the hashing's chunks.
  */
 export function removeUnfinishedImports(): void {
+  stopping = true;
   for (const dir of unfinished) rmSync(dir, { recursive: true, force: true });
   unfinished.clear();
 }
@@ -243,6 +252,7 @@ export async function importCheckpoint(
 ): Promise<ImportResult> {
   // typed arrays are written as they lie in memory; ONNX wants little-endian
   if (endianness() !== 'LE') throw new CheckpointError('importing checkpoints needs a little-endian machine');
+  giveUpIfStopping();
   if (existsSync(out)) throw new CheckpointError(`${out} already exists: remove it or choose another folder`);
   const kernel = kernelFolderRefusal(out, options.outSetting ?? '--out');
   if (kernel) throw new CheckpointError(kernel);
@@ -267,6 +277,7 @@ export async function importCheckpoint(
     const total = hashBytes + tensorBytes(ckpt, vae);
     let stage: ImportProgress['stage'] = 'hashing';
     const advance = (n: number) => {
+      giveUpIfStopping(); // the hashing alone may take a minute
       done += n;
       options.onProgress?.({ stage, done: Math.min(done, total), total });
     };
@@ -289,6 +300,7 @@ export async function importCheckpoint(
     makeFolder(tmp);
     for (const [part, what, build] of PARTS) {
       await nextTurn();
+      giveUpIfStopping();
       stage = part;
       const dir = path.join(tmp, part);
       mkdirSync(dir);
@@ -310,6 +322,7 @@ export async function importCheckpoint(
     // written last, with what it describes: the cache finds a damaged folder by these sizes
     writeJson(path.join(tmp, CHECKPOINT_SOURCE_FILE), { ...source, structure, files: fileSizes(tmp) });
     await nextTurn();
+    giveUpIfStopping();
     renameSync(tmp, out);
     return { dir: out, source, structure };
   } catch (err) {
