@@ -17,6 +17,8 @@ import { UnavailableError } from './unavailable.ts';
 
 /** How long a stop waits for finished jobs' results to reach Discord (one edit interval and an upload). */
 const DELIVERY_WAIT_MS = 8_000;
+/** How long a stop waits for a connection to Discord still being made (one that never comes held it to its deadline). */
+const CONNECT_WAIT_MS = 10_000;
 
 function fail(lines: string[]): never {
   process.stderr.write(`hiresbot cannot start:\n${lines.map((l) => `  - ${l}`).join('\n')}\n`);
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
   let stopping = false;
   let servicesUp = false;
   let stopStarted: (() => Promise<void>) | undefined;
+  let stopServicesAlone = async () => {};
   let markStarted = () => {};
   const started = new Promise<void>((resolve) => {
     markStarted = resolve;
@@ -66,8 +69,15 @@ async function main(): Promise<void> {
       await (await starting.catch(() => undefined))?.stop();
       return;
     }
-    await started;
-    await stopStarted?.();
+    const connected = await Promise.race([
+      started.then(() => true),
+      new Promise<false>((resolve) => setTimeout(resolve, CONNECT_WAIT_MS, false)),
+    ]);
+    if (connected) return stopStarted?.();
+    // Discord (or a proxy) does not answer: the services stop without the bot; what they recovered
+    // and could not deliver is recovered again at the next start
+    log.warn('stopped before the connection to Discord was made');
+    await stopServicesAlone();
   });
   // the stop ends the process from here on
   const stopped = () => new Promise<never>(() => {});
@@ -81,6 +91,11 @@ async function main(): Promise<void> {
   });
   if (stopping) return stopped();
   servicesUp = true;
+  let servicesStopped: Promise<void> | undefined;
+  stopServicesAlone = () => {
+    servicesStopped ??= services.stop();
+    return servicesStopped;
+  };
   // a worker has no gateway session: it answers the jobs it runs through Discord's REST API (and
   // takes no commands, so has none to stop)
   const bot: { stopCommands?(): void; settle(timeoutMs: number): Promise<number>; stop(): Promise<void> } =
@@ -88,7 +103,7 @@ async function main(): Promise<void> {
       ? startRestFollower(config, log, services.frontEnd)
       : startBot(config, log, { services: services.frontEnd })
     ).catch(async (err: unknown) => {
-      await services.stop();
+      await stopServicesAlone();
       throw err;
     });
   stopStarted = async () => {

@@ -1,12 +1,11 @@
 // `npm start` on a fresh machine: no .env, no token, no model → one friendly line per missing piece.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startBotProcess } from './support/bot-process.ts';
 import { freshDatabase } from './support/databases.ts';
 import { TINY_CHECKPOINT, TINY_VAE } from './support/safetensors.ts';
 import { writeTinyModel } from './support/tiny-model.ts';
@@ -168,65 +167,6 @@ describe('npm start with everything in place but a token Discord rejects', () =>
     // a whole start-up in a child process (an import, a model load, PGlite's first migration)
     180_000,
   );
-});
-
-describe('npm start stopped while it imports its checkpoint', () => {
-  it('ends at once and leaves no half-written import behind', async () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
-    mkdirSync(path.join(cwd, 'models'));
-    copyFileSync(TINY_CHECKPOINT, path.join(cwd, 'models', 'baka.safetensors'));
-    writeFileSync(
-      path.join(cwd, '.env'),
-      'DISCORD_TOKEN=abc.def.ghi\nDISCORD_API_URL=http://127.0.0.1:9/api\n',
-    );
-    const cache = path.join(cwd, 'data', 'model-cache');
-    const importing = () => {
-      try {
-        return readdirSync(cache).filter((n) => n.includes('.importing-'));
-      } catch {
-        return [];
-      }
-    };
-    const bot = startBotProcess(cwd, {});
-    // the signal goes the moment the import's temporary folder exists
-    let seen: string[] = [];
-    const poll = setInterval(() => {
-      seen = importing();
-      if (seen.length > 0) {
-        clearInterval(poll);
-        bot.child.kill('SIGTERM');
-      }
-    }, 2);
-    const code = await bot.exited;
-    clearInterval(poll);
-    const out = bot.output();
-    expect(seen, out).toHaveLength(1);
-    // a clean end (a process with no handler is killed by the signal: code null), nothing left
-    expect(code, out).toBe(0);
-    expect(importing()).toEqual([]);
-    expect(out).not.toContain('model loaded');
-  }, 120_000);
-  it('does not begin the import when stopped before it (a checkpoint import may take minutes)', async () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
-    mkdirSync(path.join(cwd, 'models'));
-    copyFileSync(TINY_CHECKPOINT, path.join(cwd, 'models', 'baka.safetensors'));
-    writeFileSync(
-      path.join(cwd, '.env'),
-      'DISCORD_TOKEN=abc.def.ghi\nDISCORD_API_URL=http://127.0.0.1:9/api\n',
-    );
-    const bot = startBotProcess(cwd, {});
-    // the database is up: the checkpoint's hashing and import come next
-    await bot.waitForLog('database ready (migrations applied)', 60_000);
-    bot.child.kill('SIGTERM');
-    const code = await bot.exited;
-    const out = bot.output();
-    expect(code, out).toBe(0);
-    // nothing imported after the stop: with a real checkpoint that went past the stop's deadline
-    const cache = path.join(cwd, 'data', 'model-cache');
-    const cached = existsSync(cache) ? readdirSync(cache) : [];
-    expect(cached.filter((n) => n !== '.optimized')).toEqual([]);
-    expect(out).not.toContain('model loaded');
-  }, 120_000);
 });
 
 describe('npm start with a DATABASE_URL or REDIS_URL that leads nowhere', () => {
