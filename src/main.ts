@@ -61,9 +61,11 @@ async function main(): Promise<void> {
   const started = new Promise<void>((resolve) => {
     markStarted = resolve;
   });
-  const starting = startServices(config, log);
+  const stopAsked = new AbortController();
+  const starting = startServices(config, log, { stop: stopAsked.signal });
   onStopSignal(log, async () => {
     stopping = true;
+    stopAsked.abort();
     if (!servicesUp) {
       removeUnfinishedImports();
       await (await starting.catch(() => undefined))?.stop();

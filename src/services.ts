@@ -42,7 +42,15 @@ function defaultShapes(): { height: number; width: number }[] {
   ];
 }
 
-export async function startServices(config: Config, log: Logger): Promise<Services> {
+/**
+ * `stop`: aborted by a stop signal during the start; the steps still to come (the model's load,
+ * jobs' recovery) are then not begun, and what got up is stopped.
+ */
+export async function startServices(
+  config: Config,
+  log: Logger,
+  o: { stop?: AbortSignal } = {},
+): Promise<Services> {
   const runsJobs = config.role !== 'gateway';
   const model = resolveModelDir(config.model.dir);
   if (runsJobs && !model.ok) throw new Error(`no model folder in ${config.model.dir}`);
@@ -71,7 +79,10 @@ export async function startServices(config: Config, log: Logger): Promise<Servic
       log,
     });
     await limiters.ping();
+    o.stop?.throwIfAborted();
     if (runsJobs && model.ok) engine = await startEngine(config, log, model);
+    // a load may take a minute: a stop meanwhile must not see jobs recovered (and claimed) first
+    o.stop?.throwIfAborted();
     const quota = { dailyUnits: config.quota.dailyUnits, resetHourUtc: config.quota.resetHourUtc };
     jobs = new JobService({
       db: database.db,

@@ -97,3 +97,23 @@ describe('npm start stopped while Discord does not answer', () => {
     }
   }, 120_000);
 });
+
+describe('npm start stopped while its model loads', () => {
+  it('recovers no jobs after the load, and ends cleanly', async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'hiresbot-start-'));
+    writeTinyModel(path.join(cwd, 'models', 'tiny-sd'), { layout: 'optimum' });
+    writeFileSync(
+      path.join(cwd, '.env'),
+      'DISCORD_TOKEN=abc.def.ghi\nDISCORD_API_URL=http://127.0.0.1:9/api\n',
+    );
+    const bot = startBotProcess(cwd, {});
+    // the database is up: the model's load comes next, then the jobs' recovery
+    await bot.waitForLog('database ready (migrations applied)', 60_000);
+    bot.child.kill('SIGTERM');
+    const code = await bot.exited;
+    const out = bot.output();
+    expect(code, out).toBe(0);
+    expect(out).not.toContain('jobs ready');
+    expect(out).toMatch(/"msg":"stopped"/);
+  }, 120_000);
+});
