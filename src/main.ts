@@ -1,5 +1,6 @@
 // Wiring only: settings → logger → checks → services → bot.
 import { existsSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { config as loadDotenv } from 'dotenv';
 import { CheckpointError } from './checkpoint/checkpoint-error.ts';
@@ -11,7 +12,7 @@ import { startRestFollower } from './discord/rest-follower.ts';
 import { isShardProcess, shardLogger, startShards } from './discord/shards.ts';
 import { createLogger } from './log.ts';
 import { missingForBot } from './preflight.ts';
-import { startServices } from './services.ts';
+import { type Services, startServices } from './services.ts';
 import { onStopSignal } from './stop-signal.ts';
 import { UnavailableError } from './unavailable.ts';
 
@@ -53,51 +54,40 @@ async function main(): Promise<void> {
   // minutes-long checkpoint import) is not left to kill the process mid-start: what an import was
   // writing is removed at once (the import then gives up), what the start got up is stopped; once
   // the services are up, the stop waits for the connection to Discord, then stops it all
-  let stopping = false;
-  let servicesUp = false;
-  let stopStarted: (() => Promise<void>) | undefined;
-  let stopServicesAlone = async () => {};
-  let markStarted = () => {};
-  const started = new Promise<void>((resolve) => {
-    markStarted = resolve;
-  });
   const stopAsked = new AbortController();
   const starting = startServices(config, log, { stop: stopAsked.signal });
+  let up: Services | undefined;
+  /** Resolves, once the bot is connected, with how to stop it all. */
+  let connected: (stopAll: () => Promise<void>) => void = () => {};
+  const whenConnected = new Promise<() => Promise<void>>((resolve) => {
+    connected = resolve;
+  });
   onStopSignal(log, async () => {
-    stopping = true;
     stopAsked.abort();
-    if (!servicesUp) {
+    if (!up) {
       removeUnfinishedImports();
       await (await starting.catch(() => undefined))?.stop();
       return;
     }
-    const connected = await Promise.race([
-      started.then(() => true),
-      new Promise<false>((resolve) => setTimeout(resolve, CONNECT_WAIT_MS, false)),
-    ]);
-    if (connected) return stopStarted?.();
+    const stopAll = await Promise.race([whenConnected, delay(CONNECT_WAIT_MS, undefined, { ref: false })]);
+    if (stopAll) return stopAll();
     // Discord (or a proxy) does not answer: the services stop without the bot; what they recovered
     // and could not deliver is recovered again at the next start
     log.warn('stopped before the connection to Discord was made');
-    await stopServicesAlone();
+    await up.stop();
   });
   // the stop ends the process from here on
   const stopped = () => new Promise<never>(() => {});
   const services = await starting.catch((err: unknown) => {
-    if (stopping) return stopped();
+    if (stopAsked.signal.aborted) return stopped();
     // a server named by a setting cannot be reached, or the checkpoint it names cannot be
     // imported: a start-up problem like a bad setting
     if (err instanceof UnavailableError || err instanceof CheckpointError) fail([err.message]);
     if (err instanceof ConfigError) fail(err.problems); // a setting only the disk shows wrong (PGLITE_DIR)
     throw err;
   });
-  if (stopping) return stopped();
-  servicesUp = true;
-  let servicesStopped: Promise<void> | undefined;
-  stopServicesAlone = () => {
-    servicesStopped ??= services.stop();
-    return servicesStopped;
-  };
+  if (stopAsked.signal.aborted) return stopped();
+  up = services;
   // a worker has no gateway session: it answers the jobs it runs through Discord's REST API (and
   // takes no commands, so has none to stop)
   const bot: { stopCommands?(): void; settle(timeoutMs: number): Promise<number>; stop(): Promise<void> } =
@@ -105,10 +95,10 @@ async function main(): Promise<void> {
       ? startRestFollower(config, log, services.frontEnd)
       : startBot(config, log, { services: services.frontEnd })
     ).catch(async (err: unknown) => {
-      await stopServicesAlone();
+      await services.stop();
       throw err;
     });
-  stopStarted = async () => {
+  connected(async () => {
     // no new commands (each is answered "the bot is restarting"), then the job service: it
     // interrupts the running jobs and has their replies told that they are queued again (through
     // the client, still up) before it hands them back; the results already out of the engine are
@@ -122,8 +112,7 @@ async function main(): Promise<void> {
       },
     });
     await bot.stop();
-  };
-  markStarted();
+  });
 }
 
 main().catch((err: unknown) => {

@@ -28,7 +28,8 @@ export interface Services {
   frontEnd: FrontEndServices;
   /**
    * `beforeClose` runs once the jobs have stopped, while the database is still open: the front
-   * end delivers the results that are ready and records their messages.
+   * end delivers the results that are ready and records their messages. Stops once: a second call
+   * (a stop signal beside a failed start) waits for the first.
    */
   stop(o?: { beforeClose?: () => Promise<void> }): Promise<void>;
 }
@@ -60,14 +61,18 @@ export async function startServices(
   let limiters: Limiters | undefined;
   let jobs: JobService | undefined;
   let workers: Workers | undefined;
-  const stop = async (o: { beforeClose?: () => Promise<void> } = {}) => {
-    // a worker's row goes first: gateways stop counting on it while its jobs are handed back
-    await workers?.stop();
-    await jobs?.stop();
-    await o.beforeClose?.();
-    await limiters?.close();
-    await engine?.close();
-    await database.close();
+  let stopped: Promise<void> | undefined;
+  const stop = (o: { beforeClose?: () => Promise<void> } = {}) => {
+    stopped ??= (async () => {
+      // a worker's row goes first: gateways stop counting on it while its jobs are handed back
+      await workers?.stop();
+      await jobs?.stop();
+      await o.beforeClose?.();
+      await limiters?.close();
+      await engine?.close();
+      await database.close();
+    })();
+    return stopped;
   };
   try {
     // Redis before the model: a wrong REDIS_URL is reported in seconds, not after the load

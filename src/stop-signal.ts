@@ -12,11 +12,6 @@ export interface StopTarget {
 }
 
 /**
- * A stop signal may come twice (a second Ctrl-C, a manager that signals the group and then the
- * process, tsx's CLI relaying its own). A repeat must not cut the shutdown short (Node's default
- * action once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
- */
-/**
  * The longest a shutdown may take. Each of its steps has a deadline of its own, but a database
  * that stops answering mid-statement held the process for good: a service manager's SIGTERM must
  * end it. Past this the process exits (status 1); jobs left half-settled are put right by the
@@ -24,6 +19,11 @@ export interface StopTarget {
  */
 export const STOP_DEADLINE_MS = 30_000;
 
+/**
+ * A stop signal may come twice (a second Ctrl-C, a manager that signals the group and then the
+ * process, tsx's CLI relaying its own). A repeat must not cut the shutdown short (Node's default
+ * action once a `once` handler is spent): jobs would be left half-settled and PGlite unclosed.
+ */
 export function onStopSignal(
   log: Logger,
   shutdown: (signal: NodeJS.Signals) => Promise<void>,
