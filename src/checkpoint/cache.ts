@@ -165,13 +165,14 @@ export async function importCached(file: string, o: CachedImportOptions): Promis
     renameSync(fresh, dir);
   } catch (err) {
     // another process may have put a fitting import in place while this one ran
-    if (existsSync(fresh) && (await fitOf(dir, file, o)) === 'fits') return { dir, imported: false };
+    const now = await fitOf(dir, file, o);
+    if (existsSync(fresh) && now === 'fits') return { dir, imported: false };
     // the temporary name means nothing to the user: the folder it would have become does
     const named =
       err instanceof CheckpointError && err.message.includes(fresh)
         ? new CheckpointError(err.message.replaceAll(fresh, dir), { cause: err.cause })
         : err;
-    if (fit === 'unlisted' && (await fitOf(dir, file, o)) === 'unlisted') {
+    if (fit === 'unlisted' && now === 'unlisted') {
       o.onNote?.(`could not import ${dir} again (${(named as Error).message}): using it as it is`);
       return { dir, imported: false };
     }
