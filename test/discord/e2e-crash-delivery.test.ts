@@ -3,13 +3,14 @@
 // it unanswered and undone). The next start draws it again and delivers it in the same reply,
 // images and all, charged once; the start after that delivers nothing again.
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { type JobRow, jobs, type LedgerRow } from '../../src/db/schema.ts';
-import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
+import type { BotProcess } from '../support/bot-process.ts';
 import { ALICE, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
 import { botFolder, imagesOf, isFinished, jobIdOf, ledgerOf, replyWhen } from '../support/real-bot.ts';
+import { launchAgainst, startedAgainst } from '../support/stand-in-process.ts';
 
 let standIn: DiscordStandIn;
 let folder: ReturnType<typeof botFolder>;
@@ -30,16 +31,9 @@ afterAll(async () => {
 });
 
 async function start(): Promise<BotProcess> {
-  const p = startBotProcess(folder.dir, {
-    ...folder.env,
-    DISCORD_TOKEN: standIn.token,
-    DISCORD_API_URL: standIn.apiUrl,
-    DISCORD_GUILD_ID: GUILD,
-    LOG_LEVEL: 'info',
-  });
+  const p = launchAgainst(standIn, folder, { DISCORD_GUILD_ID: GUILD });
   bot = p;
-  await p.waitForLog(['slash commands registered', 'slash commands unchanged']);
-  await vi.waitFor(() => expect(standIn.connectedClients).toBe(1), { timeout: 10_000 });
+  await startedAgainst(standIn, p);
   return p;
 }
 

@@ -2,10 +2,10 @@
 // alone, against the Discord stand-in. It registers the slash commands (a PUT the first time, only
 // a GET the next), answers /imagine with the real engine, and after it is stopped and started again
 // on the same PGlite folder the buttons of its old replies still work.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { jobs } from '../../src/db/schema.ts';
-import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
+import type { BotProcess } from '../support/bot-process.ts';
 import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
 import {
@@ -19,6 +19,7 @@ import {
   replyWhen,
   spent,
 } from '../support/real-bot.ts';
+import { launchAgainst, startedAgainst } from '../support/stand-in-process.ts';
 
 const GET = 'GET /applications/:app/commands';
 const PUT = 'PUT /applications/:app/commands';
@@ -41,17 +42,10 @@ afterAll(async () => {
 
 /** `npm start` in the bot's folder: no .env there, everything from the environment. */
 async function start(at = folder): Promise<BotProcess> {
-  const p = startBotProcess(at.dir, {
-    ...at.env,
-    DISCORD_TOKEN: standIn.token,
-    DISCORD_API_URL: standIn.apiUrl,
-    LOG_LEVEL: 'info',
-  });
+  const p = launchAgainst(standIn, at);
   bot = p;
   // registration is the last step of start-up; global, as DISCORD_GUILD_ID is unset
-  const line = await p.waitForLog(['slash commands registered', 'slash commands unchanged']);
-  expect(line).toMatchObject({ scope: 'global' });
-  await vi.waitFor(() => expect(standIn.connectedClients).toBe(1), { timeout: 10_000 });
+  expect(await startedAgainst(standIn, p)).toMatchObject({ scope: 'global' });
   return p;
 }
 

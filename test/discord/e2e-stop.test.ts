@@ -3,13 +3,14 @@
 // sit in the edit throttle when the process exits); a command sent while the bot shuts down is
 // answered "the bot is restarting", as the README promises, not left unanswered.
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { jobs } from '../../src/db/schema.ts';
-import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
+import type { BotProcess } from '../support/bot-process.ts';
 import { ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type StoredMessage } from '../support/discord-stand-in.ts';
 import { botFolder, imagesOf, jobIdOf, ledgerOf, replyWhen } from '../support/real-bot.ts';
+import { launchAgainst, startedAgainst } from '../support/stand-in-process.ts';
 
 let standIn: DiscordStandIn;
 let folder: ReturnType<typeof botFolder>;
@@ -29,20 +30,13 @@ afterAll(async () => {
 });
 
 function launch(): BotProcess {
-  bot = startBotProcess(folder.dir, {
-    ...folder.env,
-    DISCORD_TOKEN: standIn.token,
-    DISCORD_API_URL: standIn.apiUrl,
-    DISCORD_GUILD_ID: GUILD,
-    LOG_LEVEL: 'info',
-  });
+  bot = launchAgainst(standIn, folder, { DISCORD_GUILD_ID: GUILD });
   return bot;
 }
 
 async function start(): Promise<BotProcess> {
   const p = launch();
-  await p.waitForLog(['slash commands registered', 'slash commands unchanged']);
-  await vi.waitFor(() => expect(standIn.connectedClients).toBe(1), { timeout: 10_000 });
+  await startedAgainst(standIn, p);
   return p;
 }
 
