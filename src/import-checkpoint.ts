@@ -8,13 +8,13 @@ import { importCheckpoint, removeUnfinishedImports } from './checkpoint/import.t
 import type { Precision } from './checkpoint/onnx-net.ts';
 import { choosePrecision } from './checkpoint/precision.ts';
 import { progressBar } from './checkpoint/progress-bar.ts';
+import { dtypeFlag } from './cli/dtype-flag.ts';
+import { UsageError } from './cli/usage-error.ts';
 import { executionProviderList } from './config.ts';
 import { problemLine } from './config-secrets.ts';
 
 const USAGE =
   'usage: npm run import-checkpoint -- FILE.safetensors [--vae VAE.safetensors] [--dtype fp32|fp16] --out DIR';
-
-class UsageError extends Error {}
 
 function parse(argv: string[]): { file: string; vae?: string; dtype: Precision; out: string } {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>;
@@ -28,11 +28,7 @@ function parse(argv: string[]): { file: string; vae?: string; dtype: Precision; 
   if (!file) throw new UsageError('a checkpoint file is required (FILE.safetensors)');
   if (extra.length > 0) throw new UsageError(`one checkpoint at a time (also got ${extra.join(', ')})`);
   if (!values.out) throw new UsageError('--out DIR is required (the folder to write)');
-  // any case, as MODEL_DTYPE takes it
-  const dtype = values.dtype?.toLowerCase();
-  if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16') {
-    throw new UsageError(`--dtype must be fp32 or fp16 (got "${values.dtype}")`);
-  }
+  const dtype = dtypeFlag(values.dtype);
   // the one setting an import reads, and only to choose a precision: the bot's other settings
   // (a Discord id, QUEUE_MAX, …) are none of its business, right or wrong
   let providers: readonly string[] = [];

@@ -18,6 +18,7 @@ import {
   resolveSeed,
   validateRequest,
 } from '../diffusion/request.ts';
+import { dtypeFlag } from './dtype-flag.ts';
 import { readPromptFile } from './prompt-file.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -155,11 +156,7 @@ export function parseCliArgs(
       '--model DIR is required (a Stable Diffusion ONNX folder or .safetensors checkpoint)',
     );
   }
-  // any case, as MODEL_DTYPE takes it
-  const dtype = values.dtype?.toLowerCase();
-  if (dtype !== undefined && dtype !== 'fp32' && dtype !== 'fp16') {
-    throw new UsageError(`--dtype must be fp32 or fp16 (got "${values.dtype}")`);
-  }
+  const dtype = dtypeFlag(values.dtype);
   if (values.prompt === undefined && values['prompt-file'] === undefined) {
     throw new UsageError('--prompt TEXT or --prompt-file FILE is required');
   }
