@@ -3,9 +3,7 @@
 // its final edit reached Discord (the stand-in holds it, unanswered and undone). Once its heartbeat
 // is stale, the gateway and the other worker both recover; one of them queues the job again, the
 // other worker draws it again and edits the same reply with its images, charged once.
-import { randomBytes } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobs } from '../../src/db/schema.ts';
 import { type BotProcess, startBotProcess } from '../support/bot-process.ts';
@@ -14,9 +12,9 @@ import { ALICE, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn } from '../support/discord-stand-in.ts';
 import { until } from '../support/job-service.ts';
 import { botFolder, imagesOf, isFinished, jobIdOf, ledgerOf, replyWhen } from '../support/real-bot.ts';
+import { forgetRedisPrefix, redisPrefix, roleEnv, type ScaleOut, startWorker } from '../support/scale-out.ts';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `hiresbot-crash-delivery-${randomBytes(4).toString('hex')}`;
+const prefix = redisPrefix('crash-delivery');
 const EDITS = 'PATCH /webhooks/:app/:token/messages/:message';
 
 let standIn: DiscordStandIn;
@@ -25,31 +23,26 @@ let t: TestDatabase;
 const processes: BotProcess[] = [];
 const workers: { p: BotProcess; instance: string }[] = [];
 
-const env = (role: string): Record<string, string> => ({
-  ...folder.env,
-  PROCESS_ROLE: role,
-  DATABASE_URL: (t.location as { url: string }).url,
-  REDIS_URL,
-  REDIS_PREFIX: prefix,
-  DISCORD_TOKEN: standIn.token,
-  DISCORD_API_URL: standIn.apiUrl,
-  DISCORD_GUILD_ID: GUILD,
-  LOG_LEVEL: 'info',
+/** This test's gateway and workers (once beforeAll has made their parts). */
+const scale = (): ScaleOut => ({
+  folder,
+  standIn,
+  databaseUrl: (t.location as { url: string }).url,
+  prefix,
+  guildId: GUILD,
 });
 
 beforeAll(async () => {
   standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD], heartbeatMs: 1_000 });
   folder = botFolder({ unetWork: 1024 });
   t = await freshDatabase('postgres');
-  const gateway = startBotProcess(folder.dir, env('gateway'));
+  const gateway = startBotProcess(folder.dir, roleEnv(scale(), 'gateway'));
   processes.push(gateway);
   await gateway.waitForLog(['slash commands registered', 'slash commands unchanged']);
   for (let n = 0; n < 2; n++) {
-    const p = startBotProcess(folder.dir, env('worker'));
-    processes.push(p);
-    const ready = await p.waitForLog('jobs ready');
-    await p.waitForLog('worker answers jobs through Discord’s REST API');
-    workers.push({ p, instance: ready.instance as string });
+    const worker = await startWorker(scale());
+    processes.push(worker.p);
+    workers.push(worker);
   }
 }, 180_000);
 
@@ -58,10 +51,7 @@ afterAll(async () => {
   await standIn?.stop();
   await t?.destroy();
   folder?.remove();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`b_${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
+  await forgetRedisPrefix(prefix);
 });
 
 describe('a GPU worker killed between the end of a job and its delivery', () => {

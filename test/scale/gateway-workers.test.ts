@@ -4,9 +4,7 @@
 // workers load the tiny model and answer through Discord's REST API only. Until one is up, and
 // once the last has stopped, members' waiting jobs say that no GPU worker is online. A job whose
 // worker is killed or stopped mid-job says it is queued again until a worker takes it.
-import { randomBytes } from 'node:crypto';
 import { asc } from 'drizzle-orm';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type JobRow, jobs, usageLedger, workerModels } from '../../src/db/schema.ts';
 import { HANDED_BACK_NOTE, NO_WORKER_NOTE } from '../../src/discord/render/status.ts';
@@ -15,10 +13,10 @@ import { freshDatabase, type TestDatabase } from '../support/databases.ts';
 import { ADMIN, ALICE, BOB, GUILD, TEST_GUILD } from '../support/discord-bot.ts';
 import { DiscordStandIn, type Injected, type StoredMessage } from '../support/discord-stand-in.ts';
 import { until } from '../support/job-service.ts';
-import { botFolder, componentIds, imagesOf, isFinished, replyWhen } from '../support/real-bot.ts';
+import { botFolder, componentIds, imagesOf, isFinished, jobIdOf, replyWhen } from '../support/real-bot.ts';
+import { forgetRedisPrefix, redisPrefix, roleEnv, type ScaleOut, startWorker } from '../support/scale-out.ts';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `hiresbot-scale-${randomBytes(4).toString('hex')}`;
+const prefix = redisPrefix('scale');
 
 let standIn: DiscordStandIn;
 let folder: ReturnType<typeof botFolder>;
@@ -29,24 +27,18 @@ const workers: { p: BotProcess; instance: string }[] = [];
 let survivor: (typeof workers)[number] | undefined;
 let victim: (typeof workers)[number] | undefined;
 
-const env = (role: string): Record<string, string> => ({
-  ...folder.env,
-  PROCESS_ROLE: role,
-  DATABASE_URL: (t.location as { url: string }).url,
-  REDIS_URL,
-  REDIS_PREFIX: prefix,
-  DISCORD_TOKEN: standIn.token,
-  DISCORD_API_URL: standIn.apiUrl,
-  DISCORD_GUILD_ID: GUILD,
-  USER_MAX_JOBS: '4',
-  LOG_LEVEL: 'info',
+/** This test's gateway and workers (once beforeAll has made their parts). */
+const scale = (): ScaleOut => ({
+  folder,
+  standIn,
+  databaseUrl: (t.location as { url: string }).url,
+  prefix,
+  guildId: GUILD,
+  env: { USER_MAX_JOBS: '4' },
 });
 
-async function startWorker(): Promise<void> {
-  const p = startBotProcess(folder.dir, env('worker'));
-  const ready = await p.waitForLog('jobs ready');
-  await p.waitForLog('worker answers jobs through Discord’s REST API');
-  workers.push({ p, instance: ready.instance as string });
+async function addWorker(): Promise<void> {
+  workers.push(await startWorker(scale()));
 }
 
 beforeAll(async () => {
@@ -54,7 +46,7 @@ beforeAll(async () => {
   standIn = await DiscordStandIn.start({ guilds: [TEST_GUILD], heartbeatMs: 1_000 });
   folder = botFolder({ unetWork: 1024 });
   t = await freshDatabase('postgres');
-  gateway = startBotProcess(folder.dir, env('gateway'));
+  gateway = startBotProcess(folder.dir, roleEnv(scale(), 'gateway'));
   await gateway.waitForLog(['slash commands registered', 'slash commands unchanged']);
 }, 180_000);
 
@@ -64,13 +56,9 @@ afterAll(async () => {
   await standIn?.stop();
   await t?.destroy();
   folder?.remove();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`b_${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
+  await forgetRedisPrefix(prefix);
 });
 
-const jobIdOf = (m: StoredMessage) => /job `(\w+)`/.exec(m.content)?.[1] as string;
 const rows = async (): Promise<JobRow[]> => t.db.select().from(jobs).orderBy(asc(jobs.startedAt));
 const imagine = (user: string, prompt: string, steps: number): Injected =>
   standIn.slash(GUILD, user, 'imagine', { prompt, seed: 7, size: '256x256', steps });
@@ -116,8 +104,8 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
       expect(queued.content).toContain(NO_WORKER_NOTE);
     }
     await until(() => gatewayLogged(NO_WORKER_WARNING).length > 0, 15_000);
-    await startWorker();
-    await startWorker();
+    await addWorker();
+    await addWorker();
     for (const w of workers) expect(w.p.lines().map((l) => l.msg)).toContain('model loaded');
     // the gateway's session is the only one: the workers use REST alone
     expect(standIn.identifies).toBe(1);
@@ -252,7 +240,7 @@ describe('one gateway, two workers, one queue in PostgreSQL', () => {
     // still queued again: nothing else touched that reply while no worker was up
     expectQueuedAgain(standIn.original(h), id);
     // a worker comes back: the job handed back ends in its own reply, with its images
-    await startWorker();
+    await addWorker();
     const done = await replyWhen(standIn, h, isFinished, 'the handed-back job', 240_000);
     expect(done.id).toBe(drawing.id);
     await expectImages(done);
