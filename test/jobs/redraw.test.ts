@@ -3,60 +3,40 @@
 // charge; a done job delivered, still being delivered by a live process, or finished long ago is
 // left alone; a redraw that fails is refunded.
 import { and, eq, sql } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
 import { createBackend } from '../../src/discord/backend.ts';
 import type { FrontEndServices, RecoveredJob } from '../../src/discord/services.ts';
 import { recordDelivery } from '../../src/jobs/job-store.ts';
-import type { Limiters } from '../../src/jobs/limiters.ts';
 import { resetUsage } from '../../src/jobs/quota.ts';
 import type { JobEvent, JobService } from '../../src/jobs/service.ts';
-import { DATABASE_KINDS, type DatabaseKind, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { createTestJobService, smallRequest, until } from '../support/job-service.ts';
-import { StandInEngine } from '../support/stand-in-engine.ts';
+import { DATABASE_KINDS, type DatabaseKind } from '../support/databases.ts';
+import { jobProcesses } from '../support/job-processes.ts';
+import { smallRequest, until } from '../support/job-service.ts';
 
 function processes(kind: DatabaseKind) {
-  let t: TestDatabase;
-  let made: { service: JobService; limiters: Limiters }[] = [];
-  let guild = 0;
-  beforeAll(async () => {
-    t = await freshDatabase(kind);
-  });
-  afterAll(async () => {
-    await t?.destroy();
-  });
-  afterEach(async () => {
-    for (const m of made) {
-      await m.service.stop();
-      await m.limiters.close();
-    }
-    made = [];
-    guild++;
-  });
-  const g = () => `redraw-${kind}-${guild}`;
+  const p = jobProcesses(kind, 'redraw');
+  const { g } = p;
+  const db = p.db;
   return {
-    db: () => t.db,
+    db,
     g,
     async start(
       name: string,
       o: { heartbeatMs?: number; staleMs?: number; beforeStart?: (s: JobService) => void } = {},
     ) {
-      const engine = new StandInEngine();
-      const m = createTestJobService(t.db, engine, {
-        instanceId: `${name}-${g()}`,
-        namespace: `redraw-${name}-${g()}`,
-        heartbeatMs: o.heartbeatMs ?? 60_000,
-        staleMs: o.staleMs ?? 30_000,
+      const m = p.make(name, {
+        ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
+        ...(o.staleMs !== undefined ? { staleMs: o.staleMs } : {}),
         // as the bot's services run it: a front end records every delivery
         redrawUndelivered: true,
       });
-      made.push(m);
       const events: JobEvent[] = [];
       m.service.on((e) => events.push(e));
       o.beforeStart?.(m.service);
       await m.service.start();
-      return { ...m, engine, events, stop: () => m.service.stop() };
+      return { ...m, events, stop: () => m.service.stop() };
     },
     submit: (service: JobService, prompt: string) =>
       service.submit({
@@ -69,20 +49,20 @@ function processes(kind: DatabaseKind) {
       }),
     /** The job's ledger rows, sorted, each with its units in the job's cost (1: charged it). */
     async ledgerOf(jobId: string) {
-      const [job] = await t.db.select().from(jobs).where(eq(jobs.id, jobId));
-      return (await t.db.select().from(usageLedger).where(eq(usageLedger.jobId, jobId)))
+      const [job] = await db().select().from(jobs).where(eq(jobs.id, jobId));
+      return (await db().select().from(usageLedger).where(eq(usageLedger.jobId, jobId)))
         .map((l) => [l.kind, l.units / (job?.cost ?? Number.NaN)] as const)
         .sort();
     },
     /** The owner's heartbeat as a dead process leaves it: `ago` in the past, as is its end. */
     async silence(jobId: string, ago = "interval '1 minute'") {
-      await t.db
+      await db()
         .update(jobs)
         .set({ heartbeatAt: sql.raw(`now() - ${ago}`), finishedAt: sql.raw(`now() - ${ago}`) })
         .where(eq(jobs.id, jobId));
     },
     async row(jobId: string) {
-      const [row] = await t.db.select().from(jobs).where(eq(jobs.id, jobId));
+      const [row] = await db().select().from(jobs).where(eq(jobs.id, jobId));
       return row;
     },
   };

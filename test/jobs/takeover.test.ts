@@ -2,49 +2,24 @@
 // other. The handle of the process that held it still ends, and a live process's jobs are never
 // taken from it because another process's clock runs ahead.
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { jobs, usageLedger } from '../../src/db/schema.ts';
-import type { Limiters } from '../../src/jobs/limiters.ts';
 import type { JobService } from '../../src/jobs/service.ts';
-import { DATABASE_KINDS, type DatabaseKind, freshDatabase, type TestDatabase } from '../support/databases.ts';
-import { createTestJobService, smallRequest } from '../support/job-service.ts';
-import { StandInEngine } from '../support/stand-in-engine.ts';
+import { DATABASE_KINDS, type DatabaseKind } from '../support/databases.ts';
+import { jobProcesses } from '../support/job-processes.ts';
+import { smallRequest } from '../support/job-service.ts';
 
 /** A fresh database per file, a guild per test, and processes that are stopped after each test. */
 function twoProcesses(kind: DatabaseKind) {
-  let t: TestDatabase;
-  let made: { service: JobService; limiters: Limiters }[] = [];
-  let guild = 0;
-  beforeAll(async () => {
-    t = await freshDatabase(kind);
-  });
-  afterAll(async () => {
-    await t?.destroy();
-  });
-  afterEach(async () => {
-    vi.useRealTimers();
-    for (const m of made) {
-      await m.service.stop();
-      await m.limiters.close();
-    }
-    made = [];
-    guild++;
-  });
-  const g = () => `${kind}-${guild}`;
+  const p = jobProcesses(kind, 'takeover');
+  const { g } = p;
   return {
-    db: () => t.db,
+    db: p.db,
     /** A process: heartbeats far apart, so that only what the test does moves a job. */
     async start(name: string) {
-      const engine = new StandInEngine();
-      const m = createTestJobService(t.db, engine, {
-        instanceId: `${name}-${g()}`,
-        namespace: `takeover-${name}-${g()}`,
-        heartbeatMs: 60_000,
-        staleMs: 30_000,
-      });
-      made.push(m);
+      const m = p.make(name);
       await m.service.start();
-      return { ...m, engine };
+      return m;
     },
     submit: (service: JobService, userId: string, prompt: string) =>
       service.submit({
@@ -55,7 +30,7 @@ function twoProcesses(kind: DatabaseKind) {
         request: smallRequest(prompt),
       }),
     async ledgerOf(jobId: string) {
-      return (await t.db.select().from(usageLedger).where(eq(usageLedger.jobId, jobId)))
+      return (await p.db().select().from(usageLedger).where(eq(usageLedger.jobId, jobId)))
         .map((l) => l.kind)
         .sort();
     },
